@@ -1,0 +1,102 @@
+"""The model registry and the helpers every model family shares.
+
+A model family registers a factory under a name with two keyword profiles:
+``paper`` (the settings the paper states, the default of :func:`melib.models.build`) and
+``default`` (a small CPU profile that shrinks width and input size so the whole CPU study runs in
+minutes). Explicit keyword arguments override the profile.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+import torch
+from torch import nn
+
+from ..errors import ConfigError
+
+PROFILES = ("paper", "default")
+
+
+@dataclass
+class Entry:
+    factory: Callable[..., nn.Module]
+    profiles: dict[str, dict[str, Any]]
+    paper_training: dict[str, Any] = field(default_factory=dict)
+    doc: str = ""
+
+
+REGISTRY: dict[str, Entry] = {}
+
+
+def register(name: str, *, paper: Mapping[str, Any] | None = None, default: Mapping[str, Any] | None = None,
+             training: Mapping[str, Any] | None = None, doc: str = ""):
+    """Register ``factory`` under ``name`` with its ``paper`` and ``default`` keyword profiles."""
+
+    def deco(factory):
+        if name in REGISTRY:
+            raise ConfigError(f"model name {name!r} registered twice")
+        REGISTRY[name] = Entry(factory, {"paper": dict(paper or {}), "default": dict(default or {})},
+                               dict(training or {}), doc or (factory.__doc__ or "").strip().split("\n")[0])
+        return factory
+
+    return deco
+
+
+def entry(name: str) -> Entry:
+    if name not in REGISTRY:
+        raise ConfigError(f"unknown model {name!r}; choose one of {', '.join(sorted(REGISTRY))}")
+    return REGISTRY[name]
+
+
+def profile_kwargs(name: str, profile: str = "paper") -> dict[str, Any]:
+    """The keyword arguments a profile gives model ``name``."""
+    if profile not in PROFILES:
+        raise ConfigError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
+    return dict(entry(name).profiles[profile])
+
+
+# ---------------------------------------------------------------------------------------------------------
+# shared pieces
+
+
+class SpecModule(nn.Module):
+    """A model that knows the input it expects: ``input_spec`` maps each input name to its shape
+    without the batch axis; ``forward`` takes a tensor (models with one input) or a dict."""
+
+    input_spec: dict[str, tuple[int, ...]]
+
+    def _inputs(self, x: torch.Tensor | Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        keys = list(self.input_spec)
+        if isinstance(x, Mapping):
+            missing = [k for k in keys if k not in x]
+            if missing:
+                raise ConfigError(f"{type(self).__name__} needs inputs {keys}; missing {missing}")
+            out = {k: x[k] for k in keys}
+        else:
+            if len(keys) != 1:
+                raise ConfigError(f"{type(self).__name__} takes a dict with keys {keys}, not a tensor")
+            out = {keys[0]: x}
+        for k, v in out.items():
+            want = self.input_spec[k]
+            if v.dim() != len(want) + 1 or any(w is not None and w != s for w, s in zip(want, v.shape[1:])):
+                raise ConfigError(f"{type(self).__name__} input {k!r}: expected (B, {', '.join(map(str, want))}), "
+                                  f"found {tuple(v.shape)}")
+        return out
+
+
+def example_input(model: SpecModule, batch: int = 1, seed: int = 0,
+                  generator: torch.Generator | None = None) -> dict[str, torch.Tensor] | torch.Tensor:
+    """Random inputs (uniform in [0, 1)) of the shapes ``model.input_spec`` asks for."""
+    g = generator or torch.Generator().manual_seed(seed)
+    dev = next(model.parameters()).device
+    xs = {k: torch.rand((batch, *shape), generator=g).to(dev) for k, shape in model.input_spec.items()}
+    return next(iter(xs.values())) if len(xs) == 1 else xs
+
+
+def n_params(module: nn.Module, trainable_only: bool = False) -> int:
+    return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
+
+
+def first_key(spec: Mapping[str, Any]) -> str:
+    return next(iter(spec))
