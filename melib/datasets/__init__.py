@@ -1,0 +1,169 @@
+"""Dataset loaders: each release in its native layout -> one samples table (one row per clip).
+
+``load(name, root)`` returns the samples table of CONTRIBUTING ("Shared contracts"); the fixes and
+exclusions made while reconciling annotations with the frames on disk are in ``df.attrs["fixes"]`` and
+``df.attrs["exclusions"]``. ``read_clip(row)`` reads a clip's frames; ``check()`` / ``check_report()``
+say which releases are present and what was fixed or excluded (``melib data check``).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import yaml
+
+from .. import config
+from ..errors import ConfigError, DataError
+from . import casme, casme2, casme_sq, samm, smic
+from ._common import COLUMNS, frame_number, list_frames
+
+LOADERS = {"casme": casme.load, "casme2": casme2.load, "casme_sq": casme_sq.load, "samm": samm.load,
+           "smic": smic.load}
+SYNTH_PARTS = ("casme2", "samm", "smic")
+NAMES = (*LOADERS, "synth")
+MANIFESTS = Path(__file__).resolve().parents[2] / "data_manifests"
+
+__all__ = ["load", "read_clip", "check", "check_report", "manifest", "frame_number", "list_frames",
+           "COLUMNS", "NAMES"]
+
+
+def load(name: str, root: str | Path | None = None, **options) -> pd.DataFrame:
+    """The samples table of release ``name`` found at ``root`` (default: ``melib.config.data_root(name)``).
+
+    Options go to the release loader: ``smic`` takes ``variant`` (HS, VIS, NIR), ``casme2`` takes
+    ``frames_dir`` (e.g. ``'Cropped'``). ``synth`` is the union of the ``casme2/``, ``samm/`` and ``smic/``
+    sub-folders present at root, each read by its release loader, with ``synthetic=True``; its options are
+    per part, e.g. ``load("synth", root, smic={"variant": "VIS"})``.
+    """
+    if name not in NAMES:
+        raise ConfigError(f"unknown dataset {name!r}; choose one of {', '.join(NAMES)}")
+    if root is None:
+        root = config.data_root(name)
+        if root is None:
+            raise DataError(None, f"a root for {name}: set MELIB_DATA_{name.upper()} or 'data: {{{name}: PATH}}' "
+                                  f"in {config.config_file()}")
+    if name == "synth":
+        return _load_synth(Path(root), **options)
+    return LOADERS[name](root, **options)
+
+
+def _load_synth(root: Path, **options) -> pd.DataFrame:
+    unknown = sorted(set(options) - set(SYNTH_PARTS))
+    if unknown:
+        raise ConfigError(f"unknown synth option(s) {', '.join(unknown)}; give per-part options as "
+                          f"{', '.join(SYNTH_PARTS)}={{...}}")
+    if not root.is_dir():
+        raise DataError(root, "the synthetic set (sub-folders casme2/, samm/, smic/)", "no such folder")
+    parts = [_synth_part(root / p, LOADERS[p](root / p, synthetic=True, **options.get(p, {})))
+             for p in SYNTH_PARTS if (root / p).is_dir()]
+    if not parts:
+        raise DataError(root, "the synthetic set: at least one of the sub-folders casme2/, samm/, smic/", "none")
+    df = pd.concat(parts, ignore_index=True)
+    df.attrs = {"fixes": [f for p in parts for f in p.attrs["fixes"]],
+                "exclusions": [e for p in parts for e in p.attrs["exclusions"]],
+                "root": str(root), "parts": [p.attrs.get("root") for p in parts]}
+    return df
+
+
+def _synth_part(folder: Path, df: pd.DataFrame) -> pd.DataFrame:
+    """The fps melib.synth recorded in ``<part>/synth_params.json`` (it renders at its own rate, not the release's)."""
+    params = folder / "synth_params.json"
+    if params.is_file():
+        try:
+            fps = float(json.loads(params.read_text())["fps"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise DataError(params, "a JSON object with a numeric 'fps'", repr(exc)) from None
+        df["fps"] = int(fps) if fps.is_integer() else fps
+    return df
+
+
+def read_clip(row, gray: bool = False) -> np.ndarray:
+    """A clip's frames as uint8, (T, H, W, 3) RGB or (T, H, W) grey.
+
+    An unreadable or missing frame, or frames of different sizes, raise DataError naming the file.
+    """
+    frames = row["frames"]
+    if len(frames) == 0:
+        raise DataError(None, f"frames for clip {row.get('subject')}/{row.get('clip')}", "an empty list")
+    out, shape = [], None
+    for f in frames:
+        img = cv2.imread(str(f), cv2.IMREAD_GRAYSCALE if gray else cv2.IMREAD_COLOR)
+        if img is None:
+            why = "no such file" if not Path(f).exists() else "a file OpenCV cannot decode"
+            raise DataError(f, "a readable image", why)
+        if shape is None:
+            shape = img.shape[:2]
+        elif img.shape[:2] != shape:
+            raise DataError(f, f"a frame of size {shape[1]}x{shape[0]} like {Path(frames[0]).name}",
+                            f"{img.shape[1]}x{img.shape[0]}")
+        out.append(img if gray else cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
+    return np.stack(out).astype(np.uint8, copy=False)
+
+
+# --- manifests and the data check -----------------------------------------------------------------
+
+def manifest(name: str) -> dict:
+    """The data manifest of release ``name`` (``data_manifests/<name>.yaml``)."""
+    path = MANIFESTS / f"{name}.yaml"
+    if not path.exists():
+        raise DataError(path, f"the data manifest of {name}", "no such file")
+    return yaml.safe_load(path.read_text())
+
+
+def check(names=None) -> pd.DataFrame:
+    """One row per dataset: status (present / not configured / missing / error), root, clips found vs
+    expected, number of fixes and of exclusions. The full lists are in ``attrs["details"]``."""
+    names = list(names) if names is not None else list(NAMES)
+    rows, details = [], {}
+    for name in names:
+        if name not in NAMES:
+            raise ConfigError(f"unknown dataset {name!r}; choose one of {', '.join(NAMES)}")
+        expected = manifest(name).get("expected_clips")
+        root = config.data_root(name)
+        row = {"dataset": name, "status": "not configured", "root": None if root is None else str(root),
+               "clips": None, "expected": expected, "fixes": None, "exclusions": None, "error": None}
+        if root is not None and not Path(root).exists():
+            row["status"] = "missing"
+        elif root is not None:
+            try:
+                df = load(name, root)
+            except DataError as exc:
+                row.update(status="error", error=str(exc))
+            else:
+                row.update(status="present", clips=len(df), fixes=len(df.attrs["fixes"]),
+                           exclusions=len(df.attrs["exclusions"]))
+                details[name] = {"fixes": df.attrs["fixes"], "exclusions": df.attrs["exclusions"]}
+        rows.append(row)
+    table = pd.DataFrame(rows, columns=["dataset", "status", "root", "clips", "expected", "fixes", "exclusions",
+                                        "error"])
+    for col in ("clips", "expected", "fixes", "exclusions"):
+        table[col] = table[col].astype("Int64")
+    table.attrs["details"] = details
+    return table
+
+
+def check_report(names=None, table: pd.DataFrame | None = None) -> str:
+    """``check`` rendered as text: the table, then every fix and exclusion with its reason."""
+    table = check(names) if table is None else table
+    shown = table.drop(columns=["error"]).astype(object).where(table.drop(columns=["error"]).notna(), "-")
+    lines = ["Datasets", "", shown.to_string(index=False), ""]
+    for _, r in table.iterrows():
+        if r["status"] == "not configured":
+            lines.append(f"{r['dataset']}: not configured; set MELIB_DATA_{r['dataset'].upper()} or add it to "
+                         f"melib.yaml (see data_manifests/{r['dataset']}.yaml for where to request it)")
+        elif r["status"] == "missing":
+            hint = " (write it with `melib data synth`)" if r["dataset"] == "synth" else ""
+            lines.append(f"{r['dataset']}: {r['root']} does not exist{hint}")
+        elif r["status"] == "error":
+            lines.append(f"{r['dataset']}: {r['error']}")
+        elif not pd.isna(r["expected"]) and r["clips"] != r["expected"]:
+            lines.append(f"{r['dataset']}: {r['clips']} clips found, {r['expected']} expected")
+    for name, d in table.attrs.get("details", {}).items():
+        for kind in ("fixes", "exclusions"):
+            if d[kind]:
+                lines += ["", f"{name}: {len(d[kind])} {kind}"]
+                lines += [f"  {e['subject']}/{e['clip']}: {e['reason']}" for e in d[kind]]
+    return "\n".join(lines).rstrip() + "\n"

@@ -1,0 +1,100 @@
+"""CAS(ME)²: long videos ``rawpic/s15/15_0101disgustingteeth/img1.jpg`` and ``CAS(ME)^2code_final.xlsx``.
+
+The code sheet has no header row: subject id, expression name (e.g. ``anger1_1``), onset, apex, offset
+(0 = unknown), AUs, emotion, expression type (macro/micro), self-report. Sheet ``naming rule1`` maps the
+subject id to its folder (``s15``) and file prefix (``15``); ``naming rule2`` maps the video name
+(``anger1``) to its code (``0401``). Only micro-expression rows are clips (30 fps).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import DataError
+from ._common import (Log, _norm, clip_row, excel_sheets, existing_dir, find_dir, find_files, list_frames,
+                      read_raw_sheet, resolve_clip, samples_frame, text, to_int)
+
+DATASET = "casme_sq"
+FPS = 30
+SHEET = ("CAS(ME)*code*.xlsx", "CASME*2*code*.xlsx")
+CODE_COLUMNS = "subject id, expression name, onset, apex, offset, AUs, emotion, expression type, self-report"
+
+
+def _naming(path: Path, names: list[str]):
+    by_norm = {_norm(n): n for n in names}
+    for want in ("namingrule1", "namingrule2"):
+        if want not in by_norm:
+            raise DataError(path, f"sheets 'naming rule1' and 'naming rule2'", ", ".join(names))
+    subjects = {}
+    for r in read_raw_sheet(path, by_norm["namingrule1"]).itertuples(index=False):
+        if len(r) >= 3 and to_int(r[2]) is not None:
+            prefix = to_int(r[1])
+            subjects[to_int(r[2])] = (text(r[0]), str(prefix) if prefix is not None else text(r[1]))
+    videos = {}
+    for r in read_raw_sheet(path, by_norm["namingrule2"]).itertuples(index=False):
+        if len(r) >= 2 and text(r[1]):
+            code = to_int(r[0])
+            videos[text(r[1]).lower()] = f"{code:04d}" if code is not None else text(r[0])
+    if not subjects or not videos:
+        raise DataError(path, "naming rule1 rows (folder, prefix, subject id) and naming rule2 rows (code, name)",
+                        "empty sheets")
+    return subjects, videos
+
+
+def load(root, synthetic: bool = False):
+    """CAS(ME)² micro-expression clips cut from the long videos.
+
+    An unknown offset (0) with a known apex is set to apex + (apex − onset) (a symmetric estimate, logged as
+    a fix); an unknown onset, or an unknown offset with an unknown apex, is an exclusion."""
+    root = existing_dir(root, "CAS(ME)² (rawpic/ and CAS(ME)^2code_final.xlsx)")
+    rawpic = find_dir(root, ("rawpic",), "CAS(ME)² frames")
+    path = find_files(root, SHEET, "the CAS(ME)² code sheet")[-1]
+    names = excel_sheets(path)
+    subjects, videos = _naming(path, names)
+    code_sheet = next((n for n in names if not _norm(n).startswith("namingrule")), None)
+    raw = read_raw_sheet(path, code_sheet)
+    if raw.shape[1] < 8:
+        raise DataError(path, f"a code sheet {code_sheet!r} with columns {CODE_COLUMNS}", f"{raw.shape[1]} columns")
+    log = Log(DATASET)
+    rows, seen, not_micro = [], set(), 0
+    for line, r in enumerate(raw.itertuples(index=False), start=1):
+        sid, clip = to_int(r[0]), text(r[1])
+        if sid is None or not clip:
+            continue  # blank or title rows
+        if "micro" not in text(r[7]).lower():
+            not_micro += 1
+            continue
+        if sid not in subjects:
+            log.exclude(str(sid), clip, f"{path.name} row {line}: subject id {sid} not in naming rule1")
+            continue
+        folder_name, prefix = subjects[sid]
+        subject = folder_name or f"s{prefix}"
+        video = videos.get(clip.rsplit("_", 1)[0].lower())
+        if video is None:
+            log.exclude(subject, clip, f"{path.name} row {line}: video name {clip.rsplit('_', 1)[0]!r} "
+                                       f"not in naming rule2")
+            continue
+        if (subject, clip) in seen:
+            log.exclude(subject, clip, f"{path.name} row {line}: a second row for the same clip")
+            continue
+        seen.add((subject, clip))
+        sub_dir = rawpic / subject
+        pattern = f"{prefix}_{video}*"
+        dirs = [p for p in (sub_dir.glob(pattern) if sub_dir.is_dir() else rawpic.glob(f"*/{pattern}")) if p.is_dir()]
+        if len(dirs) != 1:
+            log.exclude(subject, clip, f"{len(dirs)} folders match {sub_dir / pattern}")
+            continue
+        onset, apex, offset = (to_int(v) or None for v in (r[2], r[3], r[4]))
+        if onset is None:
+            log.exclude(subject, clip, f"{path.name} row {line}: onset unknown (0)")
+            continue
+        if offset is None:
+            if apex is None or apex <= onset:
+                log.exclude(subject, clip, f"{path.name} row {line}: offset unknown (0) and no apex after the onset")
+                continue
+            offset = apex + (apex - onset)
+            log.fix(subject, clip, f"offset unknown (0); set to apex + (apex - onset) = {offset} (an estimate)",
+                    field="offset", old=0, new=offset)
+        res = resolve_clip(log, subject, clip, list_frames(dirs[0]), onset, apex, offset)
+        if res is not None:
+            rows.append(clip_row(DATASET, subject, clip, res, text(r[5]), text(r[6]), None, FPS, synthetic))
+    return samples_frame(rows, log, root=root, annotation=path, frames_dir=rawpic, not_micro_rows=not_micro)

@@ -1,0 +1,128 @@
+"""C3D (Talluri, Fiedler, Al-Hamadi 2022): Model-A, the Split Model, Model-B (MicroExpSTCNN), Model-C.
+
+Input: one grey clip, ``{"clip": (T, 1, H, W)}`` batch first, values scaled to [0, 1]; T is the
+apex-centred sequence length (36 CASME II, 26 SMIC, 30 combined; C3D section 5.1), H = W = 128 for Model-A,
+the Split Model and Model-C, 64 for Model-B (C3D section 5.3). The models permute it to torch's
+(B, C, T, H, W) themselves.
+
+Choices the paper leaves open (listed as deviations in the book):
+
+- Grey input (one channel): the Keras input is "height, width, depth" only (C3D section 5.1).
+- Keras ``Conv3D(..., activation="relu")`` applies ReLU before the BatchNorm that follows, so conv → ReLU → BN.
+- The rate of Model-A's third dropout (after Dense-1) is not given; 0.4, the rate of the other two.
+- Max-pooling uses Keras' default "valid" padding (what makes Table 2's 36×128×128 → 12×42×42 → 4×14×14).
+- Model-B: ReLU activations, valid padding (MicroExpSTCNN); its learning rate is not given (1e-3 as Model-A).
+- Model-C: two conv blocks (conv 32 3×3×3 → BN → max-pool 3 → dropout 0.5), "same" padding, following
+  the paper's assumptions (section 5.4); dense 128 → dropout 0.5.
+- He-normal initialisation (Keras ``HeNormal``: truncated normal, std √(2 / fan_in)) for every conv and dense
+  kernel of all four models, zero biases (Keras default); the paper states it for Model-A.
+
+Profiles: ``paper`` — T = 36, 128×128 (64×64 for Model-B), 3 classes; ``default`` — T = 18, 48×48
+(CPU study; the Split Model's three pools need T = 27, 54×54).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from ._registry import SpecModule, register
+
+INPUT_SPEC = {"clip": (36, 1, 128, 128)}  # C3D Table 2 (CASME II): 36 frames of 128×128, grey
+
+_SGD = {"optimizer": "sgd", "lr": 1e-3, "momentum": 0.9, "loss": "cross_entropy"}
+PAPER_TRAINING = {
+    "c3d_model_a": {**_SGD, "batch_size": 4, "epochs": 100},        # C3D section 6.1
+    "c3d_split": {**_SGD, "batch_size": 4, "epochs": 100},          # C3D section 5.2: as Model-A
+    "c3d_model_b": {**_SGD, "momentum": 0.0, "batch_size": 8, "epochs": 100,  # C3D section 6.2 (lr unstated)
+                    "note": "lr not stated for Model-B; Model-A's 1e-3 used, plain SGD"},
+    "c3d_model_c": {**_SGD, "nesterov": True, "lr_decay": 1e-6, "batch_size": 4, "epochs": 100},  # C3D 6.3
+}
+
+_PAPER = {"frames": 36, "size": 128, "n_classes": 3}
+_DEFAULT = {"frames": 18, "size": 48, "n_classes": 3}
+
+
+def he_normal_(module: nn.Module) -> None:
+    """Keras HeNormal on every conv / linear kernel (truncated normal, std √(2/fan_in)); zero biases."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv3d, nn.Linear)):
+            fan_in = m.weight[0].numel()
+            std = math.sqrt(2.0 / fan_in)
+            nn.init.trunc_normal_(m.weight, std=std, a=-2 * std, b=2 * std)
+            nn.init.zeros_(m.bias)
+
+
+def _flat_size(body: nn.Module, shape: tuple[int, ...]) -> int:
+    with torch.no_grad():
+        return body(torch.zeros(1, *shape)).numel()
+
+
+class _C3DNet(SpecModule):
+    """(B, T, C, H, W) → body (on (B, C, T, H, W)) → flatten → dense 128 → dropout → dense K."""
+
+    def __init__(self, body: nn.Module, frames: int, size: int, in_channels: int, n_classes: int,
+                 dropout: float, hidden: int = 128):
+        super().__init__()
+        self.input_spec = {"clip": (frames, in_channels, size, size)}
+        self.body = body
+        self.flat_features = _flat_size(body, (in_channels, frames, size, size))
+        self.head = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(self.flat_features, hidden), nn.ReLU(inplace=True),  # Dense-1 (C3D Table 2)
+            nn.Dropout(dropout),                                           # Dropout-3
+            nn.Linear(hidden, n_classes),                                  # Dense-2 (softmax in the loss)
+        )
+        he_normal_(self)
+
+    def forward(self, x):
+        clip = self._inputs(x)["clip"].transpose(1, 2)  # (B, C, T, H, W)
+        return self.head(self.body(clip))
+
+
+def _conv_block(cin: int, cout: int, dropout: float) -> list[nn.Module]:
+    # C3D Table 2 / Fig. 3: Conv3D 3×3×3 "same" (ReLU) → BatchNorm → 3D max-pool 3×3×3 → dropout
+    return [nn.Conv3d(cin, cout, 3, padding=1), nn.ReLU(inplace=True), nn.BatchNorm3d(cout),
+            nn.MaxPool3d(3), nn.Dropout(dropout)]
+
+
+@register("c3d_model_a", paper=_PAPER, default=_DEFAULT, training=PAPER_TRAINING["c3d_model_a"])
+def model_a(frames=36, size=128, in_channels=1, n_classes=3, filters=16, dropout=0.4, n_blocks=2):
+    """C3D Model-A (Table 2): two conv blocks of 16 filters 3×3×3, dense 128, dense K.
+
+    With the paper input 36×128×128 the flatten layer has 12,544 features (Table 2).
+    """
+    layers, cin = [], in_channels
+    for _ in range(n_blocks):
+        layers += _conv_block(cin, filters, dropout)
+        cin = filters
+    return _C3DNet(nn.Sequential(*layers), frames, size, in_channels, n_classes, dropout)
+
+
+@register("c3d_split", paper=_PAPER, default={**_DEFAULT, "frames": 27, "size": 54}, training=PAPER_TRAINING["c3d_split"])
+def split_model(frames=36, size=128, in_channels=1, n_classes=3, filters=16, dropout=0.4):
+    """C3D Split Model (section 5.2): Model-A with three conv blocks instead of two."""
+    return model_a(frames, size, in_channels, n_classes, filters, dropout, n_blocks=3)
+
+
+@register("c3d_model_b", paper={**_PAPER, "size": 64}, default={**_DEFAULT, "size": 48},
+          training=PAPER_TRAINING["c3d_model_b"])
+def model_b(frames=36, size=64, in_channels=1, n_classes=3, filters=32, t_kernel=15, dropout=0.5):
+    """C3D Model-B = MicroExpSTCNN (section 5.3): conv 32 of 3×3×15, max-pool 3, dropout 0.5, dense 128."""
+    if frames < t_kernel:
+        raise ValueError(f"Model-B needs at least {t_kernel} frames (temporal kernel), got {frames}")
+    body = nn.Sequential(
+        nn.Conv3d(in_channels, filters, (t_kernel, 3, 3)), nn.ReLU(inplace=True),  # 3×3×15, 32 filters
+        nn.MaxPool3d(3),                                                          # max-pool 3×3×3
+        nn.Dropout(dropout),                                                      # dropout 0.5
+    )
+    return _C3DNet(body, frames, size, in_channels, n_classes, dropout)
+
+
+@register("c3d_model_c", paper=_PAPER, default=_DEFAULT, training=PAPER_TRAINING["c3d_model_c"])
+def model_c(frames=36, size=128, in_channels=1, n_classes=3, filters=32, dropout=0.5):
+    """C3D Model-C (section 5.4, with the paper's assumptions): two blocks conv 32 3×3×3 + BN + max-pool 3,
+    dropout 0.5, dense 128."""
+    layers = _conv_block(in_channels, filters, dropout) + _conv_block(filters, filters, dropout)
+    return _C3DNet(nn.Sequential(*layers), frames, size, in_channels, n_classes, dropout)

@@ -1,0 +1,274 @@
+"""Evaluation protocols: which clips train and which test, fold by fold, with a leakage audit.
+
+``split(samples, protocol, **params)`` yields ``(train, test)`` pairs of positional indices into ``samples``
+(use ``samples.iloc[idx]``); ``folds(...)`` gives the same folds with a name and an audit each.
+Rows whose ``label`` is NA (excluded by the label scheme) are in no fold; the audit counts them.
+
+Protocols (the papers disagree, and comparing them is one of the study's results):
+
+- ``loso``: leave one (namespaced) subject out (CropNet 4.3, LocalRegions 4.5).
+- ``group_kfold``: ``n_splits`` subject-disjoint folds (``stratify=True`` uses ``StratifiedGroupKFold``).
+- ``stratified_kfold``: sample-level folds keeping class proportions (DLHN 4.1 and PSN 3.2: 10 folds;
+  C3D 8.2: 5 folds).
+- ``cross_dataset``: train on the datasets ``train``, test on the datasets ``test`` (C3D Table 4,
+  LocalRegions Tables 12-13); one fold.
+- ``holdout``: a train-test split repeated ``n_repeats`` times with seeds ``seed, seed+1, ...``
+  (C3D 8.1 and its Fig. 4).
+
+Every protocol takes ``datasets=`` to restrict the samples to a union of datasets (a composite set, e.g.
+MEGC2019's smic+casme2+samm) labelled by one scheme.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterator, Sequence
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import (GroupKFold, GroupShuffleSplit, LeaveOneGroupOut, ShuffleSplit,
+                                     StratifiedGroupKFold, StratifiedKFold, StratifiedShuffleSplit)
+
+from .errors import ConfigError, DataError
+
+PROTOCOLS = ("loso", "group_kfold", "stratified_kfold", "cross_dataset", "holdout")
+
+# C3D, Table 4: the eight scenarios (train datasets, test datasets); "Combined" = CASME II + SMIC.
+# Scenarios 1-3 are intra-dataset (stratified 5-fold), 4-8 cross-dataset.
+C3D_SCENARIOS: dict[int, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    1: (("smic",), ("smic",)),
+    2: (("casme2",), ("casme2",)),
+    3: (("casme2", "smic"), ("casme2", "smic")),
+    4: (("smic",), ("samm",)),
+    5: (("casme2",), ("samm",)),
+    6: (("smic",), ("casme2",)),
+    7: (("casme2",), ("smic",)),
+    8: (("casme2", "smic"), ("samm",)),
+}
+
+# LocalRegions, Table 12 (MEGC2019 3 classes) and Table 13 (5 AU-based classes): (train, test).
+LOCALREGIONS_CROSS_MEGC: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
+    (("casme2", "smic"), ("samm",)), (("casme2", "samm"), ("smic",)), (("smic", "samm"), ("casme2",)),
+    (("casme2",), ("smic",)), (("casme2",), ("samm",)), (("smic",), ("casme2",)),
+    (("smic",), ("samm",)), (("samm",), ("casme2",)), (("samm",), ("smic",)),
+)
+LOCALREGIONS_CROSS_AU: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
+    (("casme2",), ("samm",)), (("samm",), ("casme2",)),
+)
+
+
+def c3d_scenario(number: int, n_splits: int = 5, seed: int = 0) -> tuple[str, dict]:
+    """(protocol, params) of C3D's scenario ``number`` (Table 4): stratified 5-fold within, else cross."""
+    if number not in C3D_SCENARIOS:
+        raise ConfigError(f"C3D has scenarios 1-8 (Table 4), not {number!r}")
+    train, test = C3D_SCENARIOS[number]
+    if train == test:
+        return "stratified_kfold", {"n_splits": n_splits, "seed": seed, "datasets": train}
+    return "cross_dataset", {"train": train, "test": test}
+
+
+@dataclass
+class Fold:
+    """One fold: positional indices into the samples table, a readable name and its leakage audit."""
+    index: int
+    name: str
+    train: np.ndarray
+    test: np.ndarray
+    audit: dict = field(default_factory=dict)
+
+
+def composite(*tables: pd.DataFrame) -> pd.DataFrame:
+    """The union of several samples tables (one per dataset, labelled by one scheme) as one table.
+
+    Raises DataError when clip ids repeat across tables or when the tables were labelled by
+    different schemes (``attrs["scheme"]``, when the label step records it).
+    """
+    if not tables:
+        raise ConfigError("composite() needs at least one samples table")
+    schemes = {t.attrs.get("scheme") for t in tables} - {None}
+    if len(schemes) > 1:
+        raise DataError(None, "samples tables labelled by one scheme",
+                        f"schemes {sorted(schemes)}; call melib.labels.assign with the same scheme on each")
+    out = pd.concat(tables, ignore_index=True)
+    key = out[["dataset", "clip"]].astype(str).agg("/".join, axis=1)
+    if key.duplicated().any():
+        raise DataError(None, "each (dataset, clip) once in the composite set",
+                        f"repeated clips {sorted(key[key.duplicated()].unique())[:5]}")
+    out.attrs = {"scheme": schemes.pop() if schemes else None,
+                 "exclusions": [e for t in tables for e in t.attrs.get("exclusions", [])],
+                 "fixes": [f for t in tables for f in t.attrs.get("fixes", [])]}
+    return out
+
+
+def labelled(samples: pd.DataFrame, datasets: Sequence[str] | str | None = None) -> np.ndarray:
+    """Positional indices of the rows that have a label (and belong to ``datasets`` when given)."""
+    for col in ("dataset", "subject", "clip"):
+        if col not in samples.columns:
+            raise DataError(None, f"a samples table with a {col!r} column", f"columns {list(samples.columns)}")
+    if "label" not in samples.columns:
+        raise DataError(None, "a samples table with a 'label' column",
+                        "none; call melib.labels.assign(samples, scheme) first")
+    keep = samples["label"].notna().to_numpy().copy()
+    if datasets is not None:
+        datasets = (datasets,) if isinstance(datasets, str) else tuple(datasets)
+        unknown = set(datasets) - set(samples["dataset"])
+        if unknown:
+            raise ConfigError(f"datasets {sorted(unknown)} are not in the samples (which hold "
+                              f"{sorted(samples['dataset'].unique())}); change datasets=")
+        keep &= samples["dataset"].isin(datasets).to_numpy()
+    return np.flatnonzero(keep)
+
+
+def audit(samples: pd.DataFrame, train: np.ndarray, test: np.ndarray) -> dict:
+    """Leakage audit of one fold: the share of test clips whose subject also appears in training."""
+    subj = samples["subject"].to_numpy()
+    train_subjects = set(subj[train])
+    shared = np.array([s in train_subjects for s in subj[test]], dtype=bool)
+    return {
+        "n_train": int(len(train)),
+        "n_test": int(len(test)),
+        "n_test_subjects": int(len(set(subj[test]))),
+        "n_shared_subjects": int(len(set(subj[test][shared]))),
+        "leakage": float(shared.mean()) if len(test) else float("nan"),
+        "n_unlabelled": int(samples["label"].isna().sum()),
+    }
+
+
+def _check(samples: pd.DataFrame, pool: np.ndarray, folds: list[Fold], protocol: str) -> None:
+    """Every fold has a test part and a training part holding every class of the evaluated clips."""
+    y = samples["label"].to_numpy()
+    classes = set(y[pool])
+    if not folds:
+        raise DataError(None, f"at least one fold from protocol {protocol!r}", "none; check the samples")
+    for f in folds:
+        if len(f.test) == 0 or len(f.train) == 0:
+            part = "test" if len(f.test) == 0 else "training"
+            raise DataError(None, f"a non-empty {part} part in every fold of {protocol!r}",
+                            f"fold {f.name!r} has none; use fewer folds or more data")
+        missing = classes - set(y[f.train])
+        if missing:
+            raise DataError(None, f"every class in the training part of each {protocol!r} fold",
+                            f"fold {f.name!r} trains without {sorted(map(str, missing))}; use fewer folds, "
+                            "a coarser label scheme, or drop the rare class")
+
+
+def folds(samples: pd.DataFrame, protocol: str, **params) -> list[Fold]:
+    """The folds of ``protocol`` on ``samples``, each with its leakage audit; see the module docstring."""
+    if protocol not in PROTOCOLS:
+        raise ConfigError(f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
+    params = dict(params)
+    datasets = params.pop("datasets", None)
+    if protocol == "cross_dataset":
+        out = _cross_dataset(samples, **params)
+        pool = np.concatenate([out[0].train, out[0].test])
+    else:
+        pool = labelled(samples, datasets)
+        out = _PROTOCOLS[protocol](samples, pool, **params)
+    _check(samples, pool, out, protocol)
+    for f in out:
+        f.train, f.test = np.sort(f.train), np.sort(f.test)
+        f.audit = audit(samples, f.train, f.test)
+    return out
+
+
+def split(samples: pd.DataFrame, protocol: str, **params) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Yield (train, test) positional indices of each fold of ``protocol``."""
+    for f in folds(samples, protocol, **params):
+        yield f.train, f.test
+
+
+def _labels(samples, pool):
+    return samples["label"].to_numpy()[pool].astype(str)
+
+
+def _loso(samples, pool):
+    groups = samples["subject"].to_numpy()[pool]
+    return [Fold(i, str(groups[te][0]), pool[tr], pool[te])
+            for i, (tr, te) in enumerate(LeaveOneGroupOut().split(pool, groups=groups))]
+
+
+def _group_kfold(samples, pool, n_splits: int = 5, seed: int | None = 0, stratify: bool = False):
+    groups = samples["subject"].to_numpy()[pool]
+    n_groups = len(set(groups))
+    if n_splits > n_groups:
+        raise DataError(None, f"at least n_splits={n_splits} subjects for group_kfold",
+                        f"{n_groups}; lower n_splits or use loso")
+    if stratify:
+        cv = StratifiedGroupKFold(n_splits, shuffle=seed is not None, random_state=seed)
+    else:
+        cv = GroupKFold(n_splits, shuffle=seed is not None, random_state=seed)
+    it = cv.split(pool, _labels(samples, pool), groups=groups)
+    return [Fold(i, f"fold{i + 1}", pool[tr], pool[te]) for i, (tr, te) in enumerate(it)]
+
+
+def _stratified_kfold(samples, pool, n_splits: int = 10, seed: int | None = 0):
+    """Sample-level k folds with the class proportions of the whole set in each (PSN 3.2, C3D 8.2).
+
+    ``seed=None`` keeps the table order (no shuffle); the papers shuffle, so the default is seed 0.
+    """
+    y = _labels(samples, pool)
+    counts = pd.Series(y).value_counts()
+    rare = counts[counts < n_splits]
+    if len(rare):
+        raise DataError(None, f"at least n_splits={n_splits} clips of each class for stratified_kfold",
+                        f"{dict(rare)}; lower n_splits or drop/merge those classes")
+    cv = StratifiedKFold(n_splits, shuffle=seed is not None, random_state=seed)
+    return [Fold(i, f"fold{i + 1}", pool[tr], pool[te]) for i, (tr, te) in enumerate(cv.split(pool, y))]
+
+
+def _holdout(samples, pool, test_size: float = 0.2, n_repeats: int = 5, seed: int = 0,
+             stratify: bool = False):
+    """C3D 8.1: random train-test splits, one per seed. C3D states neither test size nor stratification:
+    test_size=0.2 and no stratification are this library's choices."""
+    y = _labels(samples, pool)
+    out = []
+    for r in range(n_repeats):
+        cv = (StratifiedShuffleSplit if stratify else ShuffleSplit)(1, test_size=test_size, random_state=seed + r)
+        tr, te = next(cv.split(pool, y))
+        out.append(Fold(r, f"seed{seed + r}", pool[tr], pool[te]))
+    return out
+
+
+def _cross_dataset(samples, train: Sequence[str] | str = (), test: Sequence[str] | str = ()):
+    train = (train,) if isinstance(train, str) else tuple(train)
+    test = (test,) if isinstance(test, str) else tuple(test)
+    if not train or not test:
+        raise ConfigError("cross_dataset needs train=(datasets...) and test=(datasets...)")
+    if set(train) & set(test):
+        raise ConfigError(f"cross_dataset train {train} and test {test} share datasets; "
+                          "use stratified_kfold/loso with datasets= for intra-dataset evaluation")
+    tr, te = labelled(samples, train), labelled(samples, test)
+    y = samples["label"].to_numpy()
+    ltr, lte = set(y[tr]), set(y[te])
+    if ltr != lte:
+        raise DataError(None, f"the same label set in train {train} and test {test}",
+                        f"train-only {sorted(map(str, ltr - lte))}, test-only {sorted(map(str, lte - ltr))}; "
+                        "label both with one scheme whose classes occur in both (e.g. a 3-class scheme)")
+    return [Fold(0, f"{'+'.join(train)}->{'+'.join(test)}", tr, te)]
+
+
+_PROTOCOLS = {"loso": _loso, "group_kfold": _group_kfold, "stratified_kfold": _stratified_kfold,
+              "holdout": _holdout}
+
+
+def validation_split(samples: pd.DataFrame, train: np.ndarray, fraction: float = 0.1, seed: int = 0,
+                     tries: int = 20) -> tuple[np.ndarray, np.ndarray, str]:
+    """Carve a validation part out of a fold's training part: (fit, val, kind).
+
+    Subject-disjoint (``GroupShuffleSplit`` over subjects, ``kind="subject"``) when the training part has
+    at least two subjects and some draw keeps every class in the fit part; otherwise a stratified
+    sample-level split (``kind="sample"``). The test fold is never involved.
+    """
+    train = np.asarray(train)
+    y = samples["label"].to_numpy()[train].astype(str)
+    groups = samples["subject"].to_numpy()[train]
+    classes = set(y)
+    if len(set(groups)) >= 2:
+        for t in range(tries):
+            fit, val = next(GroupShuffleSplit(1, test_size=fraction, random_state=seed + t).split(train, y, groups))
+            if len(val) and set(y[fit]) == classes:
+                return train[fit], train[val], "subject"
+    counts = pd.Series(y).value_counts()
+    strat = y if counts.min() >= 2 and round(fraction * len(y)) >= len(classes) else None
+    cv = (StratifiedShuffleSplit if strat is not None else ShuffleSplit)(1, test_size=fraction, random_state=seed)
+    fit, val = next(cv.split(train, y))
+    return train[fit], train[val], "sample"

@@ -1,0 +1,153 @@
+"""Run records: one JSON file per (model, parameters, protocol, fold) under ``melib.config.runs_dir()``.
+
+Layout: ``<runs>/<model>/<run key>/fold<NNN>.json``. The run key is a hash of everything that defines
+the run (model and its parameters, training configuration, protocol and its parameters, classes, data),
+so a record that exists is the answer for that fold and is not recomputed: an interrupted study resumes.
+Files are written to a temporary name, then renamed.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import __version__, config
+from .errors import ConfigError, DataError
+from .metrics import mean_of_folds, scores
+
+_SAFE = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.+"
+
+
+def jsonable(obj: Any) -> Any:
+    """``obj`` with numpy scalars/arrays, paths, tuples and sets turned into JSON types."""
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        return [jsonable(v) for v in (sorted(obj, key=str) if isinstance(obj, (set, frozenset)) else obj)]
+    if isinstance(obj, np.ndarray):
+        return jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, Path):
+        return str(obj)
+    if obj is pd.NA or obj is None:
+        return None
+    if isinstance(obj, (str, int, float, bool)):
+        return obj
+    return repr(obj)
+
+
+def key(spec: dict) -> str:
+    """A 16-hex-digit key of a run specification (canonical JSON, sorted keys)."""
+    text = json.dumps(jsonable(spec), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
+def safe_name(name: str) -> str:
+    return "".join(c if c in _SAFE else "_" for c in str(name)) or "model"
+
+
+def path(model: str, run_key: str, fold: int, root: str | Path | None = None) -> Path:
+    return Path(root or config.runs_dir()) / safe_name(model) / run_key / f"fold{fold:03d}.json"
+
+
+def write(record: dict, dest: str | Path) -> Path:
+    """Write ``record`` as JSON to ``dest`` through a temporary file in the same folder, then rename."""
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(jsonable(record), fh, indent=1)
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return dest
+
+
+def read(src: str | Path) -> dict:
+    try:
+        return json.loads(Path(src).read_text())
+    except json.JSONDecodeError as e:
+        raise DataError(src, "a JSON run record", f"unreadable JSON ({e}); delete the file to recompute") from e
+
+
+@functools.lru_cache(maxsize=1)
+def provenance() -> dict:
+    """melib version and the git commit of the working tree melib is imported from (None outside git)."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
+                                text=True, timeout=10).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        commit = None
+    return {"melib_version": __version__, "git_commit": commit}
+
+
+def iter_records(root: str | Path | None = None, model: str | None = None):
+    base = Path(root or config.runs_dir())
+    pattern = f"{safe_name(model)}/*/fold*.json" if model else "*/*/fold*.json"
+    for p in sorted(base.glob(pattern)):
+        yield p, read(p)
+
+
+def _flat(params: dict | None, prefix: str) -> dict:
+    return {f"{prefix}{k}": (json.dumps(v) if isinstance(v, (list, dict)) else v) for k, v in (params or {}).items()}
+
+
+def results(root: str | Path | None = None, *, model: str | None = None, level: str = "run",
+            **where) -> pd.DataFrame:
+    """Gather run records into a table for the book.
+
+    ``level="run"``: one row per run with pooled scores (all folds' predictions together, the MEGC2019
+    rule), mean and std of per-fold scores (DLHN Eq. 11), mean/max leakage, folds done of folds planned,
+    total wall time. ``level="fold"``: one row per fold record. ``level="clip"``: one row per test clip.
+    Keyword filters select on record fields (e.g. ``protocol="loso"``).
+    """
+    if level not in ("run", "fold", "clip"):
+        raise ConfigError(f"unknown level {level!r}; choose run, fold or clip")
+    recs = [r for _, r in iter_records(root, model) if all(r.get(k) == v for k, v in where.items())]
+    if level == "clip":
+        rows = [{"model": r["model"], "run": r["run"], "protocol": r["protocol"], "fold": r["fold"],
+                 "fold_name": r["fold_name"], **p} for r in recs for p in r["predictions"]]
+        return pd.DataFrame(rows)
+    if level == "fold":
+        rows = [{"model": r["model"], "run": r["run"], "protocol": r["protocol"], "fold": r["fold"],
+                 "fold_name": r["fold_name"], "seed": r.get("seed"), "n_test": r["audit"]["n_test"],
+                 "leakage": r["audit"]["leakage"], "accuracy": r["metrics"]["accuracy"],
+                 "uf1": r["metrics"]["uf1"], "uar": r["metrics"]["uar"], "wall_s": r.get("wall_s"),
+                 "device": r.get("device")} for r in recs]
+        return pd.DataFrame(rows)
+    runs: dict[str, list[dict]] = {}
+    for r in recs:
+        runs.setdefault(r["run"], []).append(r)
+    rows = []
+    for run_key, rs in runs.items():
+        rs.sort(key=lambda r: r["fold"])
+        r0 = rs[0]
+        labels = r0["labels"]
+        preds = [p for r in rs for p in r["predictions"]]
+        pool = scores([p["y_true"] for p in preds], [p["y_pred"] for p in preds], labels)
+        mean = mean_of_folds([r["metrics"] for r in rs])
+        leak = [r["audit"]["leakage"] for r in rs]
+        rows.append({
+            "model": r0["model"], "run": run_key, "protocol": r0["protocol"], "scheme": r0.get("scheme"),
+            **_flat(r0.get("protocol_params"), "protocol."), **_flat(r0.get("model_params"), "model."),
+            "seed": r0.get("seed"), "folds_done": len(rs), "folds": r0.get("n_folds"),
+            "complete": len(rs) == r0.get("n_folds"), "n_clips": pool["n"],
+            "accuracy": pool["accuracy"], "uf1": pool["uf1"], "uar": pool["uar"],
+            "accuracy_mean": mean["accuracy"], "accuracy_std": mean["accuracy_std"],
+            "uf1_mean": mean["uf1"], "uar_mean": mean["uar"],
+            "leakage_mean": float(np.mean(leak)), "leakage_max": float(np.max(leak)),
+            "wall_s": float(sum(r.get("wall_s") or 0.0 for r in rs)), "device": r0.get("device"),
+            "melib_version": r0.get("melib_version"), "git_commit": r0.get("git_commit"),
+        })
+    return pd.DataFrame(rows)

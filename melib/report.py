@@ -1,0 +1,341 @@
+"""What the notebooks display: provenance labels, published-versus-study tables, figures, and the book build.
+
+Provenance rules (every number in the book carries one of these, in the table itself):
+
+- ``published (<paper> <table>)``: copied from a paper (``melib.published``).
+- ``reproduced on real data (<datasets>)``: this study's run on the licensed releases the user supplied.
+- ``synthetic (melib default set, seed s)``: this study's run on melib's known-answer set. It checks that
+  the code learns what the set plants; it is never a reproduction of a paper's number.
+- ``mixed: synthetic and real data (...); not a reproduction``: a run that used both.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+import yaml
+
+from .errors import ConfigError, DataError, MelibError
+from .published import DATASET_NAMES, DATASET_ORDER
+
+RATE_METRICS = ("accuracy", "uf1", "uar", "f1", "rate")
+NOT_RUN = "not run in this study"
+NOT_PUBLISHED = "not published"
+
+
+class BookBuildError(MelibError, RuntimeError):
+    """``jupyter-book build`` failed or the book is missing pages; the message ends with the log's tail."""
+
+
+# ---- provenance ----------------------------------------------------------------------------------------
+
+def provenance_kind(label: str) -> str:
+    """published | real | synthetic | mixed, read back from a provenance label."""
+    for prefix, kind in (("published", "published"), ("reproduced on real data", "real"),
+                         ("synthetic", "synthetic"), ("mixed", "mixed")):
+        if str(label).startswith(prefix):
+            return kind
+    raise ConfigError(f"not a provenance label: {label!r}")
+
+
+def _synth_seed_and_default(samples: pd.DataFrame, seed: int | None) -> tuple[int | None, bool]:
+    """The synthetic set's seed and whether it is the default set, from ``attrs`` or ``synth_params.json``."""
+    root = samples.attrs.get("root")
+    params = None
+    if root and (Path(root) / "synth_params.json").is_file():
+        try:
+            params = json.loads((Path(root) / "synth_params.json").read_text())
+        except json.JSONDecodeError:
+            params = None
+    if seed is None:
+        seed = samples.attrs.get("seed", params.get("seed") if isinstance(params, dict) else None)
+    default = True
+    if isinstance(params, dict) and seed is not None:
+        from . import synth
+
+        default = params == synth.default_params(int(seed))
+    return seed, default
+
+
+def provenance_label(samples: pd.DataFrame, seed: int | None = None) -> str:
+    """The provenance of numbers computed on ``samples`` (a melib samples table), decided by its ``synthetic``
+    column; rows with a NA ``label`` (excluded by the label scheme) do not count.
+
+    Synthetic clips are written in the releases' layouts, so dataset names alone cannot tell synthetic from
+    real: the ``synthetic`` column decides, the dataset names only fill in the label.
+    """
+    if "synthetic" not in samples.columns:
+        raise DataError(None, "a samples table with a 'synthetic' column (melib.datasets.load)",
+                        f"columns {', '.join(map(str, samples.columns))}")
+    used = samples[samples["label"].notna()] if "label" in samples.columns else samples
+    if used.empty:
+        raise DataError(None, "at least one labelled clip to attribute numbers to", "none")
+    if used["synthetic"].isna().any():
+        raise DataError(None, "'synthetic' set to True or False on every clip", f"{used['synthetic'].isna().sum()} blank")
+    syn = used["synthetic"].astype(bool)
+    names = ", ".join(DATASET_NAMES.get(d, d) for d in _ordered(used.loc[~syn, "dataset"])) if "dataset" in used \
+        else "unnamed datasets"
+    if syn.all():
+        s, default = _synth_seed_and_default(samples, seed)
+        kind = "melib default set" if default else "melib synthetic set, non-default parameters"
+        return f"synthetic ({kind}, seed {s})" if s is not None else f"synthetic ({kind})"
+    if not syn.any():
+        return f"reproduced on real data ({names})"
+    return f"mixed: synthetic and real data ({names}); not a reproduction"
+
+
+def _ordered(datasets) -> list[str]:
+    present = set(datasets)
+    return [d for d in DATASET_ORDER if d in present] + sorted(present - set(DATASET_ORDER))
+
+
+# ---- published beside this study -----------------------------------------------------------------------
+
+def side_by_side(reproduced: pd.DataFrame, published: pd.DataFrame, on=("method", "metric"),
+                 provenance: str | None = None) -> pd.DataFrame:
+    """This study's numbers beside the published ones, one row per ``on`` key, both provenances on every row.
+
+    ``reproduced``: long form with the ``on`` columns, ``value`` and ``provenance`` (or pass ``provenance=``,
+    e.g. ``provenance_label(samples)``). ``published``: a ``melib.published.table`` (filtered to the rows to
+    show). Rates are fractions in [0, 1] on both sides. Returns the ``on`` columns then ``published``,
+    ``published_provenance``, ``study``, ``study_provenance`` and ``difference`` (study - published, only when
+    the study ran on real data: a synthetic number is not an attempt at the published one).
+    """
+    on = [on] if isinstance(on, str) else list(on)
+    study = reproduced.copy()
+    if provenance is not None:
+        study["provenance"] = provenance
+    for name, df in (("reproduced", study), ("published", published)):
+        missing = [c for c in on + ["value", "provenance"] if c not in df.columns]
+        if missing:
+            raise ConfigError(f"side_by_side: the {name} table lacks column(s) {', '.join(missing)}"
+                              + (" (pass provenance=provenance_label(samples))" if name == "reproduced"
+                                 and "provenance" in missing else ""))
+        if df["provenance"].isna().any():
+            raise ConfigError(f"side_by_side: {name} rows without a provenance")
+        dup = df.duplicated(on, keep=False)
+        if dup.any():
+            raise ConfigError(f"side_by_side: several {name} rows share {on}: "
+                              f"{df.loc[dup, on].drop_duplicates().to_dict('records')[:3]}; "
+                              f"filter the table or join on more columns")
+    kinds = {provenance_kind(p) for p in study["provenance"]}
+    if "published" in kinds:
+        raise ConfigError("side_by_side: the reproduced table holds published numbers")
+    rates = study["metric"].isin(RATE_METRICS) if "metric" in study else pd.Series(False, study.index)
+    if (study.loc[rates, "value"].astype(float) > 1).any():
+        raise ConfigError("side_by_side: study rates above 1; give fractions, not percentages")
+    left = published[on + ["value", "provenance"]].rename(
+        columns={"value": "published", "provenance": "published_provenance"})
+    right = study[on + ["value", "provenance"]].rename(columns={"value": "study", "provenance": "study_provenance"})
+    out = left.merge(right, on=on, how="outer", sort=False)
+    out["published_provenance"] = out["published_provenance"].fillna(NOT_PUBLISHED)
+    out["study_provenance"] = out["study_provenance"].fillna(NOT_RUN)
+    real = out["study_provenance"].map(lambda p: p != NOT_RUN and provenance_kind(p) == "real")
+    out["difference"] = np.where(real, out["study"] - out["published"], np.nan)
+    return out.reset_index(drop=True)
+
+
+# ---- figures -------------------------------------------------------------------------------------------
+
+def _style():
+    return sns.axes_style("whitegrid")
+
+
+def confusion_figure(cm, labels=None, title: str | None = None, normalize: bool = False):
+    """A confusion matrix as an annotated heatmap (rows: true class, columns: predicted class)."""
+    if isinstance(cm, pd.DataFrame):
+        labels = list(cm.index) if labels is None else labels
+        cm = cm.to_numpy()
+    cm = np.asarray(cm, dtype=float)
+    if cm.ndim != 2 or cm.shape[0] != cm.shape[1]:
+        raise DataError(None, "a square confusion matrix", f"shape {cm.shape}")
+    labels = [str(i) for i in range(len(cm))] if labels is None else [str(x) for x in labels]
+    if len(labels) != len(cm):
+        raise DataError(None, f"{len(cm)} class labels", f"{len(labels)}")
+    shown = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1) if normalize else cm
+    integral = not normalize and np.allclose(cm, np.round(cm))
+    with _style():
+        fig, ax = plt.subplots(figsize=(1.2 * len(cm) + 2.5, 1.0 * len(cm) + 1.8))
+        sns.heatmap(shown.round().astype(int) if integral else shown, annot=True, fmt="d" if integral else ".2f",
+                    cmap="Blues", cbar=False, square=True, vmin=0, xticklabels=labels, yticklabels=labels, ax=ax,
+                    annot_kws={"size": 9})
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        ax.tick_params(axis="y", rotation=0)
+        if title:
+            ax.set_title(title)
+        fig.tight_layout()
+    return fig
+
+
+def curves_figure(history, title: str | None = None):
+    """Per-epoch loss (left) and accuracy (right), train and validation; keys that were not logged are skipped.
+
+    ``history``: a list of dicts with ``epoch`` and any of ``train_loss``, ``val_loss``, ``train_acc``,
+    ``val_acc`` (or a DataFrame with those columns).
+    """
+    df = pd.DataFrame(list(history) if not isinstance(history, pd.DataFrame) else history)
+    if df.empty:
+        raise DataError(None, "a training history with at least one epoch", "none")
+    if "epoch" not in df:
+        df["epoch"] = np.arange(1, len(df) + 1)
+    with _style():
+        fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+        for ax, what, ylabel in ((axes[0], "loss", "loss"), (axes[1], "acc", "accuracy")):
+            drawn = 0
+            for split, style in (("train", "-"), ("val", "--")):
+                col = f"{split}_{what}"
+                if col in df and df[col].notna().any():
+                    d = df[["epoch", col]].dropna()
+                    ax.plot(d["epoch"], d[col], style, marker="o" if len(d) < 30 else None, ms=3,
+                            label="train" if split == "train" else "validation")
+                    drawn += 1
+            ax.set_xlabel("epoch")
+            ax.set_ylabel(ylabel)
+            if drawn:
+                ax.legend(frameon=False)
+            else:
+                ax.text(0.5, 0.5, f"no {ylabel} logged", ha="center", va="center", transform=ax.transAxes)
+        if title:
+            fig.suptitle(title)
+        fig.tight_layout()
+    return fig
+
+
+def amplitude_figure(df: pd.DataFrame, chance: float | None = None, title: str | None = None):
+    """UF1 and UAR against the synthetic set's motion amplitude, with confidence intervals and chance.
+
+    ``df``: one row per (amplitude, metric[, method]) with columns ``amplitude``, ``metric`` (uf1, uar, ...),
+    ``value``, ``ci_low``, ``ci_high`` and optionally ``method`` (one line each) and ``n_classes`` (chance =
+    1 / n_classes when ``chance`` is not given; the expected UF1 and UAR of a classifier that ignores the
+    input are both about 1/K for balanced classes).
+    """
+    need = {"amplitude", "metric", "value", "ci_low", "ci_high"}
+    if not need <= set(df.columns):
+        raise DataError(None, f"columns {', '.join(sorted(need))}", f"{', '.join(map(str, df.columns))}")
+    if chance is None and "n_classes" in df and df["n_classes"].notna().any():
+        chance = 1.0 / float(df["n_classes"].dropna().iloc[0])
+    metrics = [m for m in ("uf1", "uar") if m in set(df["metric"])] + \
+        sorted(set(df["metric"]) - {"uf1", "uar"})
+    methods = list(dict.fromkeys(df["method"])) if "method" in df else [None]
+    with _style():
+        fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.4), squeeze=False, sharey=True)
+        for ax, metric in zip(axes[0], metrics):
+            for method in methods:
+                d = df[(df["metric"] == metric) & ((df["method"] == method) if method is not None else True)]
+                d = d.sort_values("amplitude")
+                err = np.vstack([d["value"] - d["ci_low"], d["ci_high"] - d["value"]])
+                ax.errorbar(d["amplitude"], d["value"], yerr=err, marker="o", capsize=3,
+                            label=method if method is not None else metric.upper())
+            if chance is not None:
+                ax.axhline(chance, color="grey", ls=":", label="chance")
+            ax.set_xlabel("motion amplitude (px at apex)")
+            ax.set_ylabel(metric.upper())
+            ax.set_title(metric.upper())
+            ax.set_ylim(0, 1.02)
+            ax.legend(frameon=False, fontsize=8)
+        if title:
+            fig.suptitle(title)
+        fig.tight_layout()
+    return fig
+
+
+# ---- the book ------------------------------------------------------------------------------------------
+
+def _toc_files(toc: dict) -> list[str]:
+    found = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            for k, v in node.items():
+                if k in ("file", "root") and isinstance(v, str):
+                    found.append(v)
+                else:
+                    walk(v)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+    walk(toc)
+    return found
+
+
+def _exists(book: Path, entry: str) -> bool:
+    p = book / entry
+    return p.exists() or any(p.with_name(p.name + ext).exists() for ext in (".md", ".ipynb", ".rst"))
+
+
+def _copy_atomic(src: Path, dst: Path) -> None:
+    tmp = dst.with_name(f".{dst.name}.tmp-{os.getpid()}")
+    shutil.copyfile(src, tmp)
+    os.replace(tmp, dst)
+
+
+def _tail(text: str, n: int = 40) -> str:
+    return "\n".join(text.splitlines()[-n:])
+
+
+def build_book(book_dir="book", executed_dir="notebooks/executed", missing: str = "error",
+               timeout: float = 1800) -> Path:
+    """Copy the papermill-executed notebooks into ``<book_dir>/executed/`` and build the HTML book.
+
+    Runs the venv's ``jupyter-book build`` (the sibling of ``sys.executable``) with ``execute_notebooks: off``,
+    so nothing is re-run. ``missing``: what to do when a page of ``_toc.yml`` is absent - "error" (default)
+    raises; "placeholder" writes a page saying the notebook has not been executed yet. Returns the path of
+    ``_build/html/index.html``; a failed build raises :class:`BookBuildError` with the tail of the log.
+    """
+    if missing not in ("error", "placeholder"):
+        raise ConfigError(f"missing={missing!r}; use 'error' or 'placeholder'")
+    book = Path(book_dir).resolve()
+    toc_path = book / "_toc.yml"
+    if not toc_path.is_file() or not (book / "_config.yml").is_file():
+        raise DataError(book, "a Jupyter Book folder with _config.yml and _toc.yml", "missing")
+    executed = book / "executed"
+    executed.mkdir(exist_ok=True)
+    src = Path(executed_dir)
+    notebooks = sorted(src.glob("*.ipynb")) if src.is_dir() else []
+    for old in executed.glob("*.ipynb"):
+        if not (src / old.name).exists():
+            old.unlink()
+    for old in executed.glob("*.md"):
+        old.unlink()
+    for nb in notebooks:
+        _copy_atomic(nb, executed / nb.name)
+
+    toc = yaml.safe_load(toc_path.read_text())
+    absent = [f for f in _toc_files(toc) if not _exists(book, f)]
+    prose = [f for f in absent if not f.startswith("executed/")]
+    if prose or (absent and missing == "error"):
+        raise BookBuildError(f"{toc_path}: pages listed but absent: {', '.join(prose or absent)}"
+                             + ("" if prose else f" (executed notebooks are taken from {src.resolve()}; "
+                                                 f"missing='placeholder' builds without them)"))
+    for entry in absent:
+        page = (book / entry).with_suffix(".md")
+        page.parent.mkdir(parents=True, exist_ok=True)
+        page.write_text(f"# {Path(entry).name}\n\n```{{note}}\nThis notebook has not been executed yet: no "
+                        f"`{Path(entry).name}.ipynb` in `{executed_dir}`. Run it with papermill, then rebuild.\n```\n")
+
+    exe = Path(sys.executable).with_name("jupyter-book")
+    cmd = [str(exe) if exe.exists() else "jupyter-book", "build", str(book), "--all"]
+    log_path = book / "_build" / "melib-build.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except FileNotFoundError as e:
+        raise BookBuildError(f"cannot run {cmd[0]}: {e}; install jupyter-book 1.0.x into this venv") from e
+    except subprocess.TimeoutExpired as e:
+        raise BookBuildError(f"jupyter-book build timed out after {timeout} s") from e
+    log = (proc.stdout or "") + (proc.stderr or "")
+    log_path.write_text(log)
+    index = book / "_build" / "html" / "index.html"
+    if proc.returncode != 0 or not index.is_file():
+        raise BookBuildError(f"jupyter-book build {book} failed (exit {proc.returncode}); full log in "
+                             f"{log_path}; last lines:\n{_tail(log)}")
+    return index

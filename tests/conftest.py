@@ -1,0 +1,17 @@
+"""Shared fixtures."""
+from __future__ import annotations
+
+import pytest
+
+# A small synthetic set: 3 subjects per layout, 7 clips each (CASME II and SAMM: every class I-VII once per
+# subject; SMIC: positive, surprise and negative in turn), 12-16 frames of 256x192. Seconds to build.
+SYNTH_SMALL = {"subjects": 3, "clips_per_subject": 7, "width": 256, "height": 192, "frames": (12, 16)}
+
+
+@pytest.fixture(scope="session")
+def synth_small(tmp_path_factory):
+    """Root of a small synthetic set (``casme2/``, ``samm/``, ``smic/``; seed 0, :data:`SYNTH_SMALL`)."""
+    from melib import synth
+
+    return synth.generate_default(tmp_path_factory.mktemp("synth_small") / "synth", seed=0, progress=False,
+                                  **SYNTH_SMALL)

@@ -1,0 +1,217 @@
+"""Small fixture trees in each release's native layout, quirks included, for the loader and label tests.
+
+Frames are tiny generated images (a flat colour that encodes the frame number), never faces.
+Each ``make_<release>(root, ...)`` writes the tree under ``root`` and returns the release root.
+The default clip lists below are what the tests' hand-computed expectations refer to.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+from openpyxl import Workbook
+
+SIZE = (6, 8)  # frame height, width
+
+
+@dataclass
+class Clip:
+    subject: object            # as the coding sheet writes it (int 1, '01', 6, ...)
+    name: str                  # Filename / clip folder
+    on_disk: range             # frame numbers written to the folder (empty: no folder)
+    onset: object = None
+    apex: object = None
+    offset: object = None
+    aus: str = ""
+    emotion: str = ""
+    objective: object = None
+    extra: dict = field(default_factory=dict)
+
+
+def colour(n: int) -> tuple[int, int, int]:
+    """The RGB colour of frame ``n`` in every fixture."""
+    return (n % 256, (3 * n) % 256, (7 * n + 11) % 256)
+
+
+def write_frame(path: Path, n: int, size=SIZE) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img = np.zeros((*size, 3), np.uint8)
+    img[:] = colour(n)[::-1]  # OpenCV writes BGR
+    if not cv2.imwrite(str(path), img):
+        raise OSError(f"could not write {path}")
+
+
+def write_frames(folder: Path, numbers, name) -> None:
+    for n in numbers:
+        write_frame(folder / name(n), n)
+
+
+def write_xlsx(path: Path, sheets: dict[str, list[list]]) -> Path:
+    """A workbook with the given sheets, each a list of rows written as they are (no header added)."""
+    wb = Workbook()
+    wb.remove(wb.active)
+    for title, rows in sheets.items():
+        ws = wb.create_sheet(title)
+        for row in rows:
+            ws.append(row)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wb.save(path)
+    return path
+
+
+# --- CASME II ---------------------------------------------------------------------------------
+
+CASME2_CLIPS = [
+    Clip(1, "EP02_01f", range(95, 105), 95, 99, 104, "12", "happiness", 1),       # img99 < img100
+    Clip(1, "EP19_05f", range(1, 6), 1, 3, 5, "4+L10", "disgust", None),          # class derived: IV
+    Clip(2, "EP01_11f", range(10, 15), 10, 12, 14, "AU4+AU7", "repression", 3),
+    Clip(4, "EP12_01f", range(20, 27), 20, "/", 26, "1+2", "surprise", 2),       # apex '/' -> middle 23
+    Clip(5, "EP09_05f", range(1, 6), 1, 3, 5, "14", "others", 7),
+    Clip(5, "EP12_03f", range(5, 9), 3, 6, 8, "R2+25", "surprise", 2),             # onset 3 before frame 5
+    Clip(6, "EP01_01", range(0), 1, 2, 3, "6+12", "happiness", 1),                 # folder missing
+    Clip(6, "EP16_05", range(1, 4), 1, 2, 3, "20", "fear", 6),
+]
+CASME2_UNANNOTATED = ("sub06", "EP99_99f")
+
+
+def make_casme2(root: Path, clips=CASME2_CLIPS, subject_as_text=False, objective=True, cropped=False,
+                header=None, sheet_name="CASME2-coding-20190701.xlsx") -> Path:
+    """``CASME2_RAW_selected/subNN/<clip>/imgN.jpg`` (cropped: ``Cropped/.../reg_imgN.jpg``) and the coding sheet
+    with its two unnamed blank columns; Subject written as int (or as text '01')."""
+    frames = root / ("Cropped" if cropped else "CASME2_RAW_selected")
+    prefix = "reg_img" if cropped else "img"
+    head = header or ["Subject", "Filename", None, "OnsetFrame", "ApexFrame", "OffsetFrame", None, "Action Units",
+                      "Estimated Emotion"] + (["Objective Class"] if objective else [])
+    rows = [head]
+    for c in clips:
+        sub = int(c.subject)
+        if c.on_disk:
+            write_frames(frames / f"sub{sub:02d}" / c.name, c.on_disk, lambda n: f"{prefix}{n}.jpg")
+        subject = f"{sub:02d}" if subject_as_text else sub
+        row = [subject, c.name, None, c.onset, c.apex, c.offset, None, c.aus, c.emotion]
+        rows.append(row + ([c.objective] if objective else []))
+    sub, clip = CASME2_UNANNOTATED
+    write_frames(frames / sub / clip, range(1, 3), lambda n: f"{prefix}{n}.jpg")
+    write_xlsx(root / sheet_name, {"Sheet1": rows})
+    return root
+
+
+# --- SAMM -------------------------------------------------------------------------------------
+
+SAMM_CLIPS = [
+    Clip(6, "006_1_2", range(5562, 5571), 5562, 5566, 5570, "4+7", "Anger", 3),
+    Clip(6, "006_1_3", range(100, 109), 100, 104, 108, "R12", "Happiness", 1),
+    Clip(7, "007_3_1", range(10, 15), 10, -1, 14, "1+2", "Surprise", 2),         # apex -1 -> middle 12
+    Clip(11, "011_2_4", range(1, 4), 1, 2, 3, "AU10", "Disgust", 4),               # not on the MEGC list
+    Clip(11, "011_2_5", range(50, 56), 50, 52, 60, "14", "Other", 7),              # offset 60 after frame 55
+    Clip(15, "015_5_3", range(20, 25), 20, 22, 24, "A1+2+B25", "Surprise", 2),
+]
+SAMM_NOTES = [["SAMM Micro FACS codes, version 2"], ["Notes: frame numbers are file numbers"], []]
+
+
+def make_samm(root: Path, clips=SAMM_CLIPS, notes=True, header=None) -> Path:
+    """``SAMM/006/006_1_2/006_05562.jpg`` and ``SAMM_Micro_FACS_Codes_v2.xlsx`` (sheet MICRO_ONLY, notes above
+    the header row, Subject written as the int 6)."""
+    head = header or ["Subject", "Filename", "Inducement Code", "Onset Frame", "Apex Frame", "Offset Frame",
+                      "Duration", "Micro", "Action Units", "Estimated Emotion", "Objective Classes", "Notes"]
+    rows = (SAMM_NOTES if notes else []) + [head]
+    for c in clips:
+        sub = f"{int(c.subject):03d}"
+        write_frames(root / "SAMM" / sub / c.name, c.on_disk, lambda n, s=sub: f"{s}_{n:05d}.jpg")
+        rows.append([c.subject, c.name, 1, c.onset, c.apex, c.offset, c.offset - c.onset + 1, "Micro - 1/2",
+                     c.aus, c.emotion, c.objective, ""])
+    write_xlsx(root / "SAMM_Micro_FACS_Codes_v2.xlsx",
+               {"ALL": [["not", "this", "sheet"]], "MICRO_ONLY": rows})
+    return root
+
+
+# --- SMIC -------------------------------------------------------------------------------------
+
+# (subject folder, emotion folder, clip folder, frame numbers)
+SMIC_CLIPS = [
+    ("s1", "negative", "s1_ne_01", range(1, 6)),
+    ("s1", "negative", "s1_ne_02", range(10, 14)),     # 4 frames: apex = 11 (middle, estimated)
+    ("s1", "positive", "s1_po_01", range(1, 4)),
+    ("s2", "surprise", "s2_sur_01", range(98, 103)),   # image000099 < image000100
+    ("s03", "negative", "s03_ne_01", range(1, 3)),     # the other sources' spelling
+]
+
+
+def make_smic(root: Path, clips=SMIC_CLIPS, variants=("HS", "VIS")) -> Path:
+    """``SMIC_all_raw/<variant>/s1/micro/negative/s1_ne_01/image000001.bmp``, plus a non_micro folder and a
+    stray README that the loader ignores."""
+    base = root / "SMIC_all_raw"
+    for variant in variants:
+        for sub, emo, clip, numbers in clips:
+            write_frames(base / variant / sub / "micro" / emo / clip, numbers, lambda n: f"image{n:06d}.bmp")
+        write_frames(base / variant / "s1" / "non_micro" / "s1_nm_01", range(1, 3), lambda n: f"image{n:06d}.bmp")
+    (base / "README.txt").write_text("fixture\n")
+    return root
+
+
+# --- CASME ------------------------------------------------------------------------------------
+
+CASME_A = [
+    Clip(1, "EP01_5", range(1, 6), 1, 3, 5, "4+9", "disgust", extra={"apex2": None}),
+    Clip(1, "EP03_1", range(4, 9), 2, 6, 8, "12", "amusement", extra={"apex2": 7}),   # onset 2 before frame 4
+]
+CASME_B = [
+    Clip(8, "EP02_3", range(1, 5), 1, None, 4, "1+2", "surprise", extra={"apex2": 3}),  # only ApexF2
+    Clip(9, "EP05_2", range(10, 15), 10, 12, 30, "15", "sadness", extra={"apex2": None}),  # offset 30 > 14
+    Clip(9, "EP06_1", range(1, 4), 7, 8, 9, "14", "tense", extra={"apex2": None}),     # outside the folder
+]
+
+
+def make_casme(root: Path) -> Path:
+    """``CASME_A/Section A/sub01/EP01_5/EP01_5-1.jpg`` and ``CASME_B/Section B/...`` with one coding sheet each."""
+    head = ["Subject", "Filename", "OnsetF", "ApexF1", "ApexF2", "OffsetF", "Duration", "AUs", "Emotion"]
+    for letter, clips in (("A", CASME_A), ("B", CASME_B)):
+        rows = [head]
+        for c in clips:
+            folder = root / f"CASME_{letter}" / f"Section {letter}" / f"sub{c.subject:02d}" / c.name
+            write_frames(folder, c.on_disk, lambda n, name=c.name: f"{name}-{n}.jpg")
+            rows.append([c.subject, c.name, c.onset, c.apex, c.extra["apex2"], c.offset, None, c.aus, c.emotion])
+        write_xlsx(root / f"CASME_{letter}_Section_coding.xlsx", {"Sheet1": rows})
+    return root
+
+
+# --- CAS(ME)² ---------------------------------------------------------------------------------
+
+# (subject id, expression name, onset, apex, offset, AUs, emotion, type, self-report)
+CASME_SQ_ROWS = [
+    [1, "disgust1_1", 5, 8, 12, "4+9", "negative", "micro-expression", "disgust"],
+    [1, "disgust1_2", 20, 25, 0, "12", "positive", "micro-expression", "happy"],    # offset 0 -> 30
+    [1, "disgust1_3", 30, 0, 35, "1+2", "surprise", "micro-expression", "surprise"],  # apex 0 -> middle 32
+    [1, "disgust1_4", 2, 10, 30, "4", "negative", "macro-expression", ""],          # not a micro row
+    [2, "anger1_1", 0, 5, 8, "4", "negative", "micro-expression", "anger"],          # onset unknown: excluded
+    [2, "anger1_2", 10, 12, 14, "14", "others", "micro-expression", ""],
+]
+
+
+def make_casme_sq(root: Path, rows=CASME_SQ_ROWS) -> Path:
+    """``rawpic/s15/15_0101disgustingteeth/img1.jpg`` (long videos) and ``CAS(ME)^2code_final.xlsx`` with no
+    header row and its two naming-rule sheets."""
+    write_frames(root / "rawpic" / "s15" / "15_0101disgustingteeth", range(1, 41), lambda n: f"img{n}.jpg")
+    write_frames(root / "rawpic" / "s16" / "16_0401girlcrashing", range(1, 21), lambda n: f"img{n}.jpg")
+    write_xlsx(root / "CAS(ME)^2code_final.xlsx", {
+        "CASFEcode_final": rows,
+        "naming rule1": [["s15", 15, 1], ["s16", 16, 2]],
+        "naming rule2": [[101, "disgust1"], [401, "anger1"]],
+    })
+    return root
+
+
+# --- the synthetic default set ------------------------------------------------------------------
+
+def make_synth(root: Path) -> Path:
+    """What ``melib.synth`` writes: ``casme2/``, ``samm/`` and ``smic/`` in native layouts, plus ground truth
+    and ``synth_params.json`` (whose ``fps`` is the rate the clips were rendered at; here only SMIC's)."""
+    make_casme2(root / "casme2", clips=CASME2_CLIPS[:2])
+    make_samm(root / "samm", clips=SAMM_CLIPS[:2])
+    make_smic(root / "smic", clips=SMIC_CLIPS[:2], variants=("HS",))
+    (root / "synth_params.json").write_text('{"version": 1}\n')
+    (root / "smic" / "synth_params.json").write_text('{"fps": 50.0, "seed": 0}\n')
+    (root / "casme2" / "ground_truth.csv").write_text("clip,motion\n")
+    return root

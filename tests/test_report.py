@@ -1,0 +1,257 @@
+"""Provenance labels, the published-versus-study table, figures, and a tiny book build."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import nbformat  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+import yaml  # noqa: E402
+
+from melib import published, report  # noqa: E402
+from melib.errors import ConfigError, DataError  # noqa: E402
+
+BOOK = Path(__file__).resolve().parents[1] / "book"
+
+
+def _samples(datasets, synthetic, labels=None):
+    df = pd.DataFrame({"dataset": datasets, "subject": [f"{d}/s{i}" for i, d in enumerate(datasets)],
+                       "clip": [f"c{i}" for i in range(len(datasets))], "synthetic": synthetic})
+    if labels is not None:
+        df["label"] = pd.Series(labels, dtype=object)
+    return df
+
+
+# ---- provenance ----------------------------------------------------------------------------------------
+
+def test_real_data_is_named_in_canonical_order():
+    s = _samples(["samm", "casme2", "casme2", "casme_sq"], [False] * 4)
+    assert report.provenance_label(s) == "reproduced on real data (CASME II, CAS(ME)², SAMM)"
+    assert report.provenance_kind(report.provenance_label(s)) == "real"
+
+
+def test_synthetic_clips_in_release_layouts_are_still_synthetic():
+    # The synthetic set is written in the releases' layouts, so its dataset column says casme2/samm.
+    s = _samples(["casme2", "samm"], [True, True])
+    s.attrs["seed"] = 3
+    label = report.provenance_label(s)
+    assert label == "synthetic (melib default set, seed 3)"
+    assert "reproduced" not in label and report.provenance_kind(label) == "synthetic"
+    assert report.provenance_label(_samples(["smic"], [True]), seed=7) == "synthetic (melib default set, seed 7)"
+
+
+def test_seed_is_read_from_the_synthetic_root(tmp_path):
+    from melib import synth
+    (tmp_path / "synth_params.json").write_text(json.dumps(synth.default_params(5)))
+    s = _samples(["casme2"], [True])
+    s.attrs["root"] = str(tmp_path)
+    assert report.provenance_label(s) == "synthetic (melib default set, seed 5)"
+    (tmp_path / "synth_params.json").write_text(json.dumps(synth.default_params(5, amplitude=0.0)))
+    assert report.provenance_label(s) == "synthetic (melib synthetic set, non-default parameters, seed 5)"
+
+
+def test_mixed_and_excluded_rows():
+    s = _samples(["casme2", "samm", "smic"], [True, False, False], labels=["a", "b", None])
+    label = report.provenance_label(s)
+    assert label.startswith("mixed") and "not a reproduction" in label and "SAMM" in label
+    assert "SMIC" not in label  # its only clip is excluded by the label scheme
+    only_real = _samples(["casme2", "samm"], [True, False], labels=[None, "x"])
+    assert report.provenance_kind(report.provenance_label(only_real)) == "real"
+
+
+def test_provenance_needs_the_synthetic_column():
+    with pytest.raises(DataError, match="synthetic"):
+        report.provenance_label(pd.DataFrame({"dataset": ["casme2"]}))
+    with pytest.raises(DataError):
+        report.provenance_label(_samples(["casme2"], [False], labels=[None]))
+    with pytest.raises(ConfigError):
+        report.provenance_kind("made up")
+
+
+# ---- side by side --------------------------------------------------------------------------------------
+
+def _psn_published():
+    t = published.table("PSN", 5)
+    return t[t["method"].isin(["PSN", "FR", "KFC"])]
+
+
+def test_side_by_side_keeps_provenance_on_every_row():
+    study = pd.DataFrame({"method": ["PSN", "PSN"], "metric": ["accuracy", "uf1"], "value": [0.41, 0.30]})
+    out = report.side_by_side(study, _psn_published(), provenance="synthetic (melib default set, seed 0)")
+    assert len(out) == 6  # PSN, FR, KFC x accuracy, uf1
+    assert out["published_provenance"].eq("published (PSN Table 5)").all()
+    assert out["study_provenance"].notna().all() and out["published_provenance"].notna().all()
+    psn = out[out.method == "PSN"].set_index("metric")
+    assert psn.loc["accuracy", "published"] == pytest.approx(0.6492) and psn.loc["accuracy", "study"] == 0.41
+    assert (psn["study_provenance"] == "synthetic (melib default set, seed 0)").all()
+    assert out[out.method == "FR"]["study_provenance"].eq(report.NOT_RUN).all()
+    # A synthetic number is not an attempt at the published one: no difference is shown.
+    assert out["difference"].isna().all()
+
+
+def test_side_by_side_difference_only_for_real_data_and_study_only_rows():
+    study = pd.DataFrame({"method": ["PSN", "PSN-lite"], "metric": ["accuracy", "accuracy"], "value": [0.60, 0.5],
+                          "provenance": "reproduced on real data (CASME, CASME II, CAS(ME)², SAMM)"})
+    out = report.side_by_side(study, _psn_published())
+    row = out[(out.method == "PSN") & (out.metric == "accuracy")].iloc[0]
+    assert row["difference"] == pytest.approx(0.60 - 0.6492)
+    lite = out[out.method == "PSN-lite"].iloc[0]
+    assert lite["published_provenance"] == report.NOT_PUBLISHED and np.isnan(lite["published"])
+
+
+def test_side_by_side_refuses_ambiguity_and_percentages():
+    study = pd.DataFrame({"method": ["PSN"], "metric": ["accuracy"], "value": [64.9]})
+    with pytest.raises(ConfigError, match="percentages"):
+        report.side_by_side(study, _psn_published(), provenance="synthetic (melib default set, seed 0)")
+    with pytest.raises(ConfigError, match="provenance"):
+        report.side_by_side(study.assign(value=0.6), _psn_published())
+    with pytest.raises(ConfigError, match="several published rows"):
+        report.side_by_side(study.assign(value=0.6), published.table("PSN", 6),
+                            provenance="synthetic (melib default set, seed 0)")
+    with pytest.raises(ConfigError, match="published numbers"):
+        report.side_by_side(_psn_published(), _psn_published())
+
+
+# ---- figures -------------------------------------------------------------------------------------------
+
+def test_confusion_figure_axes_and_counts():
+    cm = published.confusion("DLHN", "Fig. 9")
+    fig = report.confusion_figure(cm, title="DLHN, published (DLHN Fig. 9)")
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == "predicted" and ax.get_ylabel() == "true"
+    assert [t.get_text() for t in ax.get_xticklabels()] == list(cm.columns)
+    assert [t.get_text() for t in ax.get_yticklabels()] == list(cm.index)
+    assert [t.get_text() for t in ax.texts] == [str(v) for v in cm.to_numpy().ravel()]
+    assert ax.get_title() == "DLHN, published (DLHN Fig. 9)"
+    plt.close(fig)
+    fig = report.confusion_figure(np.array([[3, 1], [0, 4]]), ["a", "b"], normalize=True)
+    assert [t.get_text() for t in fig.axes[0].texts] == ["0.75", "0.25", "0.00", "1.00"]
+    plt.close(fig)
+    with pytest.raises(DataError):
+        report.confusion_figure(np.ones((2, 3)), ["a", "b"])
+
+
+def test_curves_figure_draws_what_was_logged():
+    history = [{"epoch": e, "train_loss": 1.0 / e, "val_loss": 1.2 / e, "train_acc": 0.3 + 0.1 * e}
+               for e in range(1, 6)]
+    fig = report.curves_figure(history)
+    loss, acc = fig.axes
+    assert loss.get_ylabel() == "loss" and acc.get_ylabel() == "accuracy" and loss.get_xlabel() == "epoch"
+    assert [ln.get_label() for ln in loss.get_lines()] == ["train", "validation"]
+    assert [ln.get_label() for ln in acc.get_lines()] == ["train"]
+    assert list(acc.get_lines()[0].get_xdata()) == [1, 2, 3, 4, 5]
+    plt.close(fig)
+    fig = report.curves_figure([{"epoch": 1, "train_loss": 0.5}])
+    assert any("no accuracy logged" in t.get_text() for t in fig.axes[1].texts)
+    plt.close(fig)
+    with pytest.raises(DataError):
+        report.curves_figure([])
+
+
+def test_amplitude_figure_has_error_bars_and_chance():
+    rows = [{"amplitude": a, "metric": m, "value": v, "ci_low": v - 0.05, "ci_high": v + 0.05, "n_classes": 4}
+            for a, v in ((0, 0.25), (1, 0.5), (3, 0.9)) for m in ("uf1", "uar")]
+    fig = report.amplitude_figure(pd.DataFrame(rows))
+    assert len(fig.axes) == 2
+    for ax, name in zip(fig.axes, ("UF1", "UAR")):
+        assert ax.get_ylabel() == name and ax.get_xlabel().startswith("motion amplitude")
+        assert len(ax.containers) == 1  # one errorbar series
+        chance = [ln for ln in ax.get_lines() if ln.get_label() == "chance"]
+        assert chance and chance[0].get_ydata()[0] == pytest.approx(0.25)
+        _, caps, bars = ax.containers[0]
+        segs = bars[0].get_segments()
+        assert [tuple(np.round(s[:, 1], 3)) for s in segs] == [(0.2, 0.3), (0.45, 0.55), (0.85, 0.95)]
+    plt.close(fig)
+    with pytest.raises(DataError):
+        report.amplitude_figure(pd.DataFrame({"amplitude": [1], "value": [0.5]}))
+
+
+# ---- the book ------------------------------------------------------------------------------------------
+
+def test_book_config_and_toc():
+    cfg = yaml.safe_load((BOOK / "_config.yml").read_text())
+    assert cfg["title"] == "Micro-expression recognition: five papers, one study"
+    assert cfg["execute"]["execute_notebooks"] == "off" and cfg["only_build_toc_files"] is True
+    assert cfg["bibtex_bibfiles"] == ["references.bib"]
+    files = report._toc_files(yaml.safe_load((BOOK / "_toc.yml").read_text()))
+    nbs = ["00_datasets", "01_preprocessing", "10_dlhn", "11_psn", "12_c3d", "13_cropnet", "14_local_regions",
+           "20_baselines", "30_protocols", "40_known_answer"]
+    assert [f for f in files if f.startswith("executed/")] == [f"executed/{n}" for n in nbs]
+    # every prose page listed exists; each paper notebook is followed by its deviations page
+    for f in files:
+        if not f.startswith("executed/"):
+            assert (BOOK / f"{f}.md").is_file(), f
+    for nb, dev in zip(nbs[2:7], ("dlhn", "psn", "c3d", "cropnet", "local_regions")):
+        assert files[files.index(f"executed/{nb}") + 1] == f"deviations/{dev}"
+
+
+def test_references_cite_keys_that_exist():
+    import re
+    bib = (BOOK / "references.bib").read_text()
+    keys = set(re.findall(r"@\w+\{([^,]+),", bib))
+    cited = set()
+    for md in BOOK.rglob("*.md"):
+        if "_build" in md.parts or "executed" in md.parts:
+            continue
+        for group in re.findall(r"\{cite[tp]?\}`([^`]+)`", md.read_text()):
+            cited.update(k.strip() for k in group.split(","))
+    assert cited and cited <= keys, cited - keys
+
+
+def _tiny_book(tmp_path: Path) -> tuple[Path, Path]:
+    book = tmp_path / "book"
+    book.mkdir()
+    shutil.copy(BOOK / "_config.yml", book / "_config.yml")
+    (book / "_toc.yml").write_text("format: jb-book\nroot: intro\nchapters:\n  - file: executed/00_tiny\n")
+    (book / "references.bib").write_text("@misc{x, title={X}, year={2020}}\n")
+    (book / "intro.md").write_text("# Tiny\n\nA page.\n")
+    nb = nbformat.v4.new_notebook()
+    code = nbformat.v4.new_code_cell("print(6 * 7)", execution_count=1)
+    code.outputs = [nbformat.v4.new_output("stream", name="stdout", text="42 from an executed cell\n")]
+    nb.cells = [nbformat.v4.new_markdown_cell("# Tiny notebook"), code]
+    executed = tmp_path / "executed_src"
+    executed.mkdir()
+    nbformat.write(nb, executed / "00_tiny.ipynb")
+    return book, executed
+
+
+def test_build_book_builds_a_tiny_book_without_executing(tmp_path):
+    book, executed = _tiny_book(tmp_path)
+    index = report.build_book(book, executed_dir=executed)
+    assert index == book / "_build" / "html" / "index.html" and index.is_file()
+    page = (book / "_build" / "html" / "executed" / "00_tiny.html").read_text()
+    assert "42 from an executed cell" in page  # the stored output, not a re-run's "42"
+    assert (book / "executed" / "00_tiny.ipynb").is_file()
+
+
+def test_build_book_reports_missing_pages_and_failures(tmp_path):
+    book, executed = _tiny_book(tmp_path)
+    with pytest.raises(report.BookBuildError, match="executed/00_tiny"):
+        report.build_book(book, executed_dir=tmp_path / "nowhere")
+    (book / "_toc.yml").write_text("format: jb-book\nroot: intro\nchapters:\n  - file: deviations/none\n")
+    with pytest.raises(report.BookBuildError, match="deviations/none"):
+        report.build_book(book, executed_dir=executed, missing="placeholder")
+
+
+def test_build_book_failure_carries_the_log_tail(tmp_path):
+    book, executed = _tiny_book(tmp_path)
+    cfg = yaml.safe_load((book / "_config.yml").read_text())
+    cfg["sphinx"]["extra_extensions"] = ["no_such_ext"]
+    (book / "_config.yml").write_text(yaml.safe_dump(cfg))
+    with pytest.raises(report.BookBuildError, match="no_such_ext"):
+        report.build_book(book, executed_dir=executed)
+
+
+def test_intro_headlines_are_the_transcribed_numbers():
+    intro = (BOOK / "intro.md").read_text()
+    for _, r in published.headlines().iterrows():
+        printed = r["printed"].rstrip("%")
+        assert printed in intro, (r["paper"], r["table"], r["printed"])
+        assert f"({r['paper']} {r['table']})" in intro
