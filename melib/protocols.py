@@ -11,7 +11,7 @@ Protocols (the papers disagree, and comparing them is one of the study's results
 - ``stratified_kfold``: sample-level folds keeping class proportions (DLHN 4.1 and PSN 3.2: 10 folds;
   C3D 8.2: 5 folds).
 - ``cross_dataset``: train on the datasets ``train``, test on the datasets ``test`` (C3D Table 4,
-  LocalRegions Tables 12-13); one fold.
+  LocalRegions Tables 12-13); one fold, or ``n_splits`` folds over the training datasets.
 - ``holdout``: a train-test split repeated ``n_repeats`` times with seeds ``seed, seed+1, ...``
   (C3D 8.1 and its Fig. 4).
 
@@ -20,6 +20,7 @@ MEGC2019's smic+casme2+samm) labelled by one scheme.
 """
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 from typing import Iterator, Sequence
 
@@ -157,9 +158,17 @@ def folds(samples: pd.DataFrame, protocol: str, **params) -> list[Fold]:
         raise ConfigError(f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
     params = dict(params)
     datasets = params.pop("datasets", None)
+    fn = _cross_dataset if protocol == "cross_dataset" else _PROTOCOLS[protocol]
+    accepted = [p for p in inspect.signature(fn).parameters if p not in ("samples", "pool")]
+    unknown = sorted(set(params) - set(accepted))
+    if unknown:
+        raise ConfigError(f"protocol {protocol!r} has no parameter {', '.join(unknown)}; it takes "
+                          f"{', '.join(accepted + ([] if protocol == 'cross_dataset' else ['datasets'])) or 'none'}")
     if protocol == "cross_dataset":
+        if datasets is not None:
+            raise ConfigError("cross_dataset takes train= and test= datasets, not datasets=")
         out = _cross_dataset(samples, **params)
-        pool = np.concatenate([out[0].train, out[0].test])
+        pool = np.unique(np.concatenate([np.concatenate([f.train, f.test]) for f in out]))
     else:
         pool = labelled(samples, datasets)
         out = _PROTOCOLS[protocol](samples, pool, **params)
@@ -228,7 +237,11 @@ def _holdout(samples, pool, test_size: float = 0.2, n_repeats: int = 5, seed: in
     return out
 
 
-def _cross_dataset(samples, train: Sequence[str] | str = (), test: Sequence[str] | str = ()):
+def _cross_dataset(samples, train: Sequence[str] | str = (), test: Sequence[str] | str = (),
+                   n_splits: int | None = None, seed: int | None = 0):
+    """Train on datasets ``train``, test on datasets ``test``: one fold, or with ``n_splits`` k folds that each
+    train on k-1 stratified folds of the training datasets and test on all of the test datasets (one reading
+    of C3D 8.2, which applies stratified 5-fold to its cross-dataset scenarios too)."""
     train = (train,) if isinstance(train, str) else tuple(train)
     test = (test,) if isinstance(test, str) else tuple(test)
     if not train or not test:
@@ -243,7 +256,11 @@ def _cross_dataset(samples, train: Sequence[str] | str = (), test: Sequence[str]
         raise DataError(None, f"the same label set in train {train} and test {test}",
                         f"train-only {sorted(map(str, ltr - lte))}, test-only {sorted(map(str, lte - ltr))}; "
                         "label both with one scheme whose classes occur in both (e.g. a 3-class scheme)")
-    return [Fold(0, f"{'+'.join(train)}->{'+'.join(test)}", tr, te)]
+    name = f"{'+'.join(train)}->{'+'.join(test)}"
+    if not n_splits:
+        return [Fold(0, name, tr, te)]
+    return [Fold(f.index, f"{name} {f.name}", f.train, te.copy())
+            for f in _stratified_kfold(samples, tr, n_splits=n_splits, seed=seed)]
 
 
 _PROTOCOLS = {"loso": _loso, "group_kfold": _group_kfold, "stratified_kfold": _stratified_kfold,

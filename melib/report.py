@@ -46,8 +46,9 @@ def provenance_kind(label: str) -> str:
     raise ConfigError(f"not a provenance label: {label!r}")
 
 
-def _synth_seed_and_default(samples: pd.DataFrame, seed: int | None) -> tuple[int | None, bool]:
-    """The synthetic set's seed and whether it is the default set, from ``attrs`` or ``synth_params.json``."""
+def _synth_seed_and_default(samples: pd.DataFrame, seed: int | None) -> tuple[int | None, bool | None]:
+    """The synthetic set's seed, and whether it is the default set (None: unknown), from ``attrs`` and the
+    ``synth_params.json`` that ``melib.synth.generate_default`` writes at the set's root."""
     root = samples.attrs.get("root")
     params = None
     if root and (Path(root) / "synth_params.json").is_file():
@@ -57,7 +58,7 @@ def _synth_seed_and_default(samples: pd.DataFrame, seed: int | None) -> tuple[in
             params = None
     if seed is None:
         seed = samples.attrs.get("seed", params.get("seed") if isinstance(params, dict) else None)
-    default = True
+    default = None
     if isinstance(params, dict) and seed is not None:
         from . import synth
 
@@ -85,7 +86,8 @@ def provenance_label(samples: pd.DataFrame, seed: int | None = None) -> str:
         else "unnamed datasets"
     if syn.all():
         s, default = _synth_seed_and_default(samples, seed)
-        kind = "melib default set" if default else "melib synthetic set, non-default parameters"
+        kind = {True: "melib default set", False: "melib synthetic set, non-default parameters",
+                None: "melib synthetic set"}[default]
         return f"synthetic ({kind}, seed {s})" if s is not None else f"synthetic ({kind})"
     if not syn.any():
         return f"reproduced on real data ({names})"
@@ -98,6 +100,31 @@ def _ordered(datasets) -> list[str]:
 
 
 # ---- published beside this study -----------------------------------------------------------------------
+
+def study_table(results: pd.DataFrame, provenance: str, method: str | None = None, aggregate: str = "pooled",
+                metrics=("accuracy", "uf1", "uar")) -> pd.DataFrame:
+    """Run rows of ``melib.records.results(...)`` in the long form ``side_by_side`` takes.
+
+    ``aggregate``: "pooled" (all folds' predictions scored together: the MEGC2019 rule, CropNet and
+    LocalRegions) or "mean" (mean of per-fold scores: DLHN Eq. 11, PSN, C3D). ``method`` names the rows as
+    the published table does (default: the record's model name). Columns: method, metric, value,
+    aggregate, protocol, scheme, provenance.
+    """
+    if aggregate not in ("pooled", "mean"):
+        raise ConfigError(f"aggregate={aggregate!r}; use 'pooled' or 'mean'")
+    provenance_kind(provenance)
+    rows = []
+    for _, r in results.iterrows():
+        for m in metrics:
+            col = m if aggregate == "pooled" else f"{m}_mean"
+            if col not in r.index:
+                raise DataError(None, f"a results table with column {col!r} (melib.records.results)",
+                                f"columns {', '.join(map(str, results.columns))}")
+            rows.append({"method": method or r.get("model"), "metric": m, "value": float(r[col]),
+                         "aggregate": aggregate, "protocol": r.get("protocol"), "scheme": r.get("scheme"),
+                         "provenance": provenance})
+    return pd.DataFrame(rows, columns=["method", "metric", "value", "aggregate", "protocol", "scheme", "provenance"])
+
 
 def side_by_side(reproduced: pd.DataFrame, published: pd.DataFrame, on=("method", "metric"),
                  provenance: str | None = None) -> pd.DataFrame:
@@ -283,13 +310,14 @@ def _tail(text: str, n: int = 40) -> str:
 
 
 def build_book(book_dir="book", executed_dir="notebooks/executed", missing: str = "error",
-               timeout: float = 1800) -> Path:
+               strict: bool = False, timeout: float = 1800) -> Path:
     """Copy the papermill-executed notebooks into ``<book_dir>/executed/`` and build the HTML book.
 
     Runs the venv's ``jupyter-book build`` (the sibling of ``sys.executable``) with ``execute_notebooks: off``,
     so nothing is re-run. ``missing``: what to do when a page of ``_toc.yml`` is absent - "error" (default)
     raises; "placeholder" writes a page saying the notebook has not been executed yet. Returns the path of
     ``_build/html/index.html``; a failed build raises :class:`BookBuildError` with the tail of the log.
+    ``strict=True`` turns Sphinx warnings (a broken reference, an unknown citation) into a failed build.
     """
     if missing not in ("error", "placeholder"):
         raise ConfigError(f"missing={missing!r}; use 'error' or 'placeholder'")
@@ -324,6 +352,8 @@ def build_book(book_dir="book", executed_dir="notebooks/executed", missing: str 
 
     exe = Path(sys.executable).with_name("jupyter-book")
     cmd = [str(exe) if exe.exists() else "jupyter-book", "build", str(book), "--all"]
+    if strict:
+        cmd += ["-W", "--keep-going"]
     log_path = book / "_build" / "melib-build.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     try:

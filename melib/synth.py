@@ -407,6 +407,12 @@ def render_clip(subject: Subject, aus, nz: Nuisance, amplitude: float = 3.0, noi
         anchors = _anchors(lm, w, h)
         field = _Field(np.concatenate([ctrl, anchors]), np.concatenate([disp, np.zeros_like(anchors)]))
         dense, lm_disp = field.dense(w, h), field.at(lm)
+        # the field is ~0 away from the face: invert it only inside the box where it moves pixels by > 0.01
+        ys, xs = np.nonzero(np.abs(dense).max(axis=2) > 0.01)
+        roi = (slice(max(ys.min() - 8, 0), ys.max() + 9), slice(max(xs.min() - 8, 0), xs.max() + 9))
+        outside = np.ones((h, w), bool)
+        outside[roi] = False
+        dense[outside] = 0
     else:
         dense, lm_disp = None, np.zeros_like(lm)
 
@@ -432,7 +438,7 @@ def render_clip(subject: Subject, aus, nz: Nuisance, amplitude: float = 3.0, noi
         pose = np.column_stack([R, centre + np.array([tx, ty]) - R @ centre])
         q = cv2.transform(grid, cv2.invertAffineTransform(pose))
         if dense is not None and prof[t] > 0:
-            q = _inverse_map(dense, q, float(prof[t]))
+            q[roi] = _inverse_map(dense, np.ascontiguousarray(q[roi]), float(prof[t]))
         img = cv2.remap(subject.image, q, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
         g = 1 + flicker * (np.sin(2 * np.pi * freq * t + phase) + 0.3 * rng.standard_normal())
         cv2.randn(sensor, 0.0, (noise, noise, noise))

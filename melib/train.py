@@ -141,13 +141,16 @@ class Stage:
 
     ``params(model)``: the parameters this stage optimises (default all); ``forward(model, x)``: the logits
     this stage's loss sees (default ``model(x)``; may be (B, R, K) with targets (B, R)); ``target(x, y)``:
-    the targets (default the clip labels; negative targets are ignored); ``config``: TrainConfig changes.
+    the targets (default the clip labels; negative targets are ignored); ``n_classes``: the number of target
+    classes when it differs from the clip classes (for focal alpha, class weights and scores);
+    ``config``: TrainConfig changes.
     A model may define ``training_stages() -> list[Stage]``; ``fit`` then runs them in order.
     """
     name: str
     params: Callable[[nn.Module], Iterable[nn.Parameter]] | None = None
     forward: Callable[[nn.Module, Any], torch.Tensor] | None = None
     target: Callable[[Any, torch.Tensor], torch.Tensor] | None = None
+    n_classes: int | None = None
     config: dict = field(default_factory=dict)
 
 
@@ -389,7 +392,8 @@ def fit(model: nn.Module, x, y: Sequence[int], config: TrainConfig | None = None
             rng = np.random.default_rng(scfg.seed + si)
             fwd = stage.forward or (lambda m, xb: m(xb))
             params = list(stage.params(model)) if stage.params else list(model.parameters())
-            loss_fn = make_loss(scfg, _stage_targets(stage, inputs, y, train, scfg), n_classes).to(device)
+            k_stage = stage.n_classes or n_classes
+            loss_fn = make_loss(scfg, _stage_targets(stage, inputs, y, train, scfg), k_stage).to(device)
             opt = make_optimizer(scfg, params)
             sched = torch.optim.lr_scheduler.ExponentialLR(opt, scfg.lr_decay) if scfg.lr_decay != 1 else None
             it_sched = (torch.optim.lr_scheduler.LambdaLR(opt, lambda it: 1 / (1 + scfg.time_decay * it))
@@ -429,7 +433,7 @@ def fit(model: nn.Module, x, y: Sequence[int], config: TrainConfig | None = None
                 for part, idx in (("val", val), ("test", monitor)):
                     if idx is not None and len(idx):
                         for k, v in _score_pass(model, stage, inputs, y, np.asarray(idx), scfg, loss_fn,
-                                                device, n_classes).items():
+                                                device, k_stage).items():
                             c.setdefault(f"{part}_{k}", []).append(v)
                 bar.set_postfix(loss=f"{c['train_loss'][-1]:.3f}")
                 if val is not None and len(val) and scfg.select != "last":

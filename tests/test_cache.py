@@ -112,11 +112,16 @@ def test_corrupt_entry_is_recomputed(damage):
     assert step("clip-a")["id"] == "clip-a" and len(calls) == 2  # the rewritten entry is good
 
 
-def test_entry_file_is_digest_plus_pickle():
+def test_entry_file_is_header_plus_pickle():
+    import struct
+    import zlib
+
     step, _ = _make()
     step("clip-a")
     blob = step.cache_path("clip-a").read_bytes()
-    assert pickle.loads(blob[32:])["id"] == "clip-a"
+    length, crc = struct.unpack("<QI", blob[:12])
+    assert length == len(blob) - 12 and crc == zlib.crc32(blob[12:])
+    assert pickle.loads(blob[12:])["id"] == "clip-a"
 
 
 def test_cache_clear_one_function_or_all():

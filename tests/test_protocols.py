@@ -106,6 +106,11 @@ def test_cross_dataset_trains_on_a_tests_on_b_and_checks_label_sets():
     (f,) = protocols.folds(df, "cross_dataset", train=("casme2", "smic"), test="samm")
     assert set(df["dataset"].iloc[f.train]) == {"casme2", "smic"} and set(df["dataset"].iloc[f.test]) == {"samm"}
     assert f.name == "casme2+smic->samm" and f.audit["leakage"] == 0
+    fs = protocols.folds(df, "cross_dataset", train="casme2", test="samm", n_splits=3, seed=0)
+    samm = np.flatnonzero(df["dataset"] == "samm")
+    assert len(fs) == 3 and all(np.array_equal(f.test, samm) for f in fs)
+    casme = np.flatnonzero(df["dataset"] == "casme2")
+    assert sorted(np.concatenate([np.setdiff1d(casme, f.train) for f in fs]).tolist()) == casme.tolist()
     bad = df[~((df["dataset"] == "samm") & (df["label"] == "sur"))]
     with pytest.raises(DataError, match="train-only \\['sur'\\]"):
         protocols.folds(bad, "cross_dataset", train="casme2", test="samm")
@@ -156,6 +161,8 @@ def test_bad_input_says_what_to_change():
     df = table([4] * 4)
     with pytest.raises(ConfigError, match="unknown protocol 'kfold'.*loso"):
         protocols.folds(df, "kfold")
+    with pytest.raises(ConfigError, match="'loso' has no parameter n_splits; it takes datasets"):
+        protocols.folds(df, "loso", n_splits=3)
     with pytest.raises(DataError, match="labels.assign"):
         protocols.folds(df.drop(columns="label"), "loso")
     with pytest.raises(DataError, match="lower n_splits"):

@@ -42,9 +42,11 @@ def test_synthetic_clips_in_release_layouts_are_still_synthetic():
     s = _samples(["casme2", "samm"], [True, True])
     s.attrs["seed"] = 3
     label = report.provenance_label(s)
-    assert label == "synthetic (melib default set, seed 3)"
+    # Without the set's synth_params.json nothing shows it is the default set.
+    assert label == "synthetic (melib synthetic set, seed 3)"
     assert "reproduced" not in label and report.provenance_kind(label) == "synthetic"
-    assert report.provenance_label(_samples(["smic"], [True]), seed=7) == "synthetic (melib default set, seed 7)"
+    assert report.provenance_label(_samples(["smic"], [True]), seed=7) == "synthetic (melib synthetic set, seed 7)"
+    assert report.provenance_label(_samples(["smic"], [True])) == "synthetic (melib synthetic set)"
 
 
 def test_seed_is_read_from_the_synthetic_root(tmp_path):
@@ -53,6 +55,7 @@ def test_seed_is_read_from_the_synthetic_root(tmp_path):
     s = _samples(["casme2"], [True])
     s.attrs["root"] = str(tmp_path)
     assert report.provenance_label(s) == "synthetic (melib default set, seed 5)"
+    assert report.provenance_label(s, seed=5) == "synthetic (melib default set, seed 5)"
     (tmp_path / "synth_params.json").write_text(json.dumps(synth.default_params(5, amplitude=0.0)))
     assert report.provenance_label(s) == "synthetic (melib synthetic set, non-default parameters, seed 5)"
 
@@ -255,3 +258,39 @@ def test_intro_headlines_are_the_transcribed_numbers():
         printed = r["printed"].rstrip("%")
         assert printed in intro, (r["paper"], r["table"], r["printed"])
         assert f"({r['paper']} {r['table']})" in intro
+
+
+def test_study_table_feeds_side_by_side():
+    runs = pd.DataFrame([{"model": "psn", "protocol": "stratified_kfold", "scheme": "pnso", "accuracy": 0.52,
+                          "uf1": 0.31, "uar": 0.33, "accuracy_mean": 0.5, "uf1_mean": 0.3, "uar_mean": 0.32}])
+    prov = "synthetic (melib default set, seed 0)"
+    mean = report.study_table(runs, prov, method="PSN", aggregate="mean")
+    assert dict(zip(mean.metric, mean.value)) == {"accuracy": 0.5, "uf1": 0.3, "uar": 0.32}
+    assert (mean.provenance == prov).all()
+    pooled = report.study_table(runs, prov, method="PSN")
+    assert dict(zip(pooled.metric, pooled.value))["accuracy"] == 0.52
+    out = report.side_by_side(mean[mean.metric != "uar"], _psn_published()[lambda d: d.method == "PSN"])
+    assert out.set_index("metric").loc["uf1", ["published", "study"]].tolist() == [0.5211, 0.3]
+    with pytest.raises(ConfigError):
+        report.study_table(runs, "my numbers")
+    with pytest.raises(DataError):
+        report.study_table(runs.drop(columns="uar_mean"), prov, aggregate="mean")
+
+
+def test_strict_build_fails_on_a_broken_citation(tmp_path):
+    book, executed = _tiny_book(tmp_path)
+    (book / "intro.md").write_text("# Tiny\n\nSee {cite}`no_such_key`.\n")
+    assert report.build_book(book, executed_dir=executed).is_file()  # a warning only
+    with pytest.raises(report.BookBuildError, match="no_such_key"):
+        report.build_book(book, executed_dir=executed, strict=True)
+
+
+def test_the_study_book_builds_strictly_with_placeholders(tmp_path):
+    book = tmp_path / "book"
+    shutil.copytree(BOOK, book, ignore=shutil.ignore_patterns("_build", "executed"))
+    index = report.build_book(book, executed_dir=tmp_path / "none", missing="placeholder", strict=True)
+    assert "five papers, one study" in (index.parent / "intro.html").read_text()
+    placeholder = (book / "_build" / "html" / "executed" / "11_psn.html").read_text()
+    assert "has not been executed yet" in placeholder
+    refs = (book / "_build" / "html" / "references.html").read_text()
+    assert "Lagrange" in refs and "Talluri" in refs

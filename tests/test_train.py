@@ -198,28 +198,27 @@ class TwoStage(nn.Module):
     def training_stages(self):
         return [train.Stage("regions", params=lambda m: list(m.enc.parameters()) + list(m.aux.parameters()),
                             forward=lambda m, x: m.aux(torch.relu(m.enc(x))), target=lambda x, y: (y > 0).long(),
-                            config={"epochs": 3}),
+                            n_classes=2, config={"epochs": 3, "loss": "focal"}),
                 train.Stage("classifier", params=lambda m: m.head.parameters(), config={"epochs": 2})]
 
 
-def test_two_stage_hooks():
+def test_two_stage_hooks(monkeypatch):
     df, X, y = toy(n_subjects=2)
     m = TwoStage()
     enc0, head0 = m.enc.weight.detach().clone(), m.head.weight.detach().clone()
-    calls = []
-    orig = train.make_optimizer
+    calls, losses = [], []
+    orig_opt, orig_loss = train.make_optimizer, train.make_loss
 
     def spy(cfg, params):
         params = list(params)
         calls.append({id(p) for p in params})
-        return orig(cfg, params)
+        return orig_opt(cfg, params)
 
-    train.make_optimizer, saved = spy, train.make_optimizer
-    try:
-        res = train.fit(m, X, y, train.TrainConfig(epochs=10, lr=0.1, **QUIET))
-    finally:
-        train.make_optimizer = saved
+    monkeypatch.setattr(train, "make_optimizer", spy)
+    monkeypatch.setattr(train, "make_loss", lambda *a: losses.append(orig_loss(*a)) or losses[-1])
+    res = train.fit(m, X, y, train.TrainConfig(epochs=10, lr=0.1, **QUIET))
     assert list(res.curves) == ["regions", "classifier"]
+    assert losses[0].alpha.shape == (2,) and isinstance(losses[1], nn.CrossEntropyLoss)
     assert len(res.curves["regions"]["train_loss"]) == 3 and len(res.curves["classifier"]["train_loss"]) == 2
     assert calls[0] == {id(p) for p in [*m.enc.parameters(), *m.aux.parameters()]}
     assert calls[1] == {id(p) for p in m.head.parameters()}

@@ -1,9 +1,9 @@
 """On-disk cache of pure preprocessing steps, keyed by (clip identity, function, parameters, version).
 
-Entries live under ``melib.config.cache_dir()/<function name>/<key>.pkl``. Each file is a SHA-256 digest
-followed by the pickled result; a file whose digest does not match (a torn or corrupted write) is
-deleted and recomputed. Files are written to a temporary name in the same folder, then renamed, so an
-interrupted write never leaves an entry behind.
+Entries live under ``melib.config.cache_dir()/<function name>/<key>.pkl``. Each file is a 12-byte header
+(payload length, CRC-32 of the payload) followed by the pickled result; a file whose length or CRC does not
+match (a torn or corrupted write) is deleted and recomputed. Files are written to a temporary name in the
+same folder, then renamed, so an interrupted write never leaves an entry behind.
 
 Usage::
 
@@ -22,7 +22,9 @@ import inspect
 import os
 import pickle
 import shutil
+import struct
 import tempfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -34,7 +36,7 @@ from tqdm.auto import tqdm
 from .. import config
 from ..errors import DataError
 
-_DIGEST = hashlib.sha256().digest_size
+_HEADER = struct.Struct("<QI")  # payload length, CRC-32
 _SUFFIX = ".pkl"
 _TMP_PREFIX = ".tmp-"
 
@@ -43,7 +45,7 @@ _ROW_IDENTITY = ("dataset", "subject", "clip", "onset", "apex", "offset", "apex_
 
 
 class CorruptEntry(Exception):
-    """A cache file whose digest does not match its content."""
+    """A cache file whose length or checksum does not match its content."""
 
 
 @dataclass(frozen=True)
@@ -115,13 +117,16 @@ def _function_dir(name: str) -> Path:
 
 
 def _read(path: Path) -> Any:
-    blob = path.read_bytes()
-    digest, payload = blob[:_DIGEST], blob[_DIGEST:]
-    if len(blob) < _DIGEST or hashlib.sha256(payload).digest() != digest:
+    blob = memoryview(path.read_bytes())
+    if len(blob) < _HEADER.size:
+        raise CorruptEntry(str(path))
+    length, crc = _HEADER.unpack_from(blob)
+    payload = blob[_HEADER.size:]
+    if len(payload) != length or zlib.crc32(payload) != crc:
         raise CorruptEntry(str(path))
     try:
         return pickle.loads(payload)
-    except Exception as exc:  # a digest-valid payload that no longer unpickles (e.g. a class moved)
+    except Exception as exc:  # a checksum-valid payload that no longer unpickles (e.g. a class moved)
         raise CorruptEntry(str(path)) from exc
 
 
@@ -132,7 +137,7 @@ def _write(path: Path, value: Any) -> None:
     fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, suffix=_SUFFIX, dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(hashlib.sha256(payload).digest())
+            fh.write(_HEADER.pack(len(payload), zlib.crc32(payload)))
             fh.write(payload)
         os.replace(tmp, path)
     except BaseException:
