@@ -520,7 +520,7 @@ def _plan(p: dict) -> tuple[list[dict], list[tuple]]:
                 names = [f"img{k}.jpg" for k in range(nz.first, nz.first + nz.n_frames)]
             elif layout == "samm":
                 n = s + 6
-                subject, clip = f"{n:03d}", f"{n:03d}_{nz.name_code % 8}_{j + 1}"
+                subject, clip = f"{n:03d}", f"{n:03d}_{1 + nz.name_code % 7}_{j + 1}"
                 folder = f"SAMM/{subject}/{clip}"
                 names = [f"{n:03d}_{k:05d}.jpg" for k in range(nz.first, nz.first + nz.n_frames)]
             else:
@@ -631,7 +631,7 @@ def generate(root, layout: str, seed: int = 0, n_jobs: int | None = None, progre
                       "n_frames": len(c["names"]), "onset": c["onset_no"], "apex": c["apex_no"],
                       "offset": c["offset_no"], "aus": _aus_text(c["aus"]), "objective_class": c["objective_class"],
                       "emotion": c["emotion"], "native_emotion": c["native_emotion"], "fps": p["fps"],
-                      "amplitude": p["amplitude"] * c["nuisance"].strength,
+                      "amplitude": round(p["amplitude"] * c["nuisance"].strength, 4),
                       "frame_ext": Path(c["names"][0]).suffix})
     _annotation(tmp, p, clips)
     pd.DataFrame(table).to_csv(tmp / "ground_truth.csv", index=False)

@@ -18,6 +18,7 @@ import copy
 import dataclasses
 import functools
 import hashlib
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -179,6 +180,8 @@ def seed_everything(seed: int) -> None:
 @contextlib.contextmanager
 def _torch_state(deterministic: bool, threads: int | None):
     """Deterministic algorithms (and cuDNN) and a thread count for the duration of a fit, then restored."""
+    if deterministic and torch.cuda.is_available():
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # needed by deterministic cuBLAS
     prev = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.deterministic,
             torch.backends.cudnn.benchmark, torch.get_num_threads())
     if deterministic:
@@ -602,6 +605,11 @@ class Evaluation:
         """Pooled scores per dataset inside a composite run (PSN Table 6, CropNet Table 3)."""
         return metrics.by_group(self.predictions(), self.labels, "dataset")
 
+    def ci(self, metric: str = "uf1", n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> dict:
+        """Bootstrap confidence interval of a pooled metric over the test clips (``metrics.bootstrap_ci``)."""
+        p = self.predictions()
+        return metrics.bootstrap_ci(p["y_true"], p["y_pred"], self.labels, metric, n_boot, level, seed)
+
     def summary(self) -> dict:
         """Pooled and mean-of-folds scores with the leakage audit beside them."""
         p, m = self.pooled, self.mean
@@ -684,21 +692,45 @@ def evaluate(model, X, samples: pd.DataFrame, protocol: str, *, protocol_params:
     return Evaluation([done[f.index] for f in fs], classes, run, paths if save else [])
 
 
+def _same_clips(a: Evaluation, b: Evaluation) -> None:
+    if a.labels != b.labels or len(a.records) != len(b.records):
+        raise DataError(None, "two runs with the same classes and folds", f"{a.labels}/{len(a.records)} folds "
+                        f"vs {b.labels}/{len(b.records)} folds")
+    for ra, rb in zip(a.records, b.records):
+        if [(p["dataset"], p["clip"]) for p in ra["predictions"]] != [(p["dataset"], p["clip"]) for p in rb["predictions"]]:
+            raise DataError(None, "the same test clips in each fold of both runs",
+                            f"fold {ra['fold_name']!r} differs; run both under one protocol and seed")
+
+
+def compare(a: Evaluation, b: Evaluation, metric: str = "uf1", n_boot: int = 1000, seed: int = 0,
+            by_subject: bool = True) -> dict:
+    """Paired comparison of two methods on the same folds: metric(A) - metric(B) over pooled clips.
+
+    ``bootstrap``: paired bootstrap (``metrics.paired_bootstrap``), resampling whole subjects when
+    ``by_subject`` (clips of one subject are not independent); ``mcnemar``: exact McNemar on clip
+    correctness; ``wilcoxon``: signed-rank test of per-fold scores (needs several folds).
+    """
+    _same_clips(a, b)
+    pa, pb = a.predictions(), b.predictions()
+    out = {"metric": metric,
+           "bootstrap": metrics.paired_bootstrap(pa["y_true"], pa["y_pred"], pb["y_pred"], a.labels, metric, n_boot,
+                                                 seed=seed, groups=pa["subject"] if by_subject else None),
+           "mcnemar": metrics.mcnemar(pa["y_true"], pa["y_pred"], pb["y_pred"])}
+    if len(a.records) > 1:
+        out["wilcoxon"] = metrics.wilcoxon_folds([r["metrics"][metric] for r in a.records],
+                                                 [r["metrics"][metric] for r in b.records])
+    return out
+
+
 def fuse(a: Evaluation, b: Evaluation, weight: float = 0.45, name: str | None = None) -> Evaluation:
     """Late fusion of two runs on the same folds: O = a P_a + (1 - a) P_b, then argmax (DLHN Eq. 8, a = 0.45).
 
     Both runs must have per-clip probabilities for the same clips in the same folds (e.g. HCRNN and RPRNN).
     """
-    if a.labels != b.labels or len(a.records) != len(b.records):
-        raise DataError(None, "two runs with the same classes and folds", f"{a.labels}/{len(a.records)} folds "
-                        f"vs {b.labels}/{len(b.records)} folds")
+    _same_clips(a, b)
     out = []
     lab = np.asarray(a.labels, dtype=object)
     for ra, rb in zip(a.records, b.records):
-        ka = [(p["dataset"], p["clip"]) for p in ra["predictions"]]
-        if ka != [(p["dataset"], p["clip"]) for p in rb["predictions"]]:
-            raise DataError(None, "the same test clips in each fold of both runs",
-                            f"fold {ra['fold_name']!r} differs; run both under one protocol and seed")
         if not all("proba" in p for p in ra["predictions"] + rb["predictions"]):
             raise DataError(None, "per-clip probabilities in both runs", "a run without them (an estimator "
                             "without predict_proba)")

@@ -145,6 +145,12 @@ def test_pixels_move_as_the_ground_truth_says(clip_parts):
         assert np.abs(flow[:30, :30]).max() < 0.05  # a far corner of the frame stays still
 
 
+def test_mirror_swaps_sides():
+    m = synth._MIRROR
+    assert sorted(m) == list(range(68)) and (m[m] == np.arange(68)).all()
+    assert (m[[0, 17, 36, 39, 48, 27, 8]] == [16, 26, 45, 42, 54, 27, 8]).all()
+
+
 def test_au_motions_cover_every_class():
     for cls, combos in {**labels.OBJECTIVE_AU_COMBOS, "VII": synth.OTHER_AU_COMBOS}.items():
         assert combos

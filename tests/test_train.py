@@ -256,6 +256,19 @@ def test_fusion_is_dlhn_eq8():
         train.fuse(a, c)
 
 
+def test_compare_and_ci_on_the_same_folds():
+    df, X, _ = toy(per_subject=9)
+    kw = dict(save=False, progress=False, protocol_params={"n_splits": 6, "seed": 0})
+    good = train.evaluate(LogisticRegression(max_iter=500), X, df, "stratified_kfold", **kw)
+    blind = train.evaluate(LogisticRegression(max_iter=500), np.random.default_rng(1).normal(size=X.shape), df,
+                           "stratified_kfold", **kw)
+    r = train.compare(good, blind, "accuracy", n_boot=200)
+    assert r["bootstrap"]["diff"] == pytest.approx(good.pooled["accuracy"] - blind.pooled["accuracy"])
+    assert r["bootstrap"]["low"] > 0 and r["mcnemar"]["p"] < 0.01 and r["wilcoxon"]["p"] < 0.05
+    ci = good.ci("uf1", n_boot=200)
+    assert ci["low"] <= good.pooled["uf1"] <= ci["high"] and ci["value"] == pytest.approx(good.pooled["uf1"])
+
+
 def test_bad_model_and_inputs_are_refused():
     df, X, _ = toy(n_subjects=2)
     with pytest.raises(ConfigError, match="name="):

@@ -30,8 +30,8 @@ Choices the paper leaves open (listed as deviations in the book):
 - "Classic CNN" ablation (Table 6; its Fig. 10 is not in the text copy): ``cnn="classic"`` = conv 16/32/64
   3×3 each followed by 2×2 max-pool, flatten, then the same FCL_1024 → 250 → 20.
 
-Profiles: ``paper`` (sizes above, 16 frames, 3 MEGC2019 classes); ``default`` — region sizes halved,
-8 frames, LSTM 16 units.
+Profiles: ``paper`` (sizes above, 16 frames, 3 MEGC2019 classes); ``default`` — region sizes quartered
+(20×25, 20×30, 15×15, 15×40, face 32×32), 6 frames, LSTM 16 units.
 """
 from __future__ import annotations
 
@@ -207,11 +207,7 @@ class LocalRegionsNet(SpecModule):
         return self.classifier(torch.cat(stf, dim=1))                                   # Eq. 7
 
 
-def _half(size):
-    return (size[0] // 2, size[1] // 2)
-
-
-_DEFAULT_SIZES = {r: _half(s) for r, s in REGION_SIZES.items()}
+_DEFAULT_SIZES = {r: (h // 4, w // 4) for r, (h, w) in REGION_SIZES.items()}
 
 
 @register("localregions_cnn", paper={"region": "mouth"}, default={"region": "mouth", "profile_sizes": "default"},
@@ -225,7 +221,7 @@ def build_region_cnn(region: str = "mouth", classes: Sequence[str] = MEGC_CLASSE
     return RegionCNN(region, k, size, **kw)
 
 
-@register("localregions", paper={"frames": 16}, default={"frames": 8, "sizes": _DEFAULT_SIZES, "lstm_units": 16},
+@register("localregions", paper={"frames": 16}, default={"frames": 6, "sizes": _DEFAULT_SIZES, "lstm_units": 16},
           training=PAPER_TRAINING["localregions"])
 def build_local_regions(**kw) -> LocalRegionsNet:
     """Stage 2 of LocalRegions (``regions=("face",)``: whole-face ablation; ``cnn="classic"``: Table 6)."""

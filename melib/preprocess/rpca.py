@@ -50,7 +50,7 @@ def _as_tensor(D, path=None) -> tuple[torch.Tensor, bool]:
         raise DataError(path, "at least 1 pixel row and 2 frame columns", f"shape {tuple(t.shape)}")
     if t.dtype == torch.bool or t.is_complex():
         raise DataError(path, "a real-valued matrix", f"dtype {t.dtype}")
-    if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+    if t.is_floating_point() and not bool(torch.isfinite(t.sum())) and not bool(torch.isfinite(t).all()):
         raise DataError(path, "finite values", f"{int((~torch.isfinite(t)).sum())} NaN/inf entries")
     return t, is_numpy
 
@@ -68,6 +68,13 @@ def _gram(M: torch.Tensor, rows: int = 1024) -> torch.Tensor:
         tail = M[:, c * rows:]
         G += tail.mT @ tail
     return G
+
+
+def _clamp(T: torch.Tensor, tau: np.ndarray, out: torch.Tensor) -> torch.Tensor:
+    """clip(T_i, -tau_i, tau_i) per batch item, with scalar bounds (faster than broadcast tensor bounds)."""
+    for i, t in enumerate(tau.tolist()):
+        torch.clamp(T[i], -t, t, out=out[i])
+    return out
 
 
 def _eigh(G: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -115,8 +122,8 @@ def rpca(D, lam: float | None = None, tol: float = 1e-7, max_iter: int = 1000, p
     X = (t if batched else t[None]).to(torch.float64)
     b, m, n = X.shape
     lam = 1.0 / math.sqrt(max(m, n)) if lam is None else float(lam)
-    if lam <= 0:
-        raise ValueError(f"lam must be > 0, got {lam}")
+    if lam <= 0 or max_iter < 1:
+        raise ValueError(f"need lam > 0 and max_iter >= 1, got lam={lam}, max_iter={max_iter}")
 
     A_out = torch.zeros_like(X)
     E_out = torch.zeros_like(X)
@@ -125,37 +132,46 @@ def rpca(D, lam: float | None = None, tol: float = 1e-7, max_iter: int = 1000, p
     rank_out = np.zeros(b, dtype=np.int64)
     residual = np.zeros(b)
 
-    norm_two = _eigh(_gram(X))[0][:, -1].clamp_min(0).sqrt()
+    # per-item scalars live on the host (numpy float64)
+    norm_two = _eigh(_gram(X))[0][:, -1].clamp_min(0).sqrt().cpu().numpy()
     d_norm = torch.linalg.vector_norm(X, dim=(1, 2))
-    nonzero = (d_norm > 0).cpu().numpy()
+    lo, hi = torch.aminmax(X.flatten(1), dim=1)
+    norm_inf = torch.maximum(lo.abs(), hi.abs()).cpu().numpy() / lam
+    nonzero = norm_two > 0
     converged[~nonzero] = True
     idx = torch.as_tensor(np.flatnonzero(nonzero), device=X.device)
 
     D_ = X[idx]
-    norm_two, d_norm = norm_two[idx], d_norm[idx]
-    norm_inf = D_.flatten(1).abs().amax(1) / lam
+    norm_two, norm_inf, d_norm = norm_two[nonzero], norm_inf[nonzero], d_norm[idx]
     mu = MU_FACTOR / norm_two
     mu_bar = mu * MU_BAR_FACTOR
-    # R = Y / mu, the scaled multiplier; Y0 = D / max(||D||_2, ||D||_inf / lam).
-    R = D_ / (torch.maximum(norm_two, norm_inf) * mu)[:, None, None]
+    # The scaled multiplier Y_k / mu_k is kept as scale * U: Y0 / mu0 = D / (max(||D||_2, ||D||_inf / lam) mu0).
+    U, scale = D_, 1.0 / (np.maximum(norm_two, norm_inf) * mu)
     B = D_.new_zeros(len(idx), m, 0)
     V = D_.new_zeros(len(idx), n, 0)
+    buf = {}
     k = 0
     while len(idx) and k < max_iter:
         k += 1
-        Q = D_ + R
-        T = torch.baddbmm(Q, B, V.mT, alpha=-1) if B.shape[2] else Q     # D - A + Y/mu
-        tau = (lam / mu)[:, None, None]
-        M = torch.clamp(T, -tau, tau)                                      # D - E + Y/mu - A
+        if not buf:  # (re)allocated when items leave the batch
+            buf = {name: torch.empty_like(D_) for name in ("Q", "T", "M", "U0", "U1", "Z")}
+        s3 = torch.as_tensor(scale, device=X.device)[:, None, None]
+        Q = torch.addcmul(D_, U, s3, out=buf["Q"])                                   # D + Y/mu
+        T = torch.baddbmm(Q, B, V.mT, alpha=-1, out=buf["T"]) if B.shape[2] else Q   # D + Y/mu - A
+        tau = lam / mu
+        M = _clamp(T, tau, buf["M"])
         if B.shape[2]:
-            M.baddbmm_(B, V.mT)
-        B, V, rank = _svt_factor(M, 1.0 / mu)
-        R_new = torch.baddbmm(M, B, V.mT, alpha=-1) if B.shape[2] else M.clone()   # Y_{k+1} / mu_k
-        # Z = D - A - E = (Y_{k+1} - Y_k) / mu_k
-        crit = torch.linalg.vector_norm(R_new - R, dim=(1, 2)) / d_norm
-        mu_next = torch.minimum(mu * RHO, mu_bar)
-        R = R_new * (mu / mu_next)[:, None, None]
-        mu = mu_next
+            M.baddbmm_(B, V.mT)                                                       # D - E + Y/mu
+        B, V, rank = _svt_factor(M, torch.as_tensor(1.0 / mu, device=X.device))
+        U_new = buf["U1"] if U is buf["U0"] else buf["U0"]
+        if B.shape[2]:
+            torch.baddbmm(M, B, V.mT, alpha=-1, out=U_new)                            # Y_{k+1} / mu_k
+        else:
+            U_new.copy_(M)
+        # Z = D - A - E = Y_{k+1} / mu_k - Y_k / mu_k
+        crit = torch.linalg.vector_norm(torch.addcmul(U_new, U, s3, value=-1, out=buf["Z"]), dim=(1, 2)) / d_norm
+        mu_next = np.minimum(mu * RHO, mu_bar)
+        U, scale, mu = U_new, mu / mu_next, mu_next
 
         done = (crit < tol).cpu().numpy()
         if k == max_iter:
@@ -164,15 +180,19 @@ def rpca(D, lam: float | None = None, tol: float = 1e-7, max_iter: int = 1000, p
             where = torch.as_tensor(np.flatnonzero(done), device=X.device)
             out = idx[where]
             A_out[out] = torch.bmm(B[where], V[where].mT) if B.shape[2] else 0.0
-            E_out[out] = T[where] - torch.clamp(T[where], -tau[where], tau[where])
+            T_done = T[where]
+            E_out[out] = T_done - _clamp(T_done, tau[done], torch.empty_like(T_done))
             o = out.cpu().numpy()
             iterations[o] = k
             converged[o] = (crit[where] < tol).cpu().numpy()
             rank_out[o] = rank[where].cpu().numpy()
             residual[o] = crit[where].cpu().numpy()
+            if done.all():
+                break
             keep = torch.as_tensor(np.flatnonzero(~done), device=X.device)
-            idx, D_, R, B, V = idx[keep], D_[keep], R[keep], B[keep], V[keep]
-            mu, mu_bar, d_norm = mu[keep], mu_bar[keep], d_norm[keep]
+            idx, D_, U, B, V = idx[keep], D_[keep], U[keep], B[keep], V[keep]
+            scale, mu, mu_bar, d_norm = scale[~done], mu[~done], mu_bar[~done], d_norm[keep]
+            buf = {}
 
     if not converged.all():
         bad = np.flatnonzero(~converged)
