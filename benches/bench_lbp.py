@@ -93,7 +93,7 @@ def main() -> None:
     from melib.preprocess.lbp import lbp_top
 
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--repeats", type=int, default=3, help="timed runs of each (best is kept)")
+    p.add_argument("--repeats", type=int, default=5, help="timed runs of each (best is kept)")
     args = p.parse_args()
     rng = np.random.default_rng(0)
     video = rng.integers(0, 256, (30, 112, 112), dtype=np.uint8)

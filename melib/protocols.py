@@ -80,7 +80,7 @@ class Fold:
 def composite(*tables: pd.DataFrame) -> pd.DataFrame:
     """The union of several samples tables (one per dataset, labelled by one scheme) as one table.
 
-    Raises DataError when clip ids repeat across tables or when the tables were labelled by
+    Raises DataError when a (subject, clip) pair repeats across tables or when the tables were labelled by
     different schemes (``attrs["scheme"]``, when the label step records it).
     """
     if not tables:
@@ -90,9 +90,9 @@ def composite(*tables: pd.DataFrame) -> pd.DataFrame:
         raise DataError(None, "samples tables labelled by one scheme",
                         f"schemes {sorted(schemes)}; call melib.labels.assign with the same scheme on each")
     out = pd.concat(tables, ignore_index=True)
-    key = out[["dataset", "clip"]].astype(str).agg("/".join, axis=1)
+    key = out[["subject", "clip"]].astype(str).agg("/".join, axis=1)  # CASME II reuses clip names across subjects
     if key.duplicated().any():
-        raise DataError(None, "each (dataset, clip) once in the composite set",
+        raise DataError(None, "each (subject, clip) once in the composite set",
                         f"repeated clips {sorted(key[key.duplicated()].unique())[:5]}")
     out.attrs = {"scheme": schemes.pop() if schemes else None,
                  "exclusions": [e for t in tables for e in t.attrs.get("exclusions", [])],

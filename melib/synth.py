@@ -95,7 +95,8 @@ NATIVE_EMOTION = {
 _SMIC_SHORT = {"positive": "po", "negative": "ne", "surprise": "sur"}
 
 # Per-AU landmark motion at unit intensity: {landmark: (outward, up)} in the face's axes. Landmarks are
-# dlib's 68 (0-based); 68 and 69 are cheek points (mean of 2, 41, 31 and of 14, 46, 35).
+# dlib's 68 (0-based); 68 and 69 are cheek points (mean of 2, 41, 31 and of 14, 46, 35). The papers give
+# no motion model: these are project choices after the FACS descriptions of each AU.
 AU_MOTION: dict[int, dict[int, tuple[float, float]]] = {
     1: {21: (0, 1), 22: (0, 1), 20: (0, .7), 23: (0, .7), 19: (0, .3), 24: (0, .3)},
     2: {17: (0, 1), 26: (0, 1), 18: (0, .9), 25: (0, .9), 19: (0, .5), 24: (0, .5)},
@@ -151,33 +152,15 @@ DEFAULTS = {"subjects": 5, "clips_per_subject": None, "width": 320, "height": 24
 
 # --- the source photo ----------------------------------------------------------------------------
 
-def predictor_path() -> Path:
-    """dlib's 68-point predictor file shipped by face-recognition-models (found without importing it:
-    its ``__init__`` needs ``pkg_resources``, which recent setuptools no longer has)."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("face_recognition_models")
-    if spec is None or not spec.submodule_search_locations:
-        raise DataError(None, "the face-recognition-models package installed")
-    path = Path(next(iter(spec.submodule_search_locations))) / "models" / "shape_predictor_68_face_landmarks.dat"
-    if not path.is_file():
-        raise DataError(path, "dlib's 68-point shape predictor model file")
-    return path
-
-
 @functools.lru_cache(maxsize=1)
 def source_face() -> tuple[np.ndarray, np.ndarray]:
     """The source photo (RGB uint8, read-only) and its 68 dlib landmarks (x, y), found once per process."""
-    import dlib
     import skimage.data
 
+    from .preprocess.face import detect_face, detect_landmarks
+
     img = np.ascontiguousarray(skimage.data.astronaut())
-    dets, scores, _ = dlib.get_frontal_face_detector().run(img, 1, 0.0)
-    if not dets:
-        raise DataError(None, "a face on skimage.data.astronaut()", "none")
-    rect = dets[int(np.argmax(scores))]
-    shape = dlib.shape_predictor(str(predictor_path()))(img, rect)
-    lm = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
+    lm = detect_landmarks(img, detect_face(img, path="skimage.data.astronaut()")[0])
     img.flags.writeable = False
     lm.flags.writeable = False
     return img, lm

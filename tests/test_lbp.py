@@ -25,11 +25,9 @@ def skimage_lbp(image, P, R, method):
         return local_binary_pattern(image, P, R, method)
 
 
-@pytest.mark.parametrize("P,R", [(4, 1), (8, 1), (8, 2), (6, 1.5), (12, 2.5), (8, 1.3), (16, 3)])
-@pytest.mark.parametrize("method", ["uniform", "default"])
+@pytest.mark.parametrize("P,R,method", [(P, R, m) for P, R in [(4, 1), (8, 1), (8, 2), (6, 1.5), (12, 2.5), (8, 1.3)]
+                                          for m in ("uniform", "default")] + [(16, 3, "uniform")])
 def test_lbp_image_is_skimage_bit_for_bit(P, R, method):
-    if method == "default" and P > 12:
-        pytest.skip("2^16 bins: covered by uniform")
     images = [rng.integers(0, 256, (17, 23), dtype=np.uint8),
               rng.integers(0, 4, (17, 23), dtype=np.uint8),          # many ties
               rng.random((17, 23)),                                  # float: interpolation rounding matters
@@ -118,3 +116,9 @@ def test_bad_clips_raise_data_error(bad, what):
 def test_bad_method():
     with pytest.raises(ValueError, match="method"):
         lbp_top(np.zeros((9, 10, 10), np.uint8), method="ror")
+
+
+def test_scalar_radius_and_points():
+    video = rng.integers(0, 256, (9, 12, 12), dtype=np.uint8)
+    np.testing.assert_array_equal(lbp_top(video, radii=2, points=8), lbp_top(video, radii=(2, 2, 2), points=(8, 8, 8)))
+    np.testing.assert_array_equal(lbp_sip(video, radii=1), lbp_sip(video, radii=(1, 1, 1)))

@@ -186,3 +186,10 @@ def test_validation_split_is_carved_from_training_and_subject_disjoint():
     one = np.flatnonzero(df["subject"] == "casme2/sub00")
     fit, val, kind = protocols.validation_split(df, one, fraction=0.5, seed=0)
     assert kind == "sample" and len(val) == 2 and set(fit) | set(val) == set(one)
+
+
+def test_composite_allows_a_clip_name_shared_by_two_subjects():
+    # CASME II names clips per subject: sub01/EP02_01f and sub11/EP02_01f are different clips.
+    a = pd.DataFrame({"dataset": ["casme2"], "subject": ["casme2/sub01"], "clip": ["EP02_01f"], "label": ["pos"]})
+    b = pd.DataFrame({"dataset": ["casme2"], "subject": ["casme2/sub11"], "clip": ["EP02_01f"], "label": ["neg"]})
+    assert len(protocols.composite(a, b)) == 2

@@ -142,3 +142,20 @@ def test_cuda_matches_cpu():
     assert rel(Ec.cpu().numpy(), E) < 1e-8
     _, E32, _ = rpca(torch.from_numpy(D).float().cuda())
     assert E32.dtype == torch.float32 and rel(E32.cpu().numpy(), E) < 1e-4
+
+
+def test_rpca_frames_rejects_frames_of_different_sizes():
+    with pytest.raises(DataError, match="one size"):
+        rpca_frames([np.zeros((4, 4)), np.zeros((4, 5))])
+
+
+def test_only_the_unconverged_batch_item_is_flagged():
+    L, S = planted(300, 30, 1, seed=12)
+    D = np.stack([L + S, bench.clip_matrix(h=15, w=20, n=30, seed=13)])
+    _, _, full = rpca(D)
+    cap = int(full["iterations"].min())
+    assert full["iterations"].max() > cap
+    with pytest.warns(RPCAConvergenceWarning, match=r"item\(s\) \[1\]"):
+        _, _, info = rpca(D, max_iter=cap)
+    assert list(info["converged"]) == [True, False]
+    np.testing.assert_array_equal(info["iterations"], [cap, cap])

@@ -221,22 +221,19 @@ def test_bad_parameters_raise():
 # --- what the later steps see: dlib finds the face and its landmarks -----------------------------
 
 def test_dlib_finds_the_generated_face(synth_small):
-    import dlib
-
-    detector = dlib.get_frontal_face_detector()
-    predictor = dlib.shape_predictor(str(synth.predictor_path()))
+    from melib.preprocess.face import detector, predictor
     errors = []
     for layout in synth.LAYOUTS:
         gt = synth.read_ground_truth(Path(synth_small) / layout)
         for r in gt.groupby("subject").head(1).itertuples():  # one clip of every subject
             img = onset_frame(Path(synth_small) / layout, r)
             truth = r.landmarks[r.onset - r.first_frame]
-            dets = detector(img, 0)
+            dets = detector()(img, 0)
             assert len(dets) == 1, (layout, r.clip, len(dets))
             box = dets[0]
             (x0, y0), (x1, y1) = truth[17:].min(0), truth[17:].max(0)
             assert box.left() - 3 <= x0 and x1 <= box.right() + 3 and box.top() - 3 <= y0 and y1 <= box.bottom() + 3
-            found = np.array([(p.x, p.y) for p in predictor(img, box).parts()])
+            found = np.array([(p.x, p.y) for p in predictor()(img, box).parts()])
             err = np.linalg.norm(found - truth, axis=1)
             assert np.median(err) < 3 and err.max() < 10, (layout, r.clip, np.median(err), err.max())
             errors.append(err)

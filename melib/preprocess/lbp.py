@@ -19,6 +19,7 @@ Choices (the MEGC2019 baseline fixes only radii, points and the 5 x 5 grid):
 """
 from __future__ import annotations
 
+import functools
 import math
 from typing import Sequence
 
@@ -52,11 +53,12 @@ def _axis_weights(start: int, stop: int, offset: float):
 
 def _plane_bits(V: np.ndarray, box: Sequence[tuple[int, int]], axes: tuple[int, int], points: int,
                 r_row: float, r_col: float, which: Sequence[int] | None = None,
-                origin: Sequence[int] = (0, 0, 0)) -> list[np.ndarray]:
+                origin: Sequence[int] = (0, 0, 0), V_float: np.ndarray | None = None) -> list[np.ndarray]:
     """Bits (neighbour >= centre) of the centres in ``box`` (one (start, stop) per axis of the 3-D ``V``) for
     the neighbours ``which`` (default all) on the plane spanned by ``axes`` = (row axis, column axis).
     ``origin``: index in V of the image's pixel 0 on each axis (padding); the interpolation weights depend on
-    the image coordinates through rounding, so they are computed there."""
+    the image coordinates through rounding, so they are computed there. ``V_float``: V as float64, if the
+    caller has it (interpolation reads it instead of converting on the fly)."""
     a_row, a_col = axes
     centre = V[tuple(slice(s, e) for s, e in box)]
     rp, cp = neighbour_offsets(points, r_row, r_col)
@@ -71,11 +73,13 @@ def _plane_bits(V: np.ndarray, box: Sequence[tuple[int, int]], axes: tuple[int, 
         sl[a_row] = slice(box[a_row][0] + shift, box[a_row][1] + shift)
         return a[tuple(sl)]
 
-    def cols(shift: int) -> np.ndarray:
+    def cols(shift: int, source: np.ndarray = V) -> np.ndarray:
         sl = [slice(s, e) for s, e in box]
         sl[a_row] = slice(None)
         sl[a_col] = slice(box[a_col][0] + shift, box[a_col][1] + shift)
-        return V[tuple(sl)]
+        return source[tuple(sl)]
+
+    Vf = V if V_float is None else V_float
 
     # skimage: top = (1 - dc) tl + dc tr, bottom alike one row down; value = (1 - dr) top + dr bottom.
     # The column interpolation depends on the column offset only, so it is shared by the neighbours (and the
@@ -86,7 +90,11 @@ def _plane_bits(V: np.ndarray, box: Sequence[tuple[int, int]], axes: tuple[int, 
 
     def buffer(name: str) -> np.ndarray:
         if name not in buffers:
-            buffers[name] = centre.astype(np.float64) if name == "centre" else np.empty(centre.shape)
+            if name == "centre":
+                buffers[name] = (V_float[tuple(slice(s, e) for s, e in box)] if V_float is not None
+                                 else centre.astype(np.float64))
+            else:
+                buffers[name] = np.empty(centre.shape)
         return buffers[name]
 
     for p in range(points) if which is None else which:
@@ -97,8 +105,8 @@ def _plane_bits(V: np.ndarray, box: Sequence[tuple[int, int]], axes: tuple[int, 
                 horizontal[cp[p]] = cols(c_lo)
             else:
                 dc = along(dc, a_col)
-                h = np.multiply(1 - dc, cols(c_lo))
-                h += dc * cols(c_hi)
+                h = np.multiply(1 - dc, cols(c_lo, Vf))
+                h += dc * cols(c_hi, Vf)
                 horizontal[cp[p]] = h
         h = horizontal[cp[p]]
         if dr is None:  # whole-pixel row offset: value = top
@@ -112,21 +120,54 @@ def _plane_bits(V: np.ndarray, box: Sequence[tuple[int, int]], axes: tuple[int, 
     return bits
 
 
+@functools.lru_cache(maxsize=None)
+def _uniform_table(points: int) -> np.ndarray:
+    """Uniform code of every 'default' code: its number of ones if it has at most two 0/1 changes along
+    p = 0 .. P-1 (skimage counts P - 1 neighbouring pairs), else P + 1."""
+    c = np.arange(2 ** points)[:, None]
+    bits = (c >> np.arange(points)) & 1
+    changes = (bits[:, 1:] != bits[:, :-1]).sum(1)
+    return np.where(changes <= 2, bits.sum(1), points + 1).astype(np.uint8)
+
+
 def _codes(bits: Sequence[np.ndarray], method: str) -> np.ndarray:
-    if method == "default":
-        code = np.zeros(bits[0].shape, dtype=np.int32)
-        for p, b in enumerate(bits):
-            code |= b.astype(np.int32) << p
-        return code
-    if method == "uniform":
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    P = len(bits)
+    if method == "uniform" and P > 16:  # count directly: a 2^P table would be too large
         ones = np.zeros(bits[0].shape, dtype=np.uint8)
         changes = np.zeros(bits[0].shape, dtype=np.uint8)
         for p, b in enumerate(bits):
             ones += b
             if p:
                 changes += bits[p - 1] ^ b
-        return np.where(changes <= 2, ones, len(bits) + 1)
-    raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        return np.where(changes <= 2, ones, P + 1)
+    code = np.zeros(bits[0].shape, dtype=np.uint8 if P <= 8 else np.uint16 if P <= 16 else np.int64)
+    for p, b in enumerate(bits):
+        code |= b.view(np.uint8).astype(code.dtype, copy=False) << p
+    return code if method == "default" else _uniform_table(P)[code]
+
+
+def _plane_codes(V: np.ndarray, box, axes: tuple[int, int], points: int, r_row: float, r_col: float,
+                 method: str, which: Sequence[int] | None = None, chunk: int = 1 << 15,
+                 V_float: np.ndarray | None = None) -> np.ndarray:
+    """Codes of the centres in ``box`` for one plane, computed in slabs along the axis outside the plane so
+    that the temporaries stay in cache (the planes are independent along that axis)."""
+    free = 3 - sum(axes)
+    shape = [e - s for s, e in box]
+    per_slice = shape[0] * shape[1] * shape[2] // shape[free]
+    step = max(1, chunk // per_slice)
+    out = None
+    for s in range(box[free][0], box[free][1], step):
+        sub = list(box)
+        sub[free] = (s, min(s + step, box[free][1]))
+        codes = _codes(_plane_bits(V, sub, axes, points, r_row, r_col, which, V_float=V_float), method)
+        if out is None:
+            out = np.empty(shape, dtype=codes.dtype)
+        sl = [slice(None)] * 3
+        sl[free] = slice(s - box[free][0], sub[free][1] - box[free][0])
+        out[tuple(sl)] = codes
+    return out
 
 
 def n_bins(points: int, method: str) -> int:
@@ -183,14 +224,21 @@ def lbp_top(video, blocks: tuple[int, int] = (5, 5), radii: tuple[float, float, 
             path=None) -> np.ndarray:
     """LBP-TOP feature of a grey clip (T, H, W): per block, uniform (or 'default') LBP histograms on the XY,
     XT and YT planes (Zhao & Pietikainen 2007). ``radii`` = (R_X, R_Y, R_T), ``points`` = (P_XY, P_XT, P_YT);
-    the MEGC2019 baseline is R = (1, 1, 4), P = 4, 5 x 5 blocks (the defaults). Returns a 1-D float64 vector
-    of length rows * cols * sum(bins per plane). See the module docstring for the sampling convention."""
+    the MEGC2019 baseline is R = (1, 1, 4), P = 4, 5 x 5 blocks (the defaults); a scalar applies to all three.
+    Returns a 1-D float64 vector of length rows * cols * sum(bins per plane). See the module docstring for the
+    sampling convention."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    points = (points,) * 3 if np.isscalar(points) else tuple(points)
+    radii = (radii,) * 3 if np.isscalar(radii) else tuple(radii)
     rx, ry, rt = radii
     clip, box = _prepare(video, radii, path)
     planes = ((XY, points[0], ry, rx), (XT, points[1], rt, rx), (YT, points[2], rt, ry))
-    codes = [_codes(_plane_bits(clip, box, axes, p, r_row, r_col), method) for axes, p, r_row, r_col in planes]
+    whole = all(np.array_equal(o, np.round(o))
+                for _, p, r_row, r_col in planes for o in neighbour_offsets(p, r_row, r_col))
+    V_float = None if whole or clip.dtype == np.float64 else clip.astype(np.float64)
+    codes = [_plane_codes(clip, box, axes, p, r_row, r_col, method, V_float=V_float)
+             for axes, p, r_row, r_col in planes]
     return _block_histograms(codes, [n_bins(p, method) for p in points], box, clip.shape, blocks, normalize)
 
 
@@ -201,8 +249,9 @@ def lbp_sip(video, blocks: tuple[int, int] = (5, 5), radii: tuple[float, float, 
     (t -+ R_T). Per block: a 16-bin histogram of the spatial 4-bit code and a 4-bit histogram of the temporal
     2-bit code, concatenated (20 bins; the authors' reduced form). Bit order follows skimage's P = 4 layout
     (spatial: x+R, y-R, x-R, y+R; temporal: t-R, t+R). Same centres, blocks and normalisation as lbp_top."""
+    radii = (radii,) * 3 if np.isscalar(radii) else tuple(radii)
     rx, ry, rt = radii
     clip, box = _prepare(video, radii, path)
-    spatial = _codes(_plane_bits(clip, box, XY, 4, ry, rx), "default")
-    temporal = _codes(_plane_bits(clip, box, XT, 4, rt, rx, which=(1, 3)), "default")
+    spatial = _plane_codes(clip, box, XY, 4, ry, rx, "default")
+    temporal = _plane_codes(clip, box, XT, 4, rt, rx, "default", which=(1, 3))
     return _block_histograms([spatial, temporal], [16, 4], box, clip.shape, blocks, normalize)

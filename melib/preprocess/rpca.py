@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from ..errors import DataError
+from .residual import as_clip
 
 RHO = 1.5
 MU_BAR_FACTOR = 1e7
@@ -105,6 +106,7 @@ def _svt_factor(M: torch.Tensor, thresh: torch.Tensor) -> tuple[torch.Tensor, to
     return M @ (V * g[:, None, :]), V, rank
 
 
+@torch.no_grad()
 def rpca(D, lam: float | None = None, tol: float = 1e-7, max_iter: int = 1000, path=None):
     """Split D = A + E, A low rank, E sparse, by the inexact ALM (Lin, Chen & Ma; DLHN 3.2.1, PSN 2.1).
 
@@ -215,6 +217,8 @@ def rpca_frames(frames, **kwargs):
     """RPCA of a clip (T, H, W) or a batch of clips (b, T, H, W): frames become the columns of D
     (DLHN 3.2.1) and A, E come back in the clip's shape. Keyword arguments go to :func:`rpca`."""
     is_numpy = not isinstance(frames, torch.Tensor)
+    if is_numpy and not isinstance(frames, np.ndarray):
+        frames = as_clip(frames, 2, kwargs.get("path"), ndim=(3,))
     x = torch.from_numpy(np.asarray(frames)) if is_numpy else frames
     if x.ndim not in (3, 4):
         raise DataError(kwargs.get("path"), "a clip (T, H, W) or a batch of clips (b, T, H, W)",

@@ -1,0 +1,429 @@
+"""Per-paper input pipelines: one samples row -> the arrays that paper's model eats.
+
+Each ``*_inputs`` function is a pure function of one samples row (``melib.datasets.load``) and parameters,
+cached on disk (:func:`~melib.preprocess.cache.cached`), composed from the primitives of
+:mod:`melib.preprocess` (face, roi, temporal, rpca, residual, pyramid, flow, lbp). :func:`build_inputs` runs
+one of them over a samples table (tqdm progress) and stacks the results; a clip that fails (no face, too few
+frames, ...) becomes a counted exclusion record, never a crash.
+
+Conventions shared by every pipeline (choices; the book lists them as deviations where a paper is silent):
+
+- Pixel values: uint8 frames are scaled to float32 in [0, 1] (``/ 255``). RPCA's sparse part E is taken on
+  those [0, 1] frames and kept signed (roughly in [-1, 1]). Arrays are float32, time first, channels
+  second: (T, C, H, W) per clip, as the models' ``input_spec``.
+- Geometry: the face is detected on the onset frame and the whole clip aligned once
+  (:func:`~melib.preprocess.face.face_track`) at the paper's face size (``face.FACE_SIZES``); every step
+  (ROIs, RPCA, residuals, CGPO) runs at the paper's resolution, and only the final arrays are shrunk, with
+  area averaging, to the sizes a smaller model profile asks for (``roi_sizes``, ``sparse_size``, ``size``,
+  ``out_size``, ``sizes``). :func:`model_params` reads those sizes from a built model's ``input_spec``.
+- Positions: the loaders keep frames onset..offset, so position 0 is the onset, the last one the offset, and
+  :func:`~melib.preprocess.temporal.apex_position` the apex (the middle frame where it is not annotated).
+"""
+from __future__ import annotations
+
+import functools
+from typing import Callable, Mapping, Sequence
+
+import cv2
+import numpy as np
+import pandas as pd
+
+from ..errors import ConfigError, DataError
+from . import lbp as lbp_mod
+from .cache import cached, map_clips
+from .face import DEFAULT_MARGIN, FACE_SIZES, face_track
+from .flow import onset_apex_flow
+from .pyramid import ALPHA, GRIDS, OUT_SIZE, SIZE as CGPO_SIZE, cgpo as cgpo_crops
+from .residual import N_KEY, residual_image
+from .roi import crop_rois, dlhn_rois, localregions_rois
+from .rpca import rpca_frames
+from .temporal import (C3D_WINDOW, DLHN_FRAMES, PSN_FRAMES, PSN_NORMALISED, apex_position, apex_window,
+                       psn_sample_indices, resample)
+
+PAPERS = ("dlhn", "psn", "c3d", "cropnet", "localregions", "lbp")
+DLHN_ROIS = ("eyebrows", "eyes", "nose", "mouth")
+# roi.localregions_rois names -> the model's (melib.models.local_regions.REGIONS); "left"/"right" as seen in
+# the image in both.
+LOCALREGIONS_NAMES = {"left_eye": "eye_left", "right_eye": "eye_right", "nose": "nose",
+                      "left_cheek": "cheek_left", "right_cheek": "cheek_right", "mouth": "mouth"}
+LOCALREGIONS_REGIONS = ("eye_left", "eye_right", "nose", "cheek_right", "cheek_left", "mouth")
+LOCALREGIONS_FACE = (128, 128)  # the "whole face" ablation input (LocalRegions Table 5; model's REGION_SIZES)
+LBP_FACE = (128, 128)  # project choice: the MEGC2019 baseline fixes radii, points and blocks, not a face size
+CROPNET_KINDS = ("ars", "rrs", "tvl1", "farneback")
+
+Size = tuple[int, int]
+
+
+# --- small shared steps -------------------------------------------------------------------------------
+
+def _pair(size) -> Size:
+    """(h, w) from an int side or a (h, w) pair."""
+    if np.isscalar(size):
+        return int(size), int(size)
+    h, w = size
+    return int(h), int(w)
+
+
+def _unit(frames: np.ndarray) -> np.ndarray:
+    """uint8 pixels -> float32 in [0, 1]."""
+    return np.asarray(frames, dtype=np.float32) / np.float32(255.0)
+
+
+def _resize(images: np.ndarray, size, channels_last: bool = False) -> np.ndarray:
+    """Resize the images of (..., H, W) (or (..., H, W, C) with ``channels_last``) to ``size`` (h, w): area
+    averaging when shrinking, bilinear otherwise; ``None`` or the same size returns the input."""
+    images = np.asarray(images)
+    if size is None:
+        return images
+    h, w = _pair(size)
+    k = 3 if channels_last else 2
+    spatial, lead = images.shape[-k:][:2], images.shape[:-k]
+    if tuple(spatial) == (h, w):
+        return images
+    interp = cv2.INTER_AREA if spatial[0] >= h and spatial[1] >= w else cv2.INTER_LINEAR
+    flat = images.reshape((-1,) + images.shape[-k:])
+    out = [cv2.resize(np.ascontiguousarray(f), (w, h), interpolation=interp) for f in flat]
+    return np.stack(out).reshape(lead + (h, w) + images.shape[images.ndim - k + 2:])
+
+
+def _tchw(clip: np.ndarray) -> np.ndarray:
+    """(T, H, W) -> (T, 1, H, W); (T, H, W, C) -> (T, C, H, W); float32, contiguous."""
+    clip = np.asarray(clip, dtype=np.float32)
+    out = clip[:, None] if clip.ndim == 3 else clip.transpose(0, 3, 1, 2)
+    return np.ascontiguousarray(out)
+
+
+def _path(row):
+    frames = row.get("frames")
+    return frames[0] if frames is not None and len(frames) else None
+
+
+def _sparse(clip01: np.ndarray, path, **rpca_kw) -> np.ndarray:
+    """RPCA sparse part E of a float [0, 1] clip (T, H, W), frames as the columns of D (DLHN 3.2.1, PSN 2.1)."""
+    _, E, _ = rpca_frames(clip01.astype(np.float32), path=path, **rpca_kw)
+    return E.astype(np.float32)
+
+
+# --- DLHN ------------------------------------------------------------------------------------------------
+
+@cached(version=1)
+def dlhn_inputs(row, size: int = 112, frames: int = DLHN_FRAMES, roi_sizes: Mapping[str, Size] | None = None,
+                sparse_size: int | Size | None = None, rois: bool = True, sparse: bool = True,
+                method: str = "linear", margin: float = DEFAULT_MARGIN, rpca_tol: float = 1e-7,
+                rpca_max_iter: int = 1000) -> dict[str, np.ndarray]:
+    """DLHN inputs of one clip: the four ROI clips (HCRNN) and the RPCA sparse part E (RPRNN).
+
+    DLHN 3.1.1 / 4.2.1: grey frames, face aligned and cropped to ``size`` x ``size`` (112), temporally
+    normalised by linear interpolation to ``frames`` (16); ROIs eyebrows, eyes, nose, mouth at the paper's
+    sizes (112x33, 112x20, 56x32, 56x38, w x h) around their landmark groups (:func:`roi.dlhn_rois`; the
+    face must be wide enough for them, i.e. ``size`` >= 112). DLHN 3.2.1: E of RPCA (inexact ALM) of the
+    normalised grey clip with frames as columns.
+    Returns ``{"eyebrows", "eyes", "nose", "mouth": (T, 1, h, w), "sparse": (T, 1, s, s)}`` float32;
+    ``roi_sizes`` ({name: (h, w)}) and ``sparse_size`` shrink the outputs for a smaller model profile
+    (E is computed at ``size`` and then area-averaged). ``rois=False`` / ``sparse=False`` skip a part
+    (HCRNN or RPRNN alone). Choices: interpolation on [0, 1] floats (not re-quantised to uint8).
+    """
+    face = face_track(row, size=(size, size), margin=margin, gray=True)
+    clip = resample(_unit(face["frames"]), frames, method, path=_path(row))  # DLHN 4.2.1
+    out = {}
+    if rois:
+        crops, _ = dlhn_rois(clip, face["landmarks"], path=_path(row))  # DLHN 3.1.1
+        for name in DLHN_ROIS:
+            want = (roi_sizes or {}).get(name)
+            out[name] = _tchw(_resize(crops[name], want))
+    if sparse:
+        E = _sparse(clip, _path(row), tol=rpca_tol, max_iter=rpca_max_iter)  # DLHN 3.2.1, Eq. 5
+        out["sparse"] = _tchw(_resize(E, None if sparse_size is None else _pair(sparse_size)))
+    return out
+
+
+# --- PSN -------------------------------------------------------------------------------------------------
+
+def psn_indices(frames: int = PSN_FRAMES, n_normalised: int = PSN_NORMALISED) -> np.ndarray:
+    """Positions kept from the normalised clip: PSN's 1, 11, ..., 141, 150 for 16 frames (PSN 3.2 (2));
+    for another count (a smaller model profile), ``frames`` evenly spaced positions from the first to the last
+    (rounded), the same "uniform sampling" (choice)."""
+    if frames == PSN_FRAMES and n_normalised == PSN_NORMALISED:
+        return psn_sample_indices(n_normalised, frames)
+    if not 1 <= frames <= n_normalised:
+        raise ValueError(f"frames must be in 1..{n_normalised}, got {frames}")
+    return np.rint(np.linspace(0, n_normalised - 1, frames)).astype(int)
+
+
+@cached(version=1)
+def psn_inputs(row, size: int = 112, frames: int = PSN_FRAMES, out_size: int | None = None,
+               n_normalised: int = PSN_NORMALISED, method: str = "tim", rpca_on: str = "normalised",
+               margin: float = DEFAULT_MARGIN, rpca_tol: float = 1e-7,
+               rpca_max_iter: int = 1000) -> dict[str, np.ndarray]:
+    """PSN inputs of one clip: ``{"sparse": E, "frames": the original frames}``, each (T, 1, s, s) float32.
+
+    PSN 3.2 (1)-(2): face detected and cropped, frames resized to ``size`` x ``size`` (112), grey; every clip
+    normalised to 150 frames, then 16 frames kept: 1, 11, ..., 141, 150 (:func:`psn_indices`).
+    Which frames RPCA sees (PSN is ambiguous): ``rpca_on="normalised"`` (default) runs RPCA on the whole
+    150-frame clip and keeps E at the 16 sampled positions -- PSN 3.2 (2): "the longer length means more
+    columns of the matrix E in Eq. 2. The subtle motion information ... extracted by RPCA may be better";
+    ``rpca_on="sampled"`` runs it on the 16 sampled frames only (its remark that RPCA "requires a consistent
+    time interval between frames" fits both). The interpolation to 150 frames is not named: TIM by default
+    (``method="linear"`` the alternative), on [0, 1] floats; interpolated frames are clipped to [0, 1].
+    ``out_size`` shrinks both outputs (area averaging) for a smaller model profile.
+    """
+    if rpca_on not in ("normalised", "sampled"):
+        raise ConfigError(f"rpca_on must be 'normalised' or 'sampled', not {rpca_on!r}")
+    face = face_track(row, size=(size, size), margin=margin, gray=True)
+    normalised = np.clip(resample(_unit(face["frames"]), n_normalised, method, path=_path(row)), 0.0, 1.0)
+    keep = psn_indices(frames, n_normalised)
+    sampled = normalised[keep]
+    rpca_kw = dict(tol=rpca_tol, max_iter=rpca_max_iter)
+    if rpca_on == "normalised":
+        E = _sparse(normalised, _path(row), **rpca_kw)[keep]  # PSN Eq. 2 on the 150-frame clip
+    else:
+        E = _sparse(sampled, _path(row), **rpca_kw)
+    shrink = None if out_size is None else _pair(out_size)
+    return {"sparse": _tchw(_resize(E, shrink)), "frames": _tchw(_resize(sampled, shrink))}
+
+
+# --- C3D -------------------------------------------------------------------------------------------------
+
+def c3d_window(datasets: str | Sequence[str]) -> int:
+    """C3D's sequence length for a dataset or a set of them: 36 CASME II, 26 SMIC, 30 for anything combined
+    or any other dataset (C3D 4.4, 5.1)."""
+    names = {datasets} if isinstance(datasets, str) else set(datasets)
+    return C3D_WINDOW[names.pop()] if len(names) == 1 and next(iter(names)) in C3D_WINDOW else C3D_WINDOW["combined"]
+
+
+@cached(version=1)
+def c3d_inputs(row, window: int | None = None, size: int = 128, face_size: int | None = None,
+               mode: str = "pad", margin: float = DEFAULT_MARGIN) -> dict[str, np.ndarray]:
+    """C3D input of one clip: ``{"clip": (L, 1, size, size)}`` float32 in [0, 1], the apex-centred window.
+
+    C3D 4.1-4.4: dlib face + 68 landmarks, crop (grey, ``face_size``, default 128, C3D Table 2); the
+    ``window`` frames around the apex, ``window // 2`` before it (:func:`temporal.apex_window`; positions
+    outside the clip repeat the end frames, ``mode="shift"`` slides the window inside long clips instead).
+    ``window=None`` takes the row's dataset length (:func:`c3d_window`: 36 CASME II, 26 SMIC, else 30).
+    ``size`` is the output side (64 for Model-B; smaller for the CPU profile), area-averaged from the face.
+    """
+    window = c3d_window(row["dataset"]) if window is None else int(window)
+    fs = FACE_SIZES["c3d"][0] if face_size is None else int(face_size)
+    face = face_track(row, size=(fs, fs), margin=margin, gray=True)
+    clip = apex_window(face["frames"], apex_position(row), window, mode, path=_path(row))  # C3D 4.4
+    return {"clip": _tchw(_unit(_resize(clip, (size, size))))}
+
+
+# --- CropNet ---------------------------------------------------------------------------------------------
+
+def _minmax(image: np.ndarray) -> np.ndarray:
+    """Per-channel min-max scaling of (H, W, C) to [0, 1] (a constant channel gives 0)."""
+    image = np.asarray(image, dtype=np.float64)
+    lo = image.min(axis=(0, 1), keepdims=True)
+    span = image.max(axis=(0, 1), keepdims=True) - lo
+    return np.where(span > 0, (image - lo) / np.where(span > 0, span, 1.0), 0.0)
+
+
+@cached(version=1)
+def cropnet_inputs(row, kind: str = "ars", cgpo: bool = True, size: int = CGPO_SIZE, out_size: int = OUT_SIZE,
+                   whole_size: int | None = None, n_key: int = N_KEY, grids: Sequence[int] = GRIDS,
+                   alpha: float = ALPHA, margin: float = DEFAULT_MARGIN) -> dict[str, np.ndarray]:
+    """CropNet input of one clip: ``{"cgpo": (10, 3, out_size, out_size)}`` float32 in [0, 1].
+
+    CropNet 3.1: RGB face cropped with the dlib landmarks at ``size`` (320); clip start = onset, end by
+    Eq. 2; five key frames (Eqs. 3-4); ARS (Eq. 5, uint8) or RRS (Eqs. 6-7, [0, 255]) image, scaled by 1/255.
+    ``kind="tvl1"`` / ``"farneback"``: CropNet Table 4's optical-flow rows: the flow from the onset to the
+    apex frame, channels (u, v, optical strain), each min-max scaled to [0, 1] over the image (choice: the
+    paper gives no scaling). CropNet 3.2.2: CGPO of that image (:func:`pyramid.cgpo`; z_0 the 160 level,
+    z_1..z_9 the 3x3 overlapping tiles of the 320 level), ``out_size`` the side of each sub-image.
+    ``cgpo=False`` (Table 4 "without CGPO"): ``{"image": (3, W, W)}``, the whole image at ``whole_size``
+    (default ``2 * out_size``, the model's convention).
+    """
+    if kind not in CROPNET_KINDS:
+        raise ConfigError(f"kind must be one of {', '.join(CROPNET_KINDS)}, not {kind!r}")
+    face = face_track(row, size=(size, size), margin=margin, gray=False)
+    clip = face["frames"]
+    apex = apex_position(row)
+    if kind in ("ars", "rrs"):
+        image = residual_image(clip, 0, apex, len(clip) - 1, kind, n_key, path=_path(row)).astype(np.float32)
+        image /= np.float32(255.0)  # CropNet Eqs. 5, 7: values in [0, 255]
+    else:
+        image = _minmax(onset_apex_flow(clip, 0, apex, kind, path=_path(row))).astype(np.float32)
+    if not cgpo:
+        side = whole_size or 2 * out_size
+        whole = _resize(image, (side, side), channels_last=True)
+        return {"image": np.ascontiguousarray(whole.transpose(2, 0, 1), dtype=np.float32)}
+    crops, _ = cgpo_crops(image, size, tuple(grids), alpha, out_size, path=_path(row))  # CropNet 3.2.2
+    return {"cgpo": np.ascontiguousarray(crops.transpose(0, 3, 1, 2), dtype=np.float32)}
+
+
+# --- LocalRegions ----------------------------------------------------------------------------------------
+
+def fit_length(clip: np.ndarray, frames: int, temporal: str = "pad", path=None) -> np.ndarray:
+    """A clip of exactly ``frames`` frames.
+
+    ``"pad"`` (LocalRegions 3.3: "pad with zeros all the input sequences to the same length N"): shorter
+    clips get zero frames appended; longer ones (the model fixes N) keep ``frames`` evenly spaced frames,
+    first and last included (choice). ``"resample"``: linear interpolation to ``frames``.
+    """
+    if temporal == "resample":
+        return resample(clip, frames, "linear", path=path)
+    if temporal != "pad":
+        raise ConfigError(f"temporal must be 'pad' or 'resample', not {temporal!r}")
+    n = len(clip)
+    if n >= frames:
+        return clip[np.rint(np.linspace(0, n - 1, frames)).astype(int)]
+    return np.concatenate([clip, np.zeros((frames - n,) + clip.shape[1:], clip.dtype)])
+
+
+@cached(version=1)
+def local_regions_inputs(row, frames: int = 16, sizes: Mapping[str, Size] | None = None,
+                         regions: Sequence[str] = LOCALREGIONS_REGIONS, temporal: str = "pad",
+                         face_size: Size | None = None, pad: float = 0.15,
+                         margin: float = DEFAULT_MARGIN) -> dict[str, np.ndarray]:
+    """LocalRegions inputs of one clip: ``{region: (T, 3, h, w)}`` float32 in [0, 1] for the six ROIs.
+
+    LocalRegions 3.1: dlib landmarks, face cropped once for the whole clip on the first frame (``face_size``,
+    default ``FACE_SIZES["localregions"]``, a project choice), six Ekman regions (:func:`roi.localregions_rois`)
+    resized to 80x100 (eyes + brows), 80x120 (nose), 60x60 (cheeks), 60x160 (mouth), h x w, RGB.
+    Region names follow the model (``eye_left`` ... ``cheek_right``). ``sizes`` ({region: (h, w)}) shrinks
+    them for a smaller profile; ``regions`` may include ``"face"`` (Table 5 whole-face ablation: the aligned
+    face at 128x128). Time: :func:`fit_length` to ``frames`` (zero padding; LocalRegions 3.3).
+    """
+    unknown = set(regions) - set(LOCALREGIONS_REGIONS) - {"face"}
+    if unknown:
+        raise ConfigError(f"unknown LocalRegions region(s) {sorted(unknown)}; choose from "
+                          f"{', '.join(LOCALREGIONS_REGIONS)}, face")
+    face = face_track(row, size=_pair(face_size or FACE_SIZES["localregions"]), margin=margin, gray=False)
+    clip = fit_length(face["frames"], frames, temporal, path=_path(row))
+    crops, _ = localregions_rois(clip, face["landmarks"], pad=pad, path=_path(row))  # LocalRegions 3.1
+    crops = {LOCALREGIONS_NAMES[k]: v for k, v in crops.items()}
+    if "face" in regions:
+        crops["face"] = _resize(clip, LOCALREGIONS_FACE, channels_last=True)
+    return {r: _tchw(_unit(_resize(crops[r], (sizes or {}).get(r), channels_last=True))) for r in regions}
+
+
+# --- LBP baselines ---------------------------------------------------------------------------------------
+
+@cached(version=1)
+def lbp_features(row, kind: str = "top", size: Size = LBP_FACE, frames: int | None = None,
+                 blocks: Size = (5, 5), radii: tuple[float, float, float] = (1, 1, 4),
+                 points: tuple[int, int, int] = (4, 4, 4), method: str = "tim",
+                 margin: float = DEFAULT_MARGIN) -> np.ndarray:
+    """LBP-TOP (``kind="top"``) or LBP-SIP (``"sip"``) feature of one clip, 1-D float32, for the SVM baselines.
+
+    MEGC2019 baseline settings (the defaults): 5 x 5 blocks, radii (R_X, R_Y, R_T) = (1, 1, 4), 4 points per
+    plane, uniform patterns. Grey face aligned once (``size``, 128 x 128, project choice), the whole
+    onset..offset clip; ``frames`` optionally resamples it first (``method``, TIM by default). A clip shorter
+    than 2 R_T + 1 frames is a DataError (an exclusion).
+    """
+    face = face_track(row, size=_pair(size), margin=margin, gray=True)
+    clip = face["frames"]
+    if frames is not None:
+        clip = resample(clip, frames, method, path=_path(row))
+    if kind == "top":
+        f = lbp_mod.lbp_top(clip, blocks=tuple(blocks), radii=tuple(radii), points=tuple(points), path=_path(row))
+    elif kind == "sip":
+        f = lbp_mod.lbp_sip(clip, blocks=tuple(blocks), radii=tuple(radii), path=_path(row))
+    else:
+        raise ConfigError(f"kind must be 'top' or 'sip', not {kind!r}")
+    return f.astype(np.float32)
+
+
+# --- batches and model profiles --------------------------------------------------------------------------
+
+PIPELINES: dict[str, Callable] = {"dlhn": dlhn_inputs, "psn": psn_inputs, "c3d": c3d_inputs,
+                                  "cropnet": cropnet_inputs, "localregions": local_regions_inputs,
+                                  "lbp": lbp_features}
+_ALIASES = {"local_regions": "localregions"}
+
+
+def pipeline(paper: str) -> Callable:
+    """The per-row pipeline of ``paper`` (one of :data:`PAPERS`)."""
+    key = _ALIASES.get(paper, paper)
+    if key not in PIPELINES:
+        raise ConfigError(f"unknown paper {paper!r}; choose one of {', '.join(PAPERS)}")
+    return PIPELINES[key]
+
+
+def build_inputs(samples: pd.DataFrame, paper: str, progress: bool = True,
+                 **params) -> tuple[dict[str, np.ndarray], pd.Index, list[dict]]:
+    """Run ``paper``'s pipeline over every row of ``samples`` and stack the results.
+
+    Returns ``(inputs, kept_index, exclusions)``: ``inputs`` maps each key to an array (N, ...) in the order
+    of ``kept_index`` (the samples' index of the rows that worked, in table order); for ``"lbp"`` the key is
+    ``"features"`` (N, D). A row whose pipeline raises DataError (no face, too short ...) is left out and
+    listed in ``exclusions`` (``dataset, subject, clip, reason, path, error``). ``params`` go to the
+    pipeline. For C3D, ``window=None`` is resolved once for the table (:func:`c3d_window` of its datasets)
+    so that every clip has the same length.
+    """
+    fn = pipeline(paper)
+    if fn is c3d_inputs and params.get("window") is None:
+        params["window"] = c3d_window(samples["dataset"].unique().tolist()) if len(samples) else None
+    results, exclusions = map_clips(fn, samples, desc=f"{_ALIASES.get(paper, paper)} inputs", progress=progress,
+                                    **params)
+    kept = pd.Index([i for i in samples.index if i in results])
+    if not len(kept):
+        return {}, kept, exclusions
+    first = results[kept[0]]
+    if isinstance(first, np.ndarray):
+        return {"features": np.stack([results[i] for i in kept])}, kept, exclusions
+    return {k: np.stack([results[i][k] for i in kept]) for k in first}, kept, exclusions
+
+
+# Registered model name -> the paper whose pipeline feeds it.
+MODEL_PAPER = {"dlhn": "dlhn", "dlhn_hcrnn": "dlhn", "dlhn_rprnn": "dlhn", "psn": "psn",
+               "c3d_model_a": "c3d", "c3d_split": "c3d", "c3d_model_b": "c3d", "c3d_model_c": "c3d",
+               "cropnet": "cropnet", "localregions": "localregions", "localregions_cnn": "localregions"}
+
+
+def spec_params(model: str, input_spec: Mapping[str, tuple]) -> dict:
+    """The pipeline parameters that produce the arrays a model's ``input_spec`` asks for (no batch axis).
+
+    Returns ``{"paper": ..., **params}``; pass the rest to :func:`build_inputs`. ``localregions_cnn``
+    (stage 1) takes single frames: the sizes are set and the trainer splits the (T, 3, h, w) clips.
+    """
+    if model not in MODEL_PAPER:
+        raise ConfigError(f"no pipeline known for model {model!r}; known: {', '.join(sorted(MODEL_PAPER))}")
+    paper = MODEL_PAPER[model]
+    spec = dict(input_spec)
+    out: dict = {"paper": paper}
+    if paper == "dlhn":
+        rois = {r: tuple(spec[r][-2:]) for r in DLHN_ROIS if r in spec}
+        shapes = [s for s in spec.values()]
+        out.update(frames=int(shapes[0][0]), rois=bool(rois), sparse="sparse" in spec)
+        if rois:
+            out["roi_sizes"] = rois
+        if "sparse" in spec:
+            out["sparse_size"] = tuple(spec["sparse"][-2:])
+    elif paper == "psn":
+        t, _, h, w = spec["sparse"]
+        out.update(frames=int(t), out_size=(int(h), int(w)))
+    elif paper == "c3d":
+        t, _, h, w = spec["clip"]
+        if h != w:
+            raise ConfigError(f"{model}: C3D pipelines make square frames, the model asks for {h}x{w}")
+        out.update(window=int(t), size=int(h))
+    elif paper == "cropnet":
+        if "cgpo" in spec:
+            n, _, h, _ = spec["cgpo"]
+            out.update(cgpo=True, out_size=int(h))
+        else:
+            _, h, _ = spec["image"]
+            out.update(cgpo=False, whole_size=int(h))
+    else:
+        regions = tuple(spec)
+        out.update(regions=regions, sizes={r: tuple(int(v) for v in spec[r][-2:]) for r in regions})
+        if model != "localregions_cnn":
+            out["frames"] = int(spec[regions[0]][0])
+    return out
+
+
+@functools.lru_cache(maxsize=None)
+def _built_spec(model: str, profile: str, kwargs: tuple) -> tuple:
+    from .. import models
+
+    net = models.build(model, profile=profile, **dict(kwargs))
+    return tuple((k, tuple(v)) for k, v in net.input_spec.items())
+
+
+def model_params(model: str, profile: str = "paper", **model_kwargs) -> dict:
+    """:func:`spec_params` of model ``model`` built with ``profile`` (and ``model_kwargs``), read from its
+    ``input_spec``: ``build_inputs(samples, **model_params("psn", "default"))`` feeds that model."""
+    spec = dict(_built_spec(model, profile, tuple(sorted(model_kwargs.items()))))
+    return spec_params(model, spec)
