@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import time
 import warnings
 
@@ -97,7 +98,7 @@ def main() -> None:
     args = p.parse_args()
     rng = np.random.default_rng(0)
     video = rng.integers(0, 256, (30, 112, 112), dtype=np.uint8)
-    print(f"clip {video.shape} uint8")
+    print(f"clip {video.shape} uint8, load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     for name, kw in [("MEGC2019: R=(1,1,4), P=4, 5x5 blocks", dict(radii=(1, 1, 4), points=(4, 4, 4))),
                      ("interpolated: R=(1,1,1), P=8, 5x5 blocks", dict(radii=(1, 1, 1), points=(8, 8, 8)))]:
         t_ref, h_ref = _best(lambda: lbp_top_skimage(video, **kw), args.repeats)

@@ -6,6 +6,7 @@ the sparse parts E (targets: >= 8x faster, difference <= 1e-4).
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import numpy as np
@@ -64,9 +65,17 @@ def main() -> None:
 
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--repeats", type=int, default=3, help="timed runs of melib's rpca (best is kept)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="BLAS/OpenMP threads for both sides (default: libraries' own; 1 is steadier on a busy machine)")
     args = p.parse_args()
+    if args.threads:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(args.threads)
+        torch.set_num_threads(args.threads)
     D = clip_matrix()
-    print(f"D: {D.shape[0]} x {D.shape[1]}, torch threads {torch.get_num_threads()}")
+    print(f"D: {D.shape[0]} x {D.shape[1]}, torch threads {torch.get_num_threads()}, "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
 
     t0 = time.perf_counter()
     A_ref, E_ref, it_ref, ok_ref = rpca_reference(D)

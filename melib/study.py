@@ -34,7 +34,8 @@ Conventions every notebook follows (``notebooks/NN_name.ipynb``, NN the chapter 
    protocol=protocol, epochs=epochs, frame_size=frame_size, seed=seed, device=device)`` and shows
    ``study.describe(p)``; clips come from ``samples = study.samples(p)``; every table of numbers carries a
    provenance (``melib.report.provenance_label(samples)``).
-3. Cells call melib and display; a loop over results for display is the most a cell does. Anything else
+3. Import ``study`` before other melib modules (it silences tqdm's ipywidgets warning, which would
+   otherwise print into the page). Cells call melib and display; a loop over results for display is the most a cell does. Anything else
    goes into melib with a test. Training goes through ``melib.train`` with ``study.train_config(p, model)``
    (cached run records), preprocessing through cached steps, so a re-run is fast.
 4. Frames of real (licensed) clips are shown only when ``show_real_frames=True``: a cell that would draw a
@@ -54,12 +55,18 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import warnings
+
 import cv2
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import yaml
-from tqdm.auto import tqdm
+from tqdm import TqdmWarning
+
+# Without ipywidgets, tqdm.auto warns once per kernel; in a book page that is noise, not news.
+warnings.filterwarnings("ignore", message="IProgress not found", category=TqdmWarning)
+from tqdm.auto import tqdm  # noqa: E402
 
 from . import config
 from .errors import ConfigError, DataError, MelibError
@@ -285,8 +292,9 @@ def class_counts(samples: pd.DataFrame, schemes=None) -> pd.DataFrame:
 def counts_beside_published(samples: pd.DataFrame, provenance: str | None = None) -> pd.DataFrame:
     """This study's clip counts beside the papers' (``melib.published.class_counts``: PSN Table 4, C3D Table 1,
     CropNet Table 1, LocalRegions Tables 2-4, DLHN Table 3), matched on paper table, dataset (composites
-    ``a+b`` summed over their members), scheme and class. Columns as ``melib.report.side_by_side`` plus
-    paper and table; a study count is NA where the dataset is absent here."""
+    ``a+b`` summed over their members), scheme and class. Columns as ``melib.report.side_by_side``, keyed by
+    paper, table, dataset, scheme and class; where a dataset is absent here the study count is NA and its
+    provenance ``melib.report.NOT_RUN``."""
     from . import published, report
 
     provenance = provenance or report.provenance_label(samples)
@@ -306,6 +314,32 @@ def counts_beside_published(samples: pd.DataFrame, provenance: str | None = None
     study = pd.DataFrame(rows, columns=key + ["value", "metric", "provenance"])
     pub = pub.rename(columns={"count": "value"})
     out = report.side_by_side(study[key + ["value", "provenance"]], pub[key + ["value", "provenance"]], on=key)
+    return out
+
+
+def counts_wide(counts: pd.DataFrame) -> pd.DataFrame:
+    """``class_counts`` as a table: rows (scheme, class), one column per dataset, whole numbers."""
+    wide = counts.pivot_table(index=["scheme", "class"], columns="dataset", values="count", aggfunc="sum",
+                              fill_value=0, sort=False)
+    return wide.reindex(columns=list(dict.fromkeys(counts["dataset"]))).fillna(0).astype(int)
+
+
+def beside_tables(beside: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """``counts_beside_published`` as one table per paper table, laid out like it: rows class, columns
+    (dataset, published | this study); the caption names the scheme and both provenances."""
+    out = []
+    for (paper, table), t in beside.groupby(["paper", "table"], sort=False):
+        from .report import NOT_RUN
+
+        study_prov = "; ".join(p for p in dict.fromkeys(t["study_provenance"]) if p != NOT_RUN) or NOT_RUN
+        caption = (f"**{paper} {table}**, scheme `{'`, `'.join(dict.fromkeys(t['scheme']))}`: "
+                   f"{t['published_provenance'].iloc[0]} beside this study: {study_prov}")
+        t = t.rename(columns={"study": "this study"})
+        wide = t.set_index(["class", "dataset"])[["published", "this study"]].astype("Int64").unstack("dataset")
+        datasets = list(dict.fromkeys(t["dataset"]))
+        wide = wide.swaplevel(axis=1).reindex(columns=pd.MultiIndex.from_product([datasets, ["published", "this study"]]))
+        classes = [c for c in dict.fromkeys(t["class"]) if c != "total"] + ["total"] * ("total" in set(t["class"]))
+        out.append((caption, wide.reindex(classes)))
     return out
 
 
@@ -363,17 +397,19 @@ def frames_allowed(rows, show_real_frames: bool = False) -> bool:
     return all_synthetic or bool(show_real_frames)
 
 
-def example_clip(samples: pd.DataFrame, show_real_frames: bool = False, scheme: str = "objective") -> pd.Series:
-    """The clip the preprocessing chapter follows: a synthetic one when any (so frames can be drawn), else
-    the first real one; among those, the first labelled by ``scheme`` with the longest onset-to-apex rise."""
+def example_clip(samples: pd.DataFrame, show_real_frames: bool = False) -> pd.Series:
+    """The clip the preprocessing chapter follows: a synthetic one when any (so frames can be drawn), else a
+    real one; of those, the earliest objective class (PSN Table 2: I happiness, II surprise, ...; VII last),
+    then the longest onset-to-apex rise, then table order."""
     from . import labels
 
     pool = samples if show_real_frames or not samples["synthetic"].astype(bool).any() \
         else samples[samples["synthetic"].astype(bool)]
-    lab = labels.assign(pool, scheme)
-    lab = lab[lab["label"].notna()] if lab["label"].notna().any() else lab
+    lab = labels.assign(pool, "objective")
+    rank = lab["label"].map({c: i for i, c in enumerate(labels.classes("objective"))}).fillna(99)
     rise = (lab["apex"] - lab["onset"]).fillna(0)
-    return lab.loc[rise.idxmax()]
+    order = pd.DataFrame({"rank": rank, "rise": -rise, "pos": np.arange(len(lab))}, index=lab.index)
+    return lab.loc[order.sort_values(["rank", "rise", "pos"]).index[0]]
 
 
 def _montage(row) -> np.ndarray:
@@ -390,7 +426,7 @@ def example_frames(samples: pd.DataFrame, show_real_frames: bool = False) -> tup
     """One clip per dataset as a PNG of its onset, apex and offset frames at native size, with a caption;
     real clips only when ``show_real_frames``. Returns ``(shown, note)``: ``note`` says what was withheld."""
     shown, hidden = [], []
-    for ds, d in samples.groupby("dataset", sort=False):
+    for (ds, _), d in samples.groupby(["dataset", "synthetic"], sort=False):
         row = d.iloc[0]
         if not frames_allowed(row, show_real_frames):
             hidden.append(ds)

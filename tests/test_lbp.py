@@ -26,7 +26,7 @@ def skimage_lbp(image, P, R, method):
 
 
 @pytest.mark.parametrize("P,R,method", [(P, R, m) for P, R in [(4, 1), (8, 1), (8, 2), (6, 1.5), (12, 2.5), (8, 1.3)]
-                                          for m in ("uniform", "default")] + [(16, 3, "uniform")])
+                                          for m in ("uniform", "default")] + [(16, 3, "uniform"), (20, 2, "uniform")])
 def test_lbp_image_is_skimage_bit_for_bit(P, R, method):
     images = [rng.integers(0, 256, (17, 23), dtype=np.uint8),
               rng.integers(0, 4, (17, 23), dtype=np.uint8),          # many ties

@@ -130,6 +130,7 @@ def test_dlhn_init_penalty_and_fusion_forward():
         want = 0.45 * d.hcrnn(x).softmax(-1) + 0.55 * d.rprnn(x).softmax(-1)
         assert torch.allclose(d(x).softmax(-1), want, atol=1e-6)
         assert torch.allclose(d(x, a=1.0).softmax(-1), d.hcrnn(x).softmax(-1), atol=1e-6)
+    assert build("dlhn", profile="default", hcrnn=d.hcrnn, rprnn=r).rprnn is r   # separately trained parts
 
 
 # ------------------------------------------------------------------ PSN

@@ -9,8 +9,8 @@ from melib.models import build, example_input, names
 torch.set_num_threads(1)
 
 N = 4
-# (Adam learning rate, extra build kwargs): 1e-3 where 3e-3 kills ReLUs in the deep recurrent stacks
-SETTINGS = {"dlhn_hcrnn": (1e-3, {}), "dlhn": (1e-3, {}),
+# (Adam learning rate, extra build kwargs): lower rates where 3e-3 kills ReLUs / saturates the tanh BRNNs
+SETTINGS = {"dlhn_hcrnn": (3e-4, {}), "dlhn": (3e-4, {}), "c3d_model_b": (1e-3, {}),
             # stage 2 with frozen *untrained* CNNs sees near-constant features; end to end it must learn
             "localregions": (1e-3, {"freeze_cnn": False})}
 

@@ -67,7 +67,10 @@ def test_batched_equals_per_item_with_independent_stopping():
 
 def test_torch_and_numpy_agree_and_kind_is_kept():
     L, S = planted(seed=5)
-    A, E, _ = rpca(L + S)
+    D = L + S
+    D_copy = D.copy()
+    A, E, _ = rpca(D)
+    np.testing.assert_array_equal(D, D_copy)  # input untouched
     At, Et, info = rpca(torch.from_numpy(L + S))
     assert isinstance(At, torch.Tensor) and isinstance(Et, torch.Tensor) and Et.dtype == torch.float64
     assert isinstance(A, np.ndarray)

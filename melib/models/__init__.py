@@ -1,16 +1,19 @@
 """The five papers' models in plain torch, behind a timm-like registry.
 
+>>> import torch
 >>> from melib import models
 >>> net = models.build("c3d_model_a", profile="default", n_classes=3)
->>> net.input_spec                      # what the preprocessing must produce (no batch axis)
-{'clip': (1, 16, 32, 32)}
->>> logits = net(torch.rand(2, *net.input_spec["clip"]))   # (B, K)
+>>> net.input_spec                      # what the preprocessing must produce: (T, C, H, W), no batch axis
+{'clip': (18, 1, 36, 36)}
+>>> net(torch.rand(2, *net.input_spec["clip"])).shape    # logits (B, K)
+torch.Size([2, 3])
 
 ``build(name, profile="paper", **kwargs)``: ``profile="paper"`` (the default) gives the paper's settings,
 ``profile="default"`` a small CPU profile (narrower, smaller inputs) so the CPU study runs in minutes;
 explicit keyword arguments override either. ``names()`` lists the registered models,
 ``paper_training(name)`` the optimiser / schedule the paper states (for the trainer's config),
-``profile_kwargs(name, profile)`` what a profile sets. Every model's ``forward`` takes a tensor or a dict
+``profile_kwargs(name, profile)`` what a profile sets, ``example_input(model, batch)`` random inputs of the
+shapes ``model.input_spec`` asks for. Every model's ``forward`` takes a tensor or a dict
 of tensors (batch first) and returns logits (B, K); softmax is left to the loss.
 
 Families: :mod:`.dlhn` (DLHN), :mod:`.psn` (PSN), :mod:`.c3d` (C3D), :mod:`.cropnet` (CropNet),

@@ -100,7 +100,8 @@ def model_a(frames=36, size=128, in_channels=1, n_classes=3, filters=16, dropout
     return _C3DNet(nn.Sequential(*layers), frames, size, in_channels, n_classes, dropout)
 
 
-@register("c3d_split", paper=_PAPER, default={**_DEFAULT, "frames": 27, "size": 27}, training=PAPER_TRAINING["c3d_split"])
+@register("c3d_split", paper=_PAPER, default={**_DEFAULT, "frames": 27, "size": 27},
+          training=PAPER_TRAINING["c3d_split"])
 def split_model(frames=36, size=128, in_channels=1, n_classes=3, filters=16, dropout=0.4):
     """C3D Split Model (section 5.2): Model-A with three conv blocks instead of two."""
     return model_a(frames, size, in_channels, n_classes, filters, dropout, n_blocks=3)

@@ -17,7 +17,7 @@ Choices the paper leaves open (listed as deviations in the book; Fig. 3 is not i
   (× width 1.3), strides 1,2,2,2,1,2 per stage of 1,2,2,3,3,5 blocks, then a 1×1 conv to 1280 × width (SiLU).
   Width 1.3 is chosen because it brings the total to the paper's ≈ 7.6 M parameters.
 - One extractor is shared by the ten sub-images; each sub-image has its own head (conv 1×1 to 96 channels,
-  BN, adaptive average pool, FC to 24).
+  BN, ReLU, adaptive average pool, FC to 24).
 - Eq. 8's ⊕ is element-wise addition (p_i "has the same dimension as z_i"); N(0, 0.2) is read as variance 0.2
   (std √0.2), as the text says.
 - The classifier is dropout 0.2 and one FC from the 10 × 24 concatenation to K.
@@ -40,11 +40,11 @@ Z_DIM = 24                                                  # CropNet section 3.
 INPUT_SPEC = {"cgpo": (N_SUB, 3, 160, 160)}                 # CropNet section 3.2.2
 PAPER_PARAMS = 7.6e6                                        # CropNet section 3.2.1: "approximately 7.6M"
 
-PAPER_TRAINING = {
+PAPER_TRAINING = {"cropnet": {
     "loss": "label_smoothing_cross_entropy", "label_smoothing": 0.1, "optimizer": "adamp",  # CropNet 4.2
     "protocol": "LOSO", "key_frames": 5, "pretrained": "imagenet (not available here: from scratch)",
     "note": "CropNet gives neither the smoothing factor, learning rate, batch size nor epochs; 0.1 smoothing assumed",
-}
+}}
 
 
 def _conv_bn(cin, cout, k=1, stride=1, groups=1, act: nn.Module | None = None) -> list[nn.Module]:
@@ -113,7 +113,7 @@ class Extractor(nn.Module):
 
 
 class Head(nn.Module):
-    """CropNet section 3.2.4: Conv → BN → adaptive pool → FC → z ∈ ℝ²⁴."""
+    """CropNet section 3.2.4: Conv → BN (→ ReLU, assumed) → adaptive pool → FC → z ∈ ℝ²⁴."""
 
     def __init__(self, cin: int, mid: int, z: int = Z_DIM):
         super().__init__()
@@ -155,7 +155,7 @@ _PAPER = {"n_classes": 3, "size": 160, "width": 1.3, "head_channels": 96}
 _DEFAULT = {"n_classes": 3, "size": 32, "width": 0.25, "head_channels": 16}
 
 
-@register("cropnet", paper=_PAPER, default=_DEFAULT, training=PAPER_TRAINING)
+@register("cropnet", paper=_PAPER, default=_DEFAULT, training=PAPER_TRAINING["cropnet"])
 def build_cropnet(**kw) -> CropNet:
     """CropNet with CGPO (``cgpo=False``: the 'without CGPO' ablation of Table 4)."""
     return CropNet(**kw)

@@ -63,8 +63,8 @@ FUSIONS = ("sum", "prod", "concat")                                       # PSN 
 BACKBONES = ("alexnet", "vgg16", "resnet10")                               # PSN Table 9
 PAPER_ROWS = 80                                                            # PSN section 2.3: "80×4096"
 
-PAPER_TRAINING = {"loss": "cross_entropy", "protocol": "stratified 10-fold",
-                  "note": "PSN gives no optimiser, learning rate, batch size or epoch count"}
+PAPER_TRAINING = {"psn": {"loss": "cross_entropy", "protocol": "stratified 10-fold",
+                          "note": "PSN gives no optimiser, learning rate, batch size or epoch count"}}
 
 _ALEX_PAPER = (96, 256, 384, 256, 256)                                     # PSN Table 1
 
@@ -269,7 +269,7 @@ _DEFAULT = {"n_classes": 4, "frames": 8, "size": 56, "widths": (12, 32, 48, 32, 
             "width_mult": 0.125}
 
 
-@register("psn", paper=_PAPER, default=_DEFAULT, training=PAPER_TRAINING)
+@register("psn", paper=_PAPER, default=_DEFAULT, training=PAPER_TRAINING["psn"])
 def build_psn(**kw) -> PSN:
     """PSN (AlexNet-like backbone, SUM fusion, 1×1 conv); every Fig. 7 ablation / Table 9 variant by kwargs."""
     return PSN(**kw)

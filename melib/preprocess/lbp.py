@@ -4,7 +4,7 @@ Sampling follows scikit-image's ``local_binary_pattern`` bit for bit: neighbour 
 round(-R sin(2 pi p / P), 5) and column offset round(R cos(2 pi p / P), 5), is read by bilinear interpolation
 in float64 with skimage's operation order (zero outside the image), and sets bit p when neighbour >= centre.
 'uniform' codes are the number of ones for patterns with at most two 0/1 changes, else P + 1 (P + 2 bins);
-'default' codes are sum(bit_p 2^p) (2^P bins). Everything is vectorised over the whole volume.
+'default' codes are sum(bit_p 2^p) (2^P bins). Computation is vectorised with numpy, a few images at a time.
 
 Planes of a clip (T, H, W), as a loop of skimage calls would see them: XY is frame ``video[t]`` (rows Y, cols X),
 XT is ``video[:, y, :]`` (rows T, cols X), YT is ``video[:, :, x]`` (rows T, cols Y). A plane whose two radii
@@ -29,7 +29,6 @@ from ..errors import DataError
 from .residual import as_clip
 
 METHODS = ("uniform", "default")
-XY, XT, YT = ((1, 2), (0, 2), (0, 1))  # (row axis, column axis) of each plane in a (T, H, W) volume
 
 
 def neighbour_offsets(points: int, r_row: float, r_col: float) -> tuple[np.ndarray, np.ndarray]:
@@ -38,9 +37,11 @@ def neighbour_offsets(points: int, r_row: float, r_col: float) -> tuple[np.ndarr
     return np.round(-r_row * np.sin(a), 5), np.round(r_col * np.cos(a), 5)
 
 
+@functools.lru_cache(maxsize=1024)
 def _axis_weights(start: int, stop: int, offset: float):
     """For centres start..stop-1 on one axis: the (constant) floor and ceil shifts of centre + offset and the
-    per-centre fractional part, computed as skimage does ((r + o) - floor(r + o), in float64)."""
+    per-centre fractional part, computed as skimage does ((r + o) - floor(r + o), in float64). Cached: the
+    returned array is shared and must not be modified."""
     r = np.arange(start, stop, dtype=np.float64)
     pos = r + offset
     lo, hi = np.floor(pos), np.ceil(pos)
@@ -48,74 +49,54 @@ def _axis_weights(start: int, stop: int, offset: float):
     if not ((lo_shift == lo_shift[0]).all() and (hi_shift == hi_shift[0]).all()):
         raise RuntimeError(f"neighbour offset {offset} does not shift all centres alike")
     d = pos - lo
+    d.setflags(write=False)
     return int(lo_shift[0]), int(hi_shift[0]), (d if d.any() else None)
 
 
-def _plane_bits(V: np.ndarray, box: Sequence[tuple[int, int]], axes: tuple[int, int], points: int,
-                r_row: float, r_col: float, which: Sequence[int] | None = None,
-                origin: Sequence[int] = (0, 0, 0), V_float: np.ndarray | None = None) -> list[np.ndarray]:
-    """Bits (neighbour >= centre) of the centres in ``box`` (one (start, stop) per axis of the 3-D ``V``) for
-    the neighbours ``which`` (default all) on the plane spanned by ``axes`` = (row axis, column axis).
-    ``origin``: index in V of the image's pixel 0 on each axis (padding); the interpolation weights depend on
-    the image coordinates through rounding, so they are computed there. ``V_float``: V as float64, if the
-    caller has it (interpolation reads it instead of converting on the fly)."""
-    a_row, a_col = axes
-    centre = V[tuple(slice(s, e) for s, e in box)]
+def _stack_bits(S: np.ndarray, rows: tuple[int, int], cols: tuple[int, int], points: int, r_row: float,
+                r_col: float, which: Sequence[int] | None = None, origin: tuple[int, int] = (0, 0),
+                S_float: np.ndarray | None = None) -> list[np.ndarray]:
+    """Bits (neighbour >= centre) of every image of the stack ``S`` (N, rows, cols), for the centres in rows
+    [rows[0], rows[1]) and columns [cols[0], cols[1]) and the neighbours ``which`` (default all).
+    ``origin``: index in S of the image's pixel (0, 0) (padding); the interpolation weights depend on the image
+    coordinates through rounding, so they are computed there. ``S_float``: S as float64 (read by the
+    interpolation instead of converting on the fly)."""
+    centre = S[:, rows[0]:rows[1], cols[0]:cols[1]]
+    Sf = S if S_float is None else S_float
     rp, cp = neighbour_offsets(points, r_row, r_col)
-
-    def along(w: np.ndarray, axis: int) -> np.ndarray:
-        shape = [1, 1, 1]
-        shape[axis] = -1
-        return w.reshape(shape)
-
-    def rows(a: np.ndarray, shift: int) -> np.ndarray:
-        sl = [slice(None)] * 3
-        sl[a_row] = slice(box[a_row][0] + shift, box[a_row][1] + shift)
-        return a[tuple(sl)]
-
-    def cols(shift: int, source: np.ndarray = V) -> np.ndarray:
-        sl = [slice(s, e) for s, e in box]
-        sl[a_row] = slice(None)
-        sl[a_col] = slice(box[a_col][0] + shift, box[a_col][1] + shift)
-        return source[tuple(sl)]
-
-    Vf = V if V_float is None else V_float
-
     # skimage: top = (1 - dc) tl + dc tr, bottom alike one row down; value = (1 - dr) top + dr bottom.
     # The column interpolation depends on the column offset only, so it is shared by the neighbours (and the
     # top/bottom rows) that have the same column offset. Temporaries are reused (out=) to spare allocations.
     horizontal = {}
-    bits = []
     buffers = {}
 
     def buffer(name: str) -> np.ndarray:
         if name not in buffers:
-            if name == "centre":
-                buffers[name] = (V_float[tuple(slice(s, e) for s, e in box)] if V_float is not None
-                                 else centre.astype(np.float64))
-            else:
-                buffers[name] = np.empty(centre.shape)
+            buffers[name] = (Sf[:, rows[0]:rows[1], cols[0]:cols[1]] if name == "centre" and Sf.dtype == np.float64
+                             else centre.astype(np.float64) if name == "centre" else np.empty(centre.shape))
         return buffers[name]
 
+    bits = []
     for p in range(points) if which is None else which:
-        r_lo, r_hi, dr = _axis_weights(box[a_row][0] - origin[a_row], box[a_row][1] - origin[a_row], rp[p])
+        r_lo, r_hi, dr = _axis_weights(rows[0] - origin[0], rows[1] - origin[0], float(rp[p]))
         if cp[p] not in horizontal:
-            c_lo, c_hi, dc = _axis_weights(box[a_col][0] - origin[a_col], box[a_col][1] - origin[a_col], cp[p])
+            c_lo, c_hi, dc = _axis_weights(cols[0] - origin[1], cols[1] - origin[1], float(cp[p]))
             if dc is None:  # whole-pixel column offset: weights exactly 1 and 0
-                horizontal[cp[p]] = cols(c_lo)
+                horizontal[cp[p]] = S[:, :, cols[0] + c_lo:cols[1] + c_lo]
             else:
-                dc = along(dc, a_col)
-                h = np.multiply(1 - dc, cols(c_lo, Vf))
-                h += dc * cols(c_hi, Vf)
+                h = np.multiply(1 - dc, Sf[:, :, cols[0] + c_lo:cols[1] + c_lo])
+                if "h_tmp" not in buffers:
+                    buffers["h_tmp"] = np.empty(h.shape)
+                h += np.multiply(dc, Sf[:, :, cols[0] + c_hi:cols[1] + c_hi], out=buffers["h_tmp"])
                 horizontal[cp[p]] = h
         h = horizontal[cp[p]]
+        top = h[:, rows[0] + r_lo:rows[1] + r_lo]
         if dr is None:  # whole-pixel row offset: value = top
-            top = rows(h, r_lo)
             bits.append(top >= (centre if top.dtype == centre.dtype else buffer("centre")))
             continue
-        dr = along(dr, a_row)
-        value = np.multiply(1 - dr, rows(h, r_lo), out=buffer("value"))
-        value += np.multiply(dr, rows(h, r_hi), out=buffer("tmp"))
+        dr = dr[:, None]
+        value = np.multiply(1 - dr, top, out=buffer("value"))
+        value += np.multiply(dr, h[:, rows[0] + r_hi:rows[1] + r_hi], out=buffer("tmp"))
         bits.append(value >= buffer("centre"))
     return bits
 
@@ -148,25 +129,21 @@ def _codes(bits: Sequence[np.ndarray], method: str) -> np.ndarray:
     return code if method == "default" else _uniform_table(P)[code]
 
 
-def _plane_codes(V: np.ndarray, box, axes: tuple[int, int], points: int, r_row: float, r_col: float,
-                 method: str, which: Sequence[int] | None = None, chunk: int = 1 << 15,
-                 V_float: np.ndarray | None = None) -> np.ndarray:
-    """Codes of the centres in ``box`` for one plane, computed in slabs along the axis outside the plane so
-    that the temporaries stay in cache (the planes are independent along that axis)."""
-    free = 3 - sum(axes)
-    shape = [e - s for s, e in box]
-    per_slice = shape[0] * shape[1] * shape[2] // shape[free]
-    step = max(1, chunk // per_slice)
+def _stack_codes(S: np.ndarray, rows: tuple[int, int], cols: tuple[int, int], points: int, r_row: float,
+                 r_col: float, method: str, which: Sequence[int] | None = None, origin: tuple[int, int] = (0, 0),
+                 chunk: int = 1 << 15) -> np.ndarray:
+    """Codes (N, centre rows, centre cols) of a stack of images, a few images at a time so that the
+    temporaries stay in cache."""
+    whole = all(np.array_equal(o, np.round(o)) for o in neighbour_offsets(points, r_row, r_col))
+    step = max(1, chunk // (S.shape[1] * S.shape[2]))
     out = None
-    for s in range(box[free][0], box[free][1], step):
-        sub = list(box)
-        sub[free] = (s, min(s + step, box[free][1]))
-        codes = _codes(_plane_bits(V, sub, axes, points, r_row, r_col, which, V_float=V_float), method)
+    for n in range(0, S.shape[0], step):
+        part = S[n:n + step]
+        part_f = None if whole or part.dtype == np.float64 else part.astype(np.float64)
+        codes = _codes(_stack_bits(part, rows, cols, points, r_row, r_col, which, origin, part_f), method)
         if out is None:
-            out = np.empty(shape, dtype=codes.dtype)
-        sl = [slice(None)] * 3
-        sl[free] = slice(s - box[free][0], sub[free][1] - box[free][0])
-        out[tuple(sl)] = codes
+            out = np.empty((S.shape[0],) + codes.shape[1:], dtype=codes.dtype)
+        out[n:n + step] = codes
     return out
 
 
@@ -185,9 +162,9 @@ def lbp_image(images, points: int = 8, radius: float | tuple[float, float] = 1.0
         raise ValueError(f"expected an image (H, W) or a stack (N, H, W), got shape {np.shape(images)}")
     r_row, r_col = (radius, radius) if np.isscalar(radius) else radius
     mr, mc = math.ceil(r_row), math.ceil(r_col)
-    V = np.pad(x.astype(np.float64), ((0, 0), (mr, mr), (mc, mc)))
-    box = ((0, x.shape[0]), (mr, mr + x.shape[1]), (mc, mc + x.shape[2]))
-    codes = _codes(_plane_bits(V, box, (1, 2), points, r_row, r_col, origin=(0, mr, mc)), method)
+    S = np.pad(x.astype(np.float64), ((0, 0), (mr, mr), (mc, mc)))
+    codes = _stack_codes(S, (mr, mr + x.shape[1]), (mc, mc + x.shape[2]), points, r_row, r_col, method,
+                         origin=(mr, mc))
     return codes[0] if single else codes
 
 
@@ -233,12 +210,13 @@ def lbp_top(video, blocks: tuple[int, int] = (5, 5), radii: tuple[float, float, 
     radii = (radii,) * 3 if np.isscalar(radii) else tuple(radii)
     rx, ry, rt = radii
     clip, box = _prepare(video, radii, path)
-    planes = ((XY, points[0], ry, rx), (XT, points[1], rt, rx), (YT, points[2], rt, ry))
-    whole = all(np.array_equal(o, np.round(o))
-                for _, p, r_row, r_col in planes for o in neighbour_offsets(p, r_row, r_col))
-    V_float = None if whole or clip.dtype == np.float64 else clip.astype(np.float64)
-    codes = [_plane_codes(clip, box, axes, p, r_row, r_col, method, V_float=V_float)
-             for axes, p, r_row, r_col in planes]
+    (t0, t1), (y0, y1), (x0, x1) = box
+    xy = _stack_codes(clip[t0:t1], (y0, y1), (x0, x1), points[0], ry, rx, method)
+    xt = _stack_codes(np.ascontiguousarray(clip[:, y0:y1].transpose(1, 0, 2)), (t0, t1), (x0, x1),
+                      points[1], rt, rx, method)
+    yt = _stack_codes(np.ascontiguousarray(clip[:, :, x0:x1].transpose(2, 0, 1)), (t0, t1), (y0, y1),
+                      points[2], rt, ry, method)
+    codes = [xy, xt.transpose(1, 0, 2), yt.transpose(1, 2, 0)]  # each (T', H', W')
     return _block_histograms(codes, [n_bins(p, method) for p in points], box, clip.shape, blocks, normalize)
 
 
@@ -246,12 +224,14 @@ def lbp_sip(video, blocks: tuple[int, int] = (5, 5), radii: tuple[float, float, 
             normalize: bool = True, path=None) -> np.ndarray:
     """LBP-SIP feature of a grey clip (T, H, W) (Wang et al. 2014): the six intersection points of the three
     planes' 4-neighbourhoods, i.e. the 4 spatial neighbours (x +- R_X, y -+ R_Y) and the 2 temporal ones
-    (t -+ R_T). Per block: a 16-bin histogram of the spatial 4-bit code and a 4-bit histogram of the temporal
+    (t -+ R_T). Per block: a 16-bin histogram of the spatial 4-bit code and a 4-bin histogram of the temporal
     2-bit code, concatenated (20 bins; the authors' reduced form). Bit order follows skimage's P = 4 layout
     (spatial: x+R, y-R, x-R, y+R; temporal: t-R, t+R). Same centres, blocks and normalisation as lbp_top."""
     radii = (radii,) * 3 if np.isscalar(radii) else tuple(radii)
     rx, ry, rt = radii
     clip, box = _prepare(video, radii, path)
-    spatial = _plane_codes(clip, box, XY, 4, ry, rx, "default")
-    temporal = _plane_codes(clip, box, XT, 4, rt, rx, "default", which=(1, 3))
-    return _block_histograms([spatial, temporal], [16, 4], box, clip.shape, blocks, normalize)
+    (t0, t1), (y0, y1), (x0, x1) = box
+    spatial = _stack_codes(clip[t0:t1], (y0, y1), (x0, x1), 4, ry, rx, "default")
+    temporal = _stack_codes(np.ascontiguousarray(clip[:, y0:y1].transpose(1, 0, 2)), (t0, t1), (x0, x1),
+                            4, rt, rx, "default", which=(1, 3))
+    return _block_histograms([spatial, temporal.transpose(1, 0, 2)], [16, 4], box, clip.shape, blocks, normalize)

@@ -71,6 +71,13 @@ def _gram(M: torch.Tensor, rows: int = 1024) -> torch.Tensor:
     return G
 
 
+def _axpy(X: torch.Tensor, Y: torch.Tensor, a: np.ndarray, out: torch.Tensor) -> torch.Tensor:
+    """X_i + a_i Y_i per batch item, with scalar factors."""
+    for i, f in enumerate(a.tolist()):
+        torch.add(X[i], Y[i], alpha=f, out=out[i])
+    return out
+
+
 def _clamp(T: torch.Tensor, tau: np.ndarray, out: torch.Tensor) -> torch.Tensor:
     """clip(T_i, -tau_i, tau_i) per batch item, with scalar bounds (faster than broadcast tensor bounds)."""
     for i, t in enumerate(tau.tolist()):
@@ -118,6 +125,7 @@ def rpca(D, lam: float | None = None, tol: float = 1e-7, max_iter: int = 1000, p
     A problem that stops at ``max_iter`` keeps ``converged = False`` and raises an RPCAConvergenceWarning.
     Batch items stop independently, each as if solved alone. An all-zero item gives A = E = 0.
     """
+    # DLHN Eq. 5 / PSN Eq. 2 by the inexact ALM (DLHN ref. [47]); see the module docstring.
     t, is_numpy = _as_tensor(D, path)
     batched = t.ndim == 3
     out_dtype = t.dtype if t.dtype in (torch.float32, torch.float64) else torch.float64
@@ -156,24 +164,22 @@ def rpca(D, lam: float | None = None, tol: float = 1e-7, max_iter: int = 1000, p
     while len(idx) and k < max_iter:
         k += 1
         if not buf:  # (re)allocated when items leave the batch
-            buf = {name: torch.empty_like(D_) for name in ("Q", "T", "M", "U0", "U1", "Z")}
-        s3 = torch.as_tensor(scale, device=X.device)[:, None, None]
-        Q = torch.addcmul(D_, U, s3, out=buf["Q"])                                   # D + Y/mu
-        T = torch.baddbmm(Q, B, V.mT, alpha=-1, out=buf["T"]) if B.shape[2] else Q   # D + Y/mu - A
+            buf = {name: torch.empty_like(D_) for name in ("T", "M0", "M1", "Z")}
+        r = B.shape[2]
+        T = _axpy(D_, U, scale, buf["T"])                                  # D + Y/mu
+        if r:
+            T.baddbmm_(B, V.mT, alpha=-1)                                  # D + Y/mu - A
         tau = lam / mu
-        M = _clamp(T, tau, buf["M"])
-        if B.shape[2]:
-            M.baddbmm_(B, V.mT)                                                       # D - E + Y/mu
+        M = _clamp(T, tau, buf["M1"] if U is buf["M0"] else buf["M0"])
+        if r:
+            M.baddbmm_(B, V.mT)                                            # D - E + Y/mu
         B, V, rank = _svt_factor(M, torch.as_tensor(1.0 / mu, device=X.device))
-        U_new = buf["U1"] if U is buf["U0"] else buf["U0"]
         if B.shape[2]:
-            torch.baddbmm(M, B, V.mT, alpha=-1, out=U_new)                            # Y_{k+1} / mu_k
-        else:
-            U_new.copy_(M)
+            M.baddbmm_(B, V.mT, alpha=-1)                                  # now Y_{k+1} / mu_k
         # Z = D - A - E = Y_{k+1} / mu_k - Y_k / mu_k
-        crit = torch.linalg.vector_norm(torch.addcmul(U_new, U, s3, value=-1, out=buf["Z"]), dim=(1, 2)) / d_norm
+        crit = torch.linalg.vector_norm(_axpy(M, U, -scale, buf["Z"]), dim=(1, 2)) / d_norm
         mu_next = np.minimum(mu * RHO, mu_bar)
-        U, scale, mu = U_new, mu / mu_next, mu_next
+        U, scale, mu = M, mu / mu_next, mu_next
 
         done = (crit < tol).cpu().numpy()
         if k == max_iter:
@@ -232,9 +238,10 @@ def rpca_frames(frames, **kwargs):
 
 def retain(E, ratio: float):
     """Keep, in each frame (column of E, last axis = frames), the ``ratio`` share of its non-zero entries
-    largest in magnitude and zero the rest (PSN 4.x, Fig. 10: "retain different percentages of non-zero
-    information"). The count kept is ceil(ratio * nonzeros); ties at the cut are broken by position (stable
-    order). numpy or torch in, same kind out.
+    largest in magnitude and zero the rest (PSN 3.5, Fig. 10: "retain different percentages of non-zero
+    information"; the paper does not say how, so ranking by |E| within a frame is our choice). The count kept
+    is ceil(ratio * nonzeros); ties at the cut are broken by position (stable order). numpy or torch in, same
+    kind out.
     """
     if not 0.0 <= ratio <= 1.0:
         raise ValueError(f"ratio must be in [0, 1], got {ratio}")

@@ -1,0 +1,300 @@
+"""Per-paper input pipelines on the small synthetic set: shapes, model forward passes, known answers from the
+generator's ground truth (where and when it moved pixels), caching and exclusions."""
+from __future__ import annotations
+
+import shutil
+import warnings
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from melib import datasets, models, synth
+from melib.datasets import frame_number
+from melib.errors import ConfigError
+from melib.preprocess import lbp as lbp_mod
+from melib.preprocess import pipelines as P
+from melib.preprocess.face import apply_transform, face_track
+from melib.preprocess.temporal import apex_position
+
+FAST_RPCA = {"rpca_tol": 1e-5}  # fewer ALM iterations; the defaults (1e-7) are the paper-faithful ones
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _module_cache(tmp_path_factory):
+    """One cache for the module (pipelines reuse each other's face tracks); tests that count calls use their own."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MELIB_CACHE", str(tmp_path_factory.mktemp("pipelines_cache")))
+        yield
+
+
+@pytest.fixture(scope="module")
+def samples(synth_small):
+    return datasets.load("synth", synth_small)
+
+
+@pytest.fixture(scope="module")
+def two_per_dataset(samples):
+    """The first two clips of each synthetic layout (a fixed, not hand-picked, subset)."""
+    return pd.concat([g.head(2) for _, g in samples.groupby("dataset", sort=True)])
+
+
+@pytest.fixture(scope="module")
+def truth(synth_small):
+    """Ground truth rows keyed by the clip folder."""
+    root = Path(synth_small)
+    out = {}
+    for layout in ("casme2", "samm", "smic"):
+        gt = synth.read_ground_truth(root / layout)
+        for _, g in gt.iterrows():
+            out[(root / layout / g["folder"]).resolve()] = g
+    return out
+
+
+def _truth_of(row, truth):
+    return truth[Path(row["frames"][0]).parent.resolve()]
+
+
+def _apex(row, truth) -> int:
+    """Position in the row's frames of the generator's apex (SMIC's table has no apex; the loader guesses)."""
+    return int(_truth_of(row, truth)["apex"]) - frame_number(row["frames"][0])
+
+
+def _moved_masks(row, truth, transform, side: int, radius: int):
+    """Masks (side x side) of the aligned face: near landmarks the generator moved by > 1 px between onset and
+    apex, and far from all of them (elsewhere)."""
+    g = _truth_of(row, truth)
+    lm = g["landmarks"]
+    first = int(g["first_frame"])
+    disp = np.linalg.norm(lm[int(g["apex"]) - first] - lm[int(g["onset"]) - first], axis=1)
+    pts = apply_transform(transform, lm[frame_number(row["frames"][0]) - first])
+    moved = np.zeros((side, side), np.uint8)
+    for p in pts[disp > 1.0]:
+        cv2.circle(moved, (int(round(p[0])), int(round(p[1]))), radius, 1, -1)
+    near = cv2.dilate(moved, np.ones((2 * radius + 1,) * 2, np.uint8))
+    return moved.astype(bool), ~near.astype(bool)
+
+
+# --- shapes ----------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("paper,params,expected", [
+    ("dlhn", {"frames": 8, **FAST_RPCA}, {"eyebrows": (8, 1, 33, 112), "eyes": (8, 1, 20, 112),
+                                           "nose": (8, 1, 32, 56), "mouth": (8, 1, 38, 56),
+                                           "sparse": (8, 1, 112, 112)}),
+    ("psn", {"rpca_on": "sampled", **FAST_RPCA}, {"sparse": (16, 1, 112, 112), "frames": (16, 1, 112, 112)}),
+    ("c3d", {}, {"clip": (30, 1, 128, 128)}),  # casme2 + samm: a combined set, 30 frames
+    ("cropnet", {}, {"cgpo": (10, 3, 160, 160)}),
+    ("cropnet", {"cgpo": False, "kind": "rrs"}, {"image": (3, 320, 320)}),
+    ("cropnet", {"kind": "farneback", "out_size": 32}, {"cgpo": (10, 3, 32, 32)}),
+    ("localregions", {}, {"eye_left": (16, 3, 80, 100), "eye_right": (16, 3, 80, 100), "nose": (16, 3, 80, 120),
+                          "cheek_right": (16, 3, 60, 60), "cheek_left": (16, 3, 60, 60),
+                          "mouth": (16, 3, 60, 160)}),
+    ("lbp", {}, {"features": (25 * 3 * 6,)}),
+    ("lbp", {"kind": "sip"}, {"features": (25 * 20,)}),
+])
+def test_shapes_dtypes_and_ranges(samples, paper, params, expected):
+    rows = samples[samples["dataset"].isin(["casme2", "samm"])].iloc[[0, -1]]
+    inputs, kept, exclusions = P.build_inputs(rows, paper, progress=False, **params)
+    assert exclusions == [] and list(kept) == list(rows.index)
+    assert {k: v.shape[1:] for k, v in inputs.items()} == expected
+    for k, v in inputs.items():
+        assert v.dtype == np.float32 and v.shape[0] == 2 and np.isfinite(v).all()
+        if k != "sparse":  # images in [0, 1]; E is signed
+            assert v.min() >= 0.0 and v.max() <= 1.0 and v.max() > 0.2, k
+    if paper == "lbp":  # each block's XY/XT/YT (or SIP) histograms sum to 1
+        per_block = 3 if params.get("kind", "top") == "top" else 2
+        np.testing.assert_allclose(inputs["features"].sum(1), 25 * per_block, rtol=1e-5)
+
+
+def test_lbp_is_the_lbp_module_on_the_aligned_grey_face(samples):
+    row = samples.iloc[0]
+    face = face_track(row, size=P.LBP_FACE, gray=True)["frames"]
+    np.testing.assert_allclose(P.lbp_features(row), lbp_mod.lbp_top(face), rtol=1e-6)
+    np.testing.assert_allclose(P.lbp_features(row, kind="sip", blocks=(2, 2)), lbp_mod.lbp_sip(face, blocks=(2, 2)),
+                               rtol=1e-6)
+
+
+def test_bad_options_raise_config_errors(samples):
+    row = samples.iloc[0]
+    with pytest.raises(ConfigError):
+        P.build_inputs(samples.head(1), "dlhnn", progress=False)
+    with pytest.raises(ConfigError):
+        P.cropnet_inputs(row, kind="sobel")
+    with pytest.raises(ConfigError):
+        P.psn_inputs(row, rpca_on="everything")
+    with pytest.raises(ConfigError):
+        P.local_regions_inputs(row, regions=("forehead",))
+
+
+# --- every model eats its pipeline's output ---------------------------------------------------------------
+
+@pytest.mark.parametrize("model,profile,extra", [
+    ("dlhn", "default", FAST_RPCA),
+    ("dlhn_hcrnn", "default", {}),
+    ("psn", "default", {"rpca_tol": 1e-4}),
+    ("c3d_model_a", "paper", {}),
+    ("c3d_split", "default", {}),
+    ("c3d_model_b", "paper", {}),
+    ("c3d_model_c", "default", {}),
+    ("cropnet", "paper", {}),
+    ("cropnet", "default", {}),
+    ("localregions", "paper", {}),
+    ("localregions", "default", {}),
+])
+def test_models_forward_on_pipeline_output(samples, model, profile, extra):
+    torch.manual_seed(0)
+    net = models.build(model, profile=profile).eval()
+    params = P.model_params(model, profile)
+    paper = params.pop("paper")
+    inputs, kept, exclusions = P.build_inputs(samples.iloc[[0, 30]], paper, progress=False, **params, **extra)
+    assert len(kept) == 2 and not exclusions
+    for k, shape in net.input_spec.items():
+        assert inputs[k].shape == (2, *shape), k
+    with torch.no_grad():
+        logits = net({k: torch.from_numpy(v) for k, v in inputs.items()})
+    assert logits.shape[0] == 2 and torch.isfinite(logits).all()
+
+
+def test_cropnet_without_cgpo_feeds_the_ablation_model(samples):
+    net = models.build("cropnet", profile="default", cgpo=False).eval()
+    params = P.model_params("cropnet", "default", cgpo=False)
+    assert params["cgpo"] is False
+    inputs, _, _ = P.build_inputs(samples.iloc[[1]], params.pop("paper"), progress=False, **params)
+    assert inputs["image"].shape[1:] == net.input_spec["image"]
+    with torch.no_grad():
+        logits = net({"image": torch.from_numpy(inputs["image"])})
+    assert logits.shape[0] == 1 and torch.isfinite(logits).all()
+
+
+# --- known answers ----------------------------------------------------------------------------------------
+
+def _sparse_contrast(E: np.ndarray, t: int, moved: np.ndarray, elsewhere: np.ndarray) -> float:
+    """Mean E^2 near the moved landmarks over mean E^2 elsewhere, in frame t."""
+    e = E[t, 0] ** 2
+    return float(e[moved].mean() / e[elsewhere].mean())
+
+
+def test_dlhn_sparse_part_lies_on_the_moved_pixels_at_apex(two_per_dataset, truth):
+    ratios = []
+    for _, row in two_per_dataset.iterrows():
+        E = P.dlhn_inputs(row, rois=False, **FAST_RPCA)["sparse"]
+        T = len(row["frames"])
+        t = int(round(_apex(row, truth) * (len(E) - 1) / (T - 1)))  # the resampled frame nearest the apex
+        moved, elsewhere = _moved_masks(row, truth, face_track(row, size=(112, 112), gray=True)["transform"], 112, 5)
+        ratios.append(_sparse_contrast(E, t, moved, elsewhere))
+    assert min(ratios) > 1.0 and np.median(ratios) > 3.0, ratios
+
+
+@pytest.mark.parametrize("rpca_on,side", [("sampled", 112), ("normalised", 56)])
+def test_psn_sparse_part_lies_on_the_moved_pixels_at_apex(two_per_dataset, truth, rpca_on, side):
+    """Both readings of PSN 3.2; the 150-frame one at 56 x 56 to keep its RPCA quick. Measured on these six
+    clips: sampled 6.9-91 (all > 1), normalised 0.25-10^4 (one clip < 1: a TIM-normalised short clip has rank
+    <= its original length, so RPCA has little left to call sparse)."""
+    ratios = []
+    keep = P.psn_indices()
+    for _, row in two_per_dataset.iterrows():
+        E = P.psn_inputs(row, size=side, rpca_on=rpca_on, **FAST_RPCA)["sparse"]
+        T = len(row["frames"])
+        t = int(np.argmin(np.abs(keep - _apex(row, truth) * (P.PSN_NORMALISED - 1) / (T - 1))))
+        transform = face_track(row, size=(side, side), gray=True)["transform"]
+        moved, elsewhere = _moved_masks(row, truth, transform, side, 5 * side // 112)
+        ratios.append(_sparse_contrast(E, t, moved, elsewhere))
+    assert np.median(ratios) > 3.0 and np.mean(np.array(ratios) > 1) >= 0.8, ratios
+    if rpca_on == "sampled":
+        assert min(ratios) > 1.0, ratios
+
+
+def test_cgpo_of_ars_is_brighter_where_the_face_moved(two_per_dataset, truth):
+    ratios = []
+    for _, row in two_per_dataset.iterrows():
+        z0 = P.cropnet_inputs(row)["cgpo"][0].mean(0)  # the whole 320 image at 160 (CGPO's coarse level)
+        moved, elsewhere = _moved_masks(row, truth, face_track(row, size=(320, 320))["transform"], 320, 12)
+        m, e = (cv2.resize(x.astype(np.uint8), (160, 160), interpolation=cv2.INTER_NEAREST).astype(bool)
+                for x in (moved, elsewhere))
+        ratios.append(float(z0[m].mean() / z0[e].mean()))
+    assert min(ratios) > 1.0 and np.median(ratios) > 1.5, ratios
+
+
+def test_c3d_window_is_centred_on_the_apex(samples, truth):
+    row = samples[samples["dataset"] == "casme2"].iloc[0]
+    face = face_track(row, size=(128, 128), gray=True)["frames"] / np.float32(255)
+    apex = apex_position(row)
+    assert apex == _apex(row, truth)  # CASME II-like rows carry the true apex
+    clip = P.c3d_inputs(row, window=5)["clip"][:, 0]
+    np.testing.assert_allclose(clip, face[np.clip(np.arange(apex - 2, apex + 3), 0, len(face) - 1)], atol=1e-6)
+    long = P.c3d_inputs(row)["clip"][:, 0]  # window None: 36 for CASME II, ends repeated
+    assert long.shape[0] == 36
+    np.testing.assert_allclose(long[18], face[apex], atol=1e-6)
+    np.testing.assert_allclose(long[0], face[0], atol=1e-6)
+    np.testing.assert_allclose(long[-1], face[-1], atol=1e-6)
+
+
+def test_c3d_window_per_dataset():
+    assert P.c3d_window("casme2") == 36 and P.c3d_window(["smic"]) == 26
+    assert P.c3d_window(["casme2", "smic"]) == 30 and P.c3d_window("samm") == 30
+
+
+def test_psn_indices_and_local_regions_lengths():
+    np.testing.assert_array_equal(P.psn_indices(), [*range(0, 141, 10), 149])  # frames 1, 11, ..., 141, 150
+    np.testing.assert_array_equal(P.psn_indices(5), [0, 37, 74, 112, 149])
+    clip = np.arange(1, 13, dtype=np.uint8)[:, None, None] * np.ones((1, 2, 2), np.uint8)
+    padded = P.fit_length(clip, 16)
+    np.testing.assert_array_equal(padded[:12], clip)
+    assert (padded[12:] == 0).all()
+    np.testing.assert_array_equal(P.fit_length(clip, 4)[:, 0, 0], [1, 5, 8, 12])
+    assert P.fit_length(clip, 23, "resample").shape[0] == 23
+
+
+# --- caching and exclusions -------------------------------------------------------------------------------
+
+def test_second_build_is_a_cache_hit(samples, monkeypatch, tmp_path):
+    monkeypatch.setenv("MELIB_CACHE", str(tmp_path / "cache"))
+    calls = []
+    real = P.face_track
+
+    def counting(row, **kw):
+        calls.append(row["clip"])
+        return real(row, **kw)
+
+    monkeypatch.setattr(P, "face_track", counting)
+    rows = samples.iloc[[2, 23, 44]]
+    first, kept1, _ = P.build_inputs(rows, "c3d", progress=False, size=32)
+    assert len(calls) == 3
+    second, kept2, _ = P.build_inputs(rows, "c3d", progress=False, size=32)
+    assert len(calls) == 3  # nothing recomputed
+    assert list(kept1) == list(kept2)
+    np.testing.assert_array_equal(first["clip"], second["clip"])
+    P.build_inputs(rows, "c3d", progress=False, size=48)  # another parameter: recomputed
+    assert len(calls) == 6
+
+
+def test_clip_without_a_face_is_an_exclusion(samples, monkeypatch, tmp_path):
+    monkeypatch.setenv("MELIB_CACHE", str(tmp_path / "cache"))
+    good = samples.iloc[[0, 1]]
+    bad = samples.iloc[1].copy()
+    folder = tmp_path / "noface"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    frames = []
+    for f in bad["frames"]:
+        dst = folder / Path(f).name
+        shutil.copy(f, dst)
+        h, w = cv2.imread(str(dst)).shape[:2]
+        cv2.imwrite(str(dst), rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
+        frames.append(str(dst))
+    bad["frames"] = frames
+    table = pd.DataFrame([good.iloc[0], bad, good.iloc[1]], index=[10, 11, 12])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        inputs, kept, exclusions = P.build_inputs(table, "c3d", progress=False, size=32)
+    assert list(kept) == [10, 12] and inputs["clip"].shape[0] == 2
+    assert len(exclusions) == 1
+    ex = exclusions[0]
+    assert ex["clip"] == bad["clip"] and ex["error"] == "FaceNotFound" and "face" in ex["reason"]
+    assert Path(ex["path"]) == Path(frames[0])
+    # all rows failing: empty result, every row counted
+    inputs, kept, exclusions = P.build_inputs(table.loc[[11]], "cropnet", progress=False)
+    assert inputs == {} and len(kept) == 0 and len(exclusions) == 1

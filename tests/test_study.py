@@ -1,0 +1,281 @@
+"""melib.study: profile resolution, where the clips come from, what papermill gets, and a one-chapter study."""
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+import cv2
+import nbformat
+import numpy as np
+import pandas as pd
+import pytest
+
+from melib import config, datasets, report, study
+from melib.errors import ConfigError, DataError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def only_casme2(monkeypatch, tmp_path, synth_small):
+    """A "real" CASME II: the synthetic casme2 folder read by the release loader, nothing else configured."""
+    for name in study.REAL_DATASETS:
+        monkeypatch.delenv(f"MELIB_DATA_{name.upper()}", raising=False)
+    monkeypatch.setenv("MELIB_CONFIG", str(tmp_path / "no-such-melib.yaml"))
+    monkeypatch.setenv("MELIB_DATA_CASME2", str(synth_small / "casme2"))
+    return synth_small / "casme2"
+
+
+# ---- profiles ------------------------------------------------------------------------------------------
+
+def test_profiles_resolve_to_their_settings(monkeypatch, tmp_path):
+    monkeypatch.setenv("MELIB_HOME", str(tmp_path))
+    monkeypatch.delenv("MELIB_DATA_SYNTH", raising=False)
+    smoke = study.resolve("smoke")
+    assert (smoke.data, smoke.epochs, smoke.frame_size, smoke.device, smoke.model_profile) == \
+        ("synth", 1, 64, "cpu", "default")
+    assert smoke.synth == study.SMOKE_SYNTH and study.data_root(smoke) == tmp_path / "data" / "synth-smoke"
+    default = study.resolve("default")
+    assert (default.data, default.epochs, default.frame_size) == ("synth", study.DEFAULT_EPOCHS, 112)
+    assert default.synth == {} and study.data_root(default) == config.synth_root() == tmp_path / "data" / "synth"
+    paper = study.resolve("paper")
+    assert (paper.data, paper.epochs, paper.frame_size, paper.device, paper.model_profile) == \
+        ("real", None, None, "auto", "paper")
+    assert study.data_root(paper) is None
+    # the paper profile on synthetic data uses the default set, not a set of its own
+    assert study.data_root(study.resolve("paper", data="synth")) == config.synth_root()
+
+
+def test_parameters_override_the_profile_and_chapter_defaults_fill_gaps():
+    p = study.resolve("default", epochs="3", seed=7, device="cuda", frame_size=48,
+                      defaults={"scheme": "pnso", "protocol": "stratified_kfold", "epochs": 99})
+    assert (p.epochs, p.seed, p.device, p.frame_size) == (3, 7, "cuda", 48)
+    assert (p.scheme, p.protocol) == ("pnso", "stratified_kfold")
+    assert study.resolve("smoke", scheme="megc2019", defaults={"scheme": "pnso"}).scheme == "megc2019"
+    assert study.resolve("smoke", defaults={"epochs": 5}).epochs == 5  # a chapter may ask for more than smoke's 1
+    with pytest.raises(ConfigError, match="unknown profile"):
+        study.resolve("fast")
+    with pytest.raises(ConfigError, match="unknown parameter"):
+        study.resolve("smoke", defaults={"epoch": 2})
+    with pytest.raises(DataError, match="no such folder"):
+        study.resolve("smoke", data="/no/such/folder")
+    assert study.face_size(study.resolve("smoke"), "c3d") == (64, 64)
+    assert study.face_size(study.resolve("paper"), "c3d") == (128, 128)
+    assert study.face_size(study.resolve("smoke"), "dlhn") == (112, 112)  # DLHN's ROI sizes are in 112-px pixels
+
+
+def test_train_config_takes_the_profile_epochs_or_the_papers():
+    assert study.train_config(study.resolve("smoke"), "c3d_model_a").epochs == 1
+    cfg = study.train_config(study.resolve("paper"), "c3d_model_a", batch_size=2)
+    assert (cfg.epochs, cfg.optimizer, cfg.batch_size, cfg.device) == (100, "sgd", 2, "auto")
+
+
+def test_smoke_profile_generates_its_tiny_set(monkeypatch, tmp_path):
+    from melib import synth
+
+    calls = []
+    monkeypatch.setenv("MELIB_HOME", str(tmp_path))
+    monkeypatch.setattr(synth, "generate_default", lambda root, seed, progress, **kw: calls.append((root, seed, kw))
+                        or root)
+    study.ensure_synth(study.resolve("smoke"))
+    study.ensure_synth(study.resolve("default"))
+    assert calls[0] == (tmp_path / "data" / "synth-smoke", 0, study.SMOKE_SYNTH)
+    assert calls[1] == (config.synth_root(), 0, {})
+
+
+# ---- where the clips come from -------------------------------------------------------------------------
+
+def test_samples_synthetic_folder_and_dataset_filter(synth_small):
+    df = study.samples(study.resolve("smoke", data=str(synth_small)))
+    assert df["synthetic"].all() and set(df["dataset"]) == {"casme2", "samm", "smic"} and len(df) == 63
+    two = study.samples(study.resolve("smoke", data=str(synth_small), dataset="casme2+smic"))
+    assert set(two["dataset"]) == {"casme2", "smic"} and len(two) == 42
+    with pytest.raises(DataError, match="only casme2, samm, smic"):
+        study.samples(study.resolve("smoke", data=str(synth_small), dataset="casme2+casme"))
+    with pytest.raises(DataError, match="Section A"):  # one release named: its own loader reads the folder
+        study.samples(study.resolve("smoke", data=str(synth_small), dataset="casme"))
+    pres = study.presence(df)
+    assert pres["dataset"].tolist() == ["casme2", "samm", "smic"]
+    assert pres["clips"].tolist() == [21, 21, 21] and pres["subjects"].tolist() == [3, 3, 3]
+    assert set(pres["kind"]) == {"synthetic (melib)"}
+
+
+def test_samples_real_data_through_the_release_loader(only_casme2):
+    df = study.samples(study.resolve("paper"))  # data="real": every configured release
+    assert set(df["dataset"]) == {"casme2"} and not df["synthetic"].any() and len(df) == 21
+    assert report.provenance_label(df) == "reproduced on real data (CASME II)"
+    assert study.configured() == ["casme2"]
+    # a folder given for one named release is read by that release's loader, so it is real too
+    direct = study.samples(study.resolve("smoke", data=str(only_casme2), dataset="casme2"))
+    assert not direct["synthetic"].any() and len(direct) == 21
+    with pytest.raises(ConfigError, match="unknown release"):
+        study.samples(study.resolve("paper", dataset="casme3"))
+
+
+def test_real_data_without_configuration_says_how_to_configure(monkeypatch, tmp_path):
+    for name in study.REAL_DATASETS:
+        monkeypatch.delenv(f"MELIB_DATA_{name.upper()}", raising=False)
+    monkeypatch.setenv("MELIB_CONFIG", str(tmp_path / "none.yaml"))
+    with pytest.raises(ConfigError, match="MELIB_DATA_"):
+        study.samples(study.resolve("paper"))
+
+
+# ---- counts, exclusions, frames -------------------------------------------------------------------------
+
+def test_class_counts_known_answer(synth_small):
+    df = study.samples(study.resolve("smoke", data=str(synth_small)))
+    c = study.class_counts(df, ["objective", "pnso"]).set_index(["dataset", "scheme", "class"])["count"]
+    # CASME II and SAMM: each class I-VII once per subject, 3 subjects; SMIC has no AUs (no objective class)
+    for ds in ("casme2", "samm"):
+        assert [c[ds, "objective", k] for k in ("I", "II", "III", "IV", "V", "VI", "VII", "total")] == [3] * 7 + [21]
+        assert [c[ds, "pnso", k] for k in ("positive", "negative", "surprise", "others")] == [3, 12, 3, 3]
+    assert c["smic", "objective", "total"] == 0 and ("smic", "objective", "I") not in c.index
+
+
+def test_counts_beside_published_match_tables_and_sum_composites(synth_small):
+    df = study.samples(study.resolve("smoke", data=str(synth_small)))
+    out = study.counts_beside_published(df)
+    assert {"published", "study", "published_provenance", "study_provenance"} <= set(out.columns)
+    psn = out[(out["table"] == "Table 4") & (out["paper"] == "PSN") & (out["dataset"] == "casme2")]
+    row = psn.set_index("class").loc["positive"]
+    assert (row["published"], row["study"]) == (24, 3)
+    assert row["published_provenance"] == "published (PSN Table 4)" and row["study_provenance"].startswith("synthetic")
+    assert out["difference"].isna().all()  # synthetic counts are no attempt at the published ones
+    # the MEGC2019 composite is summed over its three members; datasets absent here are 'not run'
+    comp = out[(out["paper"] == "LocalRegions") & (out["dataset"] == "casme2+samm+smic")].set_index("class")
+    megc = study.class_counts(df, ["megc2019"])
+    assert comp.loc["total", "study"] == megc[megc["class"] == "total"]["count"].sum() > 0
+    absent = out[out["dataset"].str.contains("casme_sq")]
+    assert len(absent) and absent["study"].isna().all() and (absent["study_provenance"] == report.NOT_RUN).all()
+
+
+def test_fixes_and_exclusions_list_every_entry_with_its_reason():
+    df = pd.DataFrame({"dataset": ["samm"], "subject": ["samm/006"], "clip": ["006_1_2"], "synthetic": [False]})
+    df.attrs = {"fixes": [{"dataset": "samm", "subject": "samm/006", "clip": "006_1_2", "reason": "apex 0 -> 12"}],
+                "exclusions": [{"dataset": "samm", "subject": "samm/007", "clip": "007_x", "reason": "no frames"},
+                               {"dataset": "samm", "subject": "samm/008", "clip": "008_y", "reason": "bad onset"}]}
+    t = study.fixes_and_exclusions(df)
+    assert t["kind"].tolist() == ["fix", "exclusion", "exclusion"]
+    assert t["reason"].tolist() == ["apex 0 -> 12", "no frames", "bad onset"]
+    df.attrs = {}
+    assert study.fixes_and_exclusions(df).empty
+
+
+def test_scheme_exclusions_count_by_reason(synth_small):
+    df = study.samples(study.resolve("smoke", data=str(synth_small)))
+    t = study.scheme_exclusions(df, ["cropnet5"])
+    by = t.groupby("dataset")["clips"].sum()
+    assert by["samm"] == 21 and by["smic"] == 21  # CropNet's 5 classes are CASME II only
+    assert by["casme2"] == 21 - 15  # 5 emotions x 3 subjects kept
+    assert t["excluded_because"].str.len().gt(0).all()
+
+
+def test_frames_are_shown_for_synthetic_clips_only_unless_opted_in(synth_small, only_casme2):
+    syn = study.samples(study.resolve("smoke", data=str(synth_small)))
+    real = study.samples(study.resolve("paper"))
+    assert study.frames_allowed(syn) and study.frames_allowed(syn.iloc[0])
+    assert not study.frames_allowed(real) and not study.frames_allowed(real.iloc[0])
+    assert study.frames_allowed(real, show_real_frames=True)
+    mixed = pd.concat([syn, real], ignore_index=True)
+    assert not study.frames_allowed(mixed)
+    assert study.example_clip(mixed)["synthetic"]  # the chapter follows a synthetic clip when there is one
+
+    shown, note = study.example_frames(mixed)
+    assert [c.split("**")[1] for c, _ in shown] == ["casme2", "samm", "smic"] and note.startswith("casme2:")
+    assert all("(synthetic)" in c for c, _ in shown)
+    shown, note = study.example_frames(real)
+    assert shown == [] and "show_real_frames=True" in note
+    shown, note = study.example_frames(real, show_real_frames=True)
+    assert len(shown) == 1 and note is None
+    # the PNG holds the onset, apex and offset frames at native size, pixel for pixel
+    img = cv2.imdecode(np.frombuffer(shown[0][1], np.uint8), cv2.IMREAD_COLOR)
+    row = real.iloc[0]
+    first = cv2.imread(row["frames"][0])
+    assert img.shape == (first.shape[0], 3 * first.shape[1], 3)
+    assert np.array_equal(img[:, : first.shape[1]], first)
+
+
+# ---- running the study -----------------------------------------------------------------------------------
+
+def test_papermill_parameters_carry_only_what_was_set():
+    assert study.papermill_parameters("smoke") == {"profile": "smoke"}
+    got = study.papermill_parameters("default", data=Path("/tmp"), device="cuda", seed=3, show_real_frames=True)
+    assert got == {"profile": "default", "data": "/tmp", "device": "cuda", "seed": 3, "show_real_frames": True}
+    with pytest.raises(ConfigError):
+        study.papermill_parameters("huge")
+
+
+def test_notebooks_declare_every_study_parameter_with_smoke_defaults_and_no_outputs():
+    for name in ("00_datasets", "01_preprocessing"):
+        nb = nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", as_version=4)
+        tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+        assert len(tagged) == 1 and tagged[0].cell_type == "code"
+        ns: dict = {}
+        exec(tagged[0].source, ns)
+        assert set(study.PARAMETERS) | {"show_real_frames"} <= set(ns), name
+        assert ns["profile"] == "smoke" and ns["show_real_frames"] is False
+        assert all(not c.get("outputs") and c.get("execution_count") is None
+                   for c in nb.cells if c.cell_type == "code"), f"{name} is stored with outputs"
+
+
+def test_plan_lists_missing_chapters(tmp_path):
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    shutil.copy(ROOT / "notebooks" / "00_datasets.ipynb", nbs)
+    to_run, missing = study.plan(None, ROOT / "book", nbs)
+    assert to_run == ["00_datasets"] and missing[:2] == ["01_preprocessing", "10_dlhn"]
+    assert study.plan(["00_datasets.ipynb"], ROOT / "book", nbs)[0] == ["00_datasets"]
+    with pytest.raises(ConfigError, match="10_dlhn"):
+        study.plan(["10_dlhn"], ROOT / "book", nbs)
+
+
+def test_is_current_needs_same_key_and_a_newer_copy(tmp_path):
+    src, exe = tmp_path / "a.ipynb", tmp_path / "b.ipynb"
+    nb = nbformat.v4.new_notebook()
+    nbformat.write(nb, src)
+    key = study.run_key({"profile": "smoke"})
+    assert key != study.run_key({"profile": "smoke", "seed": 1})
+    nb.metadata["melib"] = {"run_key": key}
+    nbformat.write(nb, exe)
+    future = time.time() + 60
+    os.utime(exe, (future, future))
+    assert study.is_current(src, exe, key) and not study.is_current(src, exe, "other")
+    os.utime(src, (future + 10, future + 10))
+    assert not study.is_current(src, exe, key)
+
+
+def test_run_smoke_builds_an_html_index_and_skips_current_notebooks(tmp_path, monkeypatch, synth_small):
+    monkeypatch.setenv("MELIB_HOME", str(tmp_path))
+    book = tmp_path / "book"
+    shutil.copytree(ROOT / "book", book, ignore=shutil.ignore_patterns("_build", "executed"))
+    executed = tmp_path / "executed"
+    kw = dict(notebooks=["00_datasets"], data=str(synth_small), book_dir=book, executed_dir=executed,
+              progress=False)
+    index = study.run("smoke", **kw)
+    assert index == book / "_build" / "html" / "index.html" and index.is_file()
+    page = (index.parent / "executed" / "00_datasets.html").read_text()
+    assert "Clips per dataset and label scheme" in page and "synthetic" in page
+    assert "Traceback" not in page
+    nb = nbformat.read(executed / "00_datasets.ipynb", as_version=4)
+    assert nb.metadata["papermill"]["parameters"] == {"profile": "smoke", "data": str(synth_small)}
+    assert not (executed / ".partial" / "00_datasets.ipynb").exists()  # written, then renamed
+    placeholder = (index.parent / "executed" / "01_preprocessing.html").read_text()
+    assert "has not been executed yet" in placeholder
+    # warm: the executed copy is current, so it is not re-run
+    stamp = (executed / "00_datasets.ipynb").stat().st_mtime_ns
+    study.run("smoke", **kw)
+    assert (executed / "00_datasets.ipynb").stat().st_mtime_ns == stamp
+
+
+def test_beside_tables_are_laid_out_like_the_papers(synth_small):
+    df = study.samples(study.resolve("smoke", data=str(synth_small)))
+    tables = dict(study.beside_tables(study.counts_beside_published(df)))
+    caption = next(c for c in tables if c.startswith("**PSN Table 4**"))
+    assert "published (PSN Table 4)" in caption and "this study: synthetic" in caption
+    t = tables[caption]
+    assert t.index[-1] == "total" and t.loc["positive", ("casme2", "published")] == 24
+    assert t.loc["positive", ("casme2", "this study")] == 3 and pd.isna(t.loc["total", ("casme", "this study")])
+    wide = study.counts_wide(study.class_counts(df, ["pnso"]))
+    assert wide.loc[("pnso", "negative"), "casme2"] == 12 and wide.dtypes.eq(int).all()
