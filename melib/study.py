@@ -319,9 +319,13 @@ def counts_beside_published(samples: pd.DataFrame, provenance: str | None = None
 
 def counts_wide(counts: pd.DataFrame) -> pd.DataFrame:
     """``class_counts`` as a table: rows (scheme, class), one column per dataset, whole numbers."""
+    from . import labels
+
     wide = counts.pivot_table(index=["scheme", "class"], columns="dataset", values="count", aggfunc="sum",
                               fill_value=0, sort=False)
-    return wide.reindex(columns=list(dict.fromkeys(counts["dataset"]))).fillna(0).astype(int)
+    rows = [(s, c) for s in dict.fromkeys(counts["scheme"]) for c in [*labels.classes(s), "total"]
+            if (s, c) in wide.index]
+    return wide.reindex(index=rows, columns=list(dict.fromkeys(counts["dataset"]))).fillna(0).astype(int)
 
 
 def beside_tables(beside: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:

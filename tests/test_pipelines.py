@@ -127,6 +127,22 @@ def test_bad_options_raise_config_errors(samples):
         P.psn_inputs(row, rpca_on="everything")
     with pytest.raises(ConfigError):
         P.local_regions_inputs(row, regions=("forehead",))
+    with pytest.raises(ConfigError):  # DLHN's 112-wide ROIs do not fit a smaller face
+        P.dlhn_inputs(row, size=56)
+    with pytest.raises(ConfigError):
+        P.spec_params("resnet50", {"x": (3, 224, 224)})
+
+
+def test_spec_params_follow_the_model_spec():
+    rprnn = P.spec_params("dlhn_rprnn", {"sparse": (8, 1, 28, 28)})
+    assert rprnn == {"paper": "dlhn", "frames": 8, "rois": False, "sparse": True, "sparse_size": (28, 28)}
+    assert P.spec_params("c3d_model_b", {"clip": (26, 1, 64, 64)}) == {"paper": "c3d", "window": 26, "size": 64}
+    assert P.spec_params("cropnet", {"image": (3, 64, 64)}) == {"paper": "cropnet", "cgpo": False, "whole_size": 64}
+    stage1 = P.spec_params("localregions_cnn", {"nose": (3, 40, 60)})
+    assert stage1 == {"paper": "localregions", "regions": ("nose",), "sizes": {"nose": (40, 60)}}
+    # unhashable model kwargs still work (built without the memo)
+    lr = P.model_params("localregions", "default", sizes={"mouth": (12, 32)})
+    assert lr["sizes"]["mouth"] == (12, 32)
 
 
 # --- every model eats its pipeline's output ---------------------------------------------------------------

@@ -279,3 +279,4 @@ def test_beside_tables_are_laid_out_like_the_papers(synth_small):
     assert t.loc["positive", ("casme2", "this study")] == 3 and pd.isna(t.loc["total", ("casme", "this study")])
     wide = study.counts_wide(study.class_counts(df, ["pnso"]))
     assert wide.loc[("pnso", "negative"), "casme2"] == 12 and wide.dtypes.eq(int).all()
+    assert [c for _, c in wide.index] == ["positive", "negative", "surprise", "others", "total"]

@@ -28,14 +28,14 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError
 from . import lbp as lbp_mod
 from .cache import cached, map_clips
 from .face import DEFAULT_MARGIN, FACE_SIZES, face_track
 from .flow import onset_apex_flow
 from .pyramid import ALPHA, GRIDS, OUT_SIZE, SIZE as CGPO_SIZE, cgpo as cgpo_crops
 from .residual import N_KEY, residual_image
-from .roi import crop_rois, dlhn_rois, localregions_rois
+from .roi import DLHN_FACE, dlhn_rois, localregions_rois
 from .rpca import rpca_frames
 from .temporal import (C3D_WINDOW, DLHN_FRAMES, PSN_FRAMES, PSN_NORMALISED, apex_position, apex_window,
                        psn_sample_indices, resample)
@@ -123,6 +123,9 @@ def dlhn_inputs(row, size: int = 112, frames: int = DLHN_FRAMES, roi_sizes: Mapp
     (E is computed at ``size`` and then area-averaged). ``rois=False`` / ``sparse=False`` skip a part
     (HCRNN or RPRNN alone). Choices: interpolation on [0, 1] floats (not re-quantised to uint8).
     """
+    if rois and size < DLHN_FACE[0]:
+        raise ConfigError(f"DLHN's ROIs (up to 112 px wide, DLHN 3.1.1) need a face of at least 112 px, not {size}; "
+                          "shrink the outputs with roi_sizes / sparse_size instead")
     face = face_track(row, size=(size, size), margin=margin, gray=True)
     clip = resample(_unit(face["frames"]), frames, method, path=_path(row))  # DLHN 4.2.1
     out = {}
@@ -166,6 +169,9 @@ def psn_inputs(row, size: int = 112, frames: int = PSN_FRAMES, out_size: int | N
     time interval between frames" fits both). The interpolation to 150 frames is not named: TIM by default
     (``method="linear"`` the alternative), on [0, 1] floats; interpolated frames are clipped to [0, 1].
     ``out_size`` shrinks both outputs (area averaging) for a smaller model profile.
+    Note: every frame of a clip interpolated to 150 frames is a mix of its T original frames, so that matrix
+    has rank <= T; for clips much shorter than 150 frames RPCA then leaves less in E (on the synthetic set E's
+    contrast on the moved pixels at the apex was less consistent than with ``rpca_on="sampled"``).
     """
     if rpca_on not in ("normalised", "sampled"):
         raise ConfigError(f"rpca_on must be 'normalised' or 'sampled', not {rpca_on!r}")
@@ -362,8 +368,9 @@ def build_inputs(samples: pd.DataFrame, paper: str, progress: bool = True,
         return {}, kept, exclusions
     first = results[kept[0]]
     if isinstance(first, np.ndarray):
-        return {"features": np.stack([results[i] for i in kept])}, kept, exclusions
-    return {k: np.stack([results[i][k] for i in kept]) for k in first}, kept, exclusions
+        return {"features": np.stack([results.pop(i) for i in kept])}, kept, exclusions
+    # key by key, dropping each clip's copy once stacked: the peak is the whole set plus one key, not twice it
+    return {k: np.stack([results[i].pop(k) for i in kept]) for k in list(first)}, kept, exclusions
 
 
 # Registered model name -> the paper whose pipeline feeds it.
@@ -424,6 +431,13 @@ def _built_spec(model: str, profile: str, kwargs: tuple) -> tuple:
 
 def model_params(model: str, profile: str = "paper", **model_kwargs) -> dict:
     """:func:`spec_params` of model ``model`` built with ``profile`` (and ``model_kwargs``), read from its
-    ``input_spec``: ``build_inputs(samples, **model_params("psn", "default"))`` feeds that model."""
-    spec = dict(_built_spec(model, profile, tuple(sorted(model_kwargs.items()))))
-    return spec_params(model, spec)
+    ``input_spec``: ``build_inputs(samples, **model_params("psn", "default"))`` feeds that model.
+    The spec is remembered per (model, profile, hashable kwargs) for the process."""
+    key = tuple(sorted(model_kwargs.items()))
+    try:
+        hash(key)
+    except TypeError:
+        from .. import models
+
+        return spec_params(model, models.build(model, profile=profile, **model_kwargs).input_spec)
+    return spec_params(model, dict(_built_spec(model, profile, key)))

@@ -1,0 +1,80 @@
+"""Each paper's experiments: samples -> labels -> inputs -> protocol -> trainer -> records -> tables.
+
+One module per chapter of the book (``dlhn``, ``psn``, ``c3d``, ``cropnet``, ``local_regions``, ``baselines``,
+``protocols``, ``known_answer``); each builds on :func:`evaluate_model`, the one way a model is run here.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from .. import labels as label_schemes
+from .. import train
+from ..errors import DataError
+from ..preprocess import pipelines
+
+
+@dataclass
+class Run:
+    """A model's evaluation under one protocol, with what was left out on the way."""
+    model: str
+    protocol: str
+    evaluation: train.Evaluation
+    samples: pd.DataFrame
+    exclusions: list[dict] = field(default_factory=list)
+
+    def summary(self) -> dict:
+        return {"model": self.model, "protocol": self.protocol, **self.evaluation.summary(),
+                "excluded": len(self.exclusions)}
+
+
+def labelled(samples: pd.DataFrame, scheme: str) -> pd.DataFrame:
+    """The clips that ``scheme`` gives a label, with the scheme recorded in ``attrs``."""
+    df = samples if "label" in samples.columns and samples.attrs.get("scheme") == scheme \
+        else label_schemes.assign(samples, scheme)
+    kept = df[df["label"].notna()]
+    kept.attrs = dict(df.attrs)
+    if not len(kept):
+        raise DataError(None, f"clips that label scheme {scheme!r} keeps",
+                        "none; choose another scheme or dataset")
+    return kept
+
+
+def model_inputs(p, samples: pd.DataFrame, model: str, model_kwargs: dict | None = None,
+                 pipeline_kwargs: dict | None = None, progress: bool = True):
+    """The arrays ``model`` (built with the profile ``p.model_profile``) eats, for every clip of ``samples``.
+
+    Returns ``(inputs, kept_samples, exclusions)``; a clip whose preprocessing fails is an exclusion.
+    """
+    params = pipelines.model_params(model, p.model_profile, **(model_kwargs or {}))
+    paper = params.pop("paper")
+    params.update(pipeline_kwargs or {})
+    X, kept, exclusions = pipelines.build_inputs(samples, paper, progress=progress, **params)
+    kept_samples = samples.loc[kept]
+    kept_samples.attrs = dict(samples.attrs)
+    return X, kept_samples, exclusions
+
+
+def evaluate_model(p, samples: pd.DataFrame, model: str, *, protocol: str | None = None,
+                   protocol_params: dict | None = None, model_kwargs: dict | None = None,
+                   pipeline_kwargs: dict | None = None, name: str | None = None, progress: bool = True,
+                   **config_changes) -> Run:
+    """Train and test registered ``model`` on labelled ``samples`` under ``protocol`` (default ``p.protocol``).
+
+    The study parameters ``p`` (:func:`melib.study.setup`) give the model profile, epochs, seed and device;
+    ``config_changes`` override the trainer configuration (:func:`melib.study.train_config`). Run records
+    are cached, so a second call reads them instead of training.
+    """
+    from .. import study
+
+    protocol = protocol or p.protocol
+    X, kept, exclusions = model_inputs(p, samples, model, model_kwargs, pipeline_kwargs, progress)
+    if not len(kept):
+        raise DataError(None, f"clips that {model}'s preprocessing accepts",
+                        f"none of {len(samples)} ({len(exclusions)} exclusions)")
+    cfg = study.train_config(p, model, **{"progress": progress, **config_changes})
+    ev = train.evaluate(model, X, kept, protocol, protocol_params=protocol_params, config=cfg,
+                        model_params={"profile": p.model_profile, **(model_kwargs or {})},
+                        name=name or model, progress=progress)
+    return Run(name or model, protocol, ev, kept, exclusions)
