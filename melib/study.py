@@ -42,20 +42,20 @@ Conventions every notebook follows (``notebooks/NN_name.ipynb``, NN the chapter 
    frame, or an image made from one (crops, RPCA parts, residuals, flow), checks
    ``study.frames_allowed(rows, show_real_frames)`` first and prints :data:`HIDDEN_NOTE` instead.
 5. Notebooks are committed without outputs (``jupyter nbconvert --clear-output``); executed copies live in
-   ``notebooks/executed/`` (git-ignored).
+   ``notebooks/executed/`` (git-ignored). ``run`` passes only the parameters the user set (plus ``profile``),
+   so a notebook must run with every other parameter left at its stored value.
+6. Figures are matplotlib figures shown with ``plt.show()``; images of frames go through
+   ``study.example_frames`` (PNG at native size) or a guarded figure (rule 4).
 """
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import os
-import shutil
 import sys
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import warnings
 
 import cv2
 import matplotlib.pyplot as plt
@@ -183,10 +183,10 @@ def setup(profile: str = "smoke", defaults: dict | None = None, **given) -> Para
 
 
 def describe(p: Params) -> pd.DataFrame:
-    """The resolved parameters as a two-column table (for display)."""
+    """The resolved parameters as a table indexed by parameter name (for display)."""
     rows = {k: getattr(p, k) for k in (*PARAMETERS, "model_profile")}
     rows["data root"] = str(data_root(p)) if p.data != "real" else "configured releases (melib.config)"
-    return pd.DataFrame({"parameter": list(rows), "value": [str(v) for v in rows.values()]})
+    return pd.DataFrame({"value": [str(v) for v in rows.values()]}, index=pd.Index(list(rows), name="parameter"))
 
 
 def data_root(p: Params) -> Path | None:
@@ -500,7 +500,10 @@ def toc_notebooks(book_dir=BOOK_DIR) -> list[str]:
     """The executed-notebook chapters of ``_toc.yml`` in order (names without folder or suffix)."""
     from .report import _toc_files
 
-    toc = yaml.safe_load((Path(book_dir) / "_toc.yml").read_text())
+    path = Path(book_dir) / "_toc.yml"
+    if not path.is_file():
+        raise DataError(path, "the book's table of contents", "no such file")
+    toc = yaml.safe_load(path.read_text())
     return [f.split("/", 1)[1] for f in _toc_files(toc) if f.startswith("executed/")]
 
 
@@ -590,8 +593,10 @@ def run(profile: str = "default", data=None, device=None, notebooks=None, *, for
     notebooks_dir = Path(notebooks_dir or NOTEBOOKS_DIR)
     executed_dir = Path(executed_dir or notebooks_dir / "executed")
     params = papermill_parameters(profile, data=data, device=device, **overrides)
-    to_run, missing = plan(notebooks, book_dir, notebooks_dir)
     p = resolve(profile, **{k: v for k, v in params.items() if k in PARAMETERS[1:]})
+    if p.data == "real" and not (p.datasets() or configured()):
+        samples(p)  # raises the ConfigError that says how to point melib at the releases
+    to_run, missing = plan(notebooks, book_dir, notebooks_dir)
     if p.data == "synth":
         ensure_synth(p, progress=progress)  # once, before the notebooks, with its own progress bar
     key = run_key(params)

@@ -727,6 +727,8 @@ def fuse(a: Evaluation, b: Evaluation, weight: float = 0.45, name: str | None = 
 
     Both runs must have per-clip probabilities for the same clips in the same folds (e.g. HCRNN and RPRNN).
     """
+    from .models.dlhn import fuse as dlhn_fuse
+
     _same_clips(a, b)
     out = []
     lab = np.asarray(a.labels, dtype=object)
@@ -736,7 +738,7 @@ def fuse(a: Evaluation, b: Evaluation, weight: float = 0.45, name: str | None = 
                             "without predict_proba)")
         pa = np.array([p["proba"] for p in ra["predictions"]])
         pb = np.array([p["proba"] for p in rb["predictions"]])
-        fused = weight * pa + (1 - weight) * pb  # DLHN Eq. 8
+        fused = dlhn_fuse(pa, pb, weight)
         preds = [{**p, "y_pred": lab[k], "proba": [float(v) for v in row]}
                  for p, k, row in zip(ra["predictions"], fused.argmax(1), fused)]
         rec = {**ra, "model": name or f"fuse({ra['model']},{rb['model']},{weight})", "run": None,

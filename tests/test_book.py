@@ -134,7 +134,6 @@ def test_the_error_detector_sees_a_traceback(tmp_path):
 
 
 @needs_chromium
-@pytest.mark.slow
 def test_real_frames_stay_out_of_the_book_unless_opted_in(tmp_path, monkeypatch, synth_small):
     for name in study.REAL_DATASETS:
         monkeypatch.delenv(f"MELIB_DATA_{name.upper()}", raising=False)

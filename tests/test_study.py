@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from melib import config, datasets, report, study
+from melib import config, report, study
 from melib.errors import ConfigError, DataError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,6 +44,8 @@ def test_profiles_resolve_to_their_settings(monkeypatch, tmp_path):
     assert (paper.data, paper.epochs, paper.frame_size, paper.device, paper.model_profile) == \
         ("real", None, None, "auto", "paper")
     assert study.data_root(paper) is None
+    shown = study.describe(smoke)["value"]
+    assert shown["epochs"] == "1" and shown["data root"] == str(tmp_path / "data" / "synth-smoke")
     # the paper profile on synthetic data uses the default set, not a set of its own
     assert study.data_root(study.resolve("paper", data="synth")) == config.synth_root()
 
@@ -280,3 +282,42 @@ def test_beside_tables_are_laid_out_like_the_papers(synth_small):
     wide = study.counts_wide(study.class_counts(df, ["pnso"]))
     assert wide.loc[("pnso", "negative"), "casme2"] == 12 and wide.dtypes.eq(int).all()
     assert [c for _, c in wide.index] == ["positive", "negative", "surprise", "others", "total"]
+
+
+def test_setup_in_the_notebooks_folder_shares_the_repository_home(monkeypatch):
+    monkeypatch.setenv("MELIB_HOME", "placeholder")
+    monkeypatch.delenv("MELIB_HOME")
+    monkeypatch.chdir(study.NOTEBOOKS_DIR)
+    p = study.setup("smoke", defaults={"scheme": "pnso"})
+    assert p.scheme == "pnso" and os.environ["MELIB_HOME"] == str(study.PACKAGE_ROOT)
+    assert config.home() == study.PACKAGE_ROOT.resolve()
+
+
+def test_a_failing_notebook_is_reported_and_the_book_still_builds(tmp_path, monkeypatch, synth_small):
+    monkeypatch.setenv("MELIB_HOME", str(tmp_path))
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell('profile = "smoke"\ndata = None')
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell("raise ValueError('planted failure')")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, nbs / "00_datasets.ipynb")
+    executed = tmp_path / "executed"
+    executed.mkdir()
+    (executed / "00_datasets.ipynb").write_text("{}")  # a stale copy from an earlier run
+    book = tmp_path / "book"
+    shutil.copytree(ROOT / "book", book, ignore=shutil.ignore_patterns("_build", "executed"))
+    with pytest.raises(study.StudyError, match="00_datasets.*planted failure"):
+        study.run("smoke", data=str(synth_small), notebooks_dir=nbs, executed_dir=executed, book_dir=book,
+                  progress=False)
+    assert not (executed / "00_datasets.ipynb").exists() and (executed / ".partial" / "00_datasets.ipynb").is_file()
+    assert "has not been executed yet" in (book / "_build" / "html" / "executed" / "00_datasets.html").read_text()
+
+
+def test_real_data_study_without_configuration_fails_before_running(monkeypatch, tmp_path):
+    for name in study.REAL_DATASETS:
+        monkeypatch.delenv(f"MELIB_DATA_{name.upper()}", raising=False)
+    monkeypatch.setenv("MELIB_CONFIG", str(tmp_path / "none.yaml"))
+    with pytest.raises(ConfigError, match="MELIB_DATA_"):
+        study.run("paper", book_dir=tmp_path / "nobook", progress=False)

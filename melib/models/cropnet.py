@@ -23,8 +23,8 @@ Choices the paper leaves open (listed as deviations in the book; Fig. 3 is not i
 - The classifier is dropout 0.2 and one FC from the 10 × 24 concatenation to K.
 - ImageNet pre-training (section 3.2.3) cannot be fetched here: every model trains from scratch.
 
-Profiles: ``paper`` (width 1.3, 160×160 sub-images, 3 classes); ``default`` — width 0.25, 32×32 sub-images,
-head 16 channels (64×64 whole image without CGPO).
+Profiles: ``paper`` (width 1.3, 160×160 sub-images, 3 classes); ``default`` — width 0.25, 16×16 sub-images,
+head 16 channels (64×64 whole image without CGPO); about 2× faster on CPU than 32×32 sub-images.
 """
 from __future__ import annotations
 
@@ -152,7 +152,7 @@ class CropNet(SpecModule):
 
 
 _PAPER = {"n_classes": 3, "size": 160, "width": 1.3, "head_channels": 96}
-_DEFAULT = {"n_classes": 3, "size": 32, "width": 0.25, "head_channels": 16}
+_DEFAULT = {"n_classes": 3, "size": 16, "width": 0.25, "head_channels": 16, "whole_size": 64}
 
 
 @register("cropnet", paper=_PAPER, default=_DEFAULT, training=PAPER_TRAINING["cropnet"])

@@ -1,0 +1,183 @@
+"""The protocols chapter: how the evaluation protocol moves the numbers and the ranking of the same methods.
+
+The papers evaluate differently: LOSO (CropNet 4.3, LocalRegions 4.5), sample-level stratified k-fold (DLHN
+4.1, PSN 3.2, C3D 8.2) and single train-test splits (C3D 8.1, whose Fig. 4 shows the accuracy swinging over
+random splits). Here the same methods run under each on the same clips, with the leakage audit (the share
+of test clips whose subject is also in training, ``melib.protocols.audit``) beside every number:
+
+- :func:`compare`: methods x protocols (:func:`protocol_specs`) -> one table, scores pooled over folds and
+  the mean and std of per-fold scores, leakage mean and max.
+- :func:`ranking`: the methods' rank under each protocol.
+- :func:`holdout_spread` / :func:`spread_figure`: the per-seed scores of the repeated holdout (C3D Fig. 4)
+  and :func:`spread_beside_published` beside C3D Sec. 8.1's best and worst split.
+- :func:`cross_dataset`: train on each layout, test on each other (the diagonal: LOSO inside the layout);
+  :func:`cross_matrix` as a train x test matrix, :func:`cross_beside_published` beside LocalRegions
+  Table 12.
+
+Methods are the baselines' names of :data:`melib.experiments.known_answer.BASELINES` or registered models
+(default profile; deep models train with ``threads=1``). Choices: the MEGC2019 3-class scheme throughout (it
+is the one whose classes exist in every layout, so cross-dataset runs are possible); holdout test share 0.2,
+not stratified (C3D states neither, ``melib.protocols``); 5 seeds as in C3D 8.1.
+"""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from .. import published, train
+from ..errors import ConfigError
+from . import labelled
+from .known_answer import evaluate_method
+
+SCHEME = "megc2019"
+METHODS = ("lbp_top_svm", "psn")
+N_SEEDS = 5  # C3D 8.1: five random splits
+TEST_SIZE = 0.2
+
+
+def protocol_specs(samples: pd.DataFrame, n_splits: int = 10, n_seeds: int = N_SEEDS,
+                   test_size: float = TEST_SIZE, seed: int = 0) -> list[tuple[str, str, dict]]:
+    """(label, protocol, params) of LOSO, stratified k-fold (fewer folds than ``n_splits`` when the rarest
+    class of labelled ``samples`` has fewer clips) and the holdout repeated over ``n_seeds`` seeds."""
+    from .baselines import kfold_splits
+
+    k = kfold_splits(samples, n_splits)
+    return [("LOSO", "loso", {}),
+            (f"stratified {k}-fold", "stratified_kfold", {"n_splits": k, "seed": seed}),
+            (f"holdout {test_size:g} x {n_seeds} seeds", "holdout",
+             {"test_size": test_size, "n_repeats": n_seeds, "seed": seed})]
+
+
+def compare(p, samples: pd.DataFrame, methods: Sequence[str] = METHODS, specs=None, scheme: str = SCHEME,
+            progress: bool = False, **config_changes) -> tuple[pd.DataFrame, dict]:
+    """Every method under every protocol of ``specs`` (default :func:`protocol_specs`) on ``samples``
+    labelled by ``scheme``. Returns ``(table, evaluations)``, ``evaluations[(method, label)]``."""
+    from ..report import provenance_label
+
+    lab = labelled(samples, scheme)
+    prov = provenance_label(lab)
+    specs = specs or protocol_specs(lab, seed=p.seed)
+    rows, evals = [], {}
+    for label, protocol, params in specs:
+        for m in methods:
+            ev = evaluate_method(p, lab, m, protocol, params, progress=progress, **config_changes)
+            evals[(m, label)] = ev
+            s = ev.summary()
+            rows.append({"method": m, "protocol": label, "n_folds": s["n_folds"], "n_clips": s["n_clips"],
+                         **{k: s[k] for k in ("accuracy", "uf1", "uar", "accuracy_mean", "accuracy_std",
+                                              "uf1_mean", "uf1_std", "leakage_mean", "leakage_max")},
+                         "provenance": prov})
+    return pd.DataFrame(rows), evals
+
+
+def ranking(table: pd.DataFrame, metric: str = "uf1") -> pd.DataFrame:
+    """Rank of each method (1 = best ``metric``) under each protocol: rows protocol, columns method."""
+    wide = table.pivot_table(index="protocol", columns="method", values=metric, sort=False)
+    return wide.rank(axis=1, ascending=False, method="min").astype(int)
+
+
+def holdout_spread(evals: Mapping, label: str | None = None) -> pd.DataFrame:
+    """Per-seed scores of the repeated holdout: one row per method and seed (the holdout label of
+    :func:`protocol_specs` unless ``label``)."""
+    rows = []
+    for (m, lab), ev in evals.items():
+        if (label is None and not lab.startswith("holdout")) or (label is not None and lab != label):
+            continue
+        f = ev.folds()
+        rows += [{"method": m, "seed": r["fold_name"], "accuracy": r["accuracy"], "uf1": r["uf1"],
+                  "uar": r["uar"], "leakage": r["leakage"], "n_test": r["n_test"]} for _, r in f.iterrows()]
+    if not rows:
+        raise ConfigError("no holdout runs among the evaluations")
+    return pd.DataFrame(rows)
+
+
+def spread_figure(spread: pd.DataFrame, metric: str = "accuracy", title: str | None = None):
+    """Per-seed ``metric`` of each method (points) and its range (bar), cf. C3D Fig. 4."""
+    methods = list(dict.fromkeys(spread["method"]))
+    fig, ax = plt.subplots(figsize=(1.6 * len(methods) + 2.5, 3.4))
+    for i, m in enumerate(methods):
+        v = spread.loc[spread["method"] == m, metric].to_numpy(dtype=float)
+        ax.vlines(i, v.min(), v.max(), color="lightgrey", lw=8)
+        ax.plot(np.full(len(v), i), v, "o", ms=5)
+    ax.set_xticks(range(len(methods)), methods)
+    ax.set_ylabel(metric)
+    ax.set_ylim(0, 1.02)
+    ax.set_title(title or f"{metric} over holdout seeds")
+    fig.tight_layout()
+    return fig
+
+
+def spread_beside_published(spread: pd.DataFrame, provenance: str, metric: str = "accuracy") -> pd.DataFrame:
+    """Best and worst split and their gap per method beside C3D Sec. 8.1 (Split Model, five splits of CASME
+    II: best 85.2 %, worst 45.0 %). Columns as ``report.side_by_side`` plus ``study_method``."""
+    from ..report import side_by_side
+
+    pub = published.table("C3D", "Sec. 8.1")
+    split = pub[pub["method"] == "Split Model"]["value"].astype(float)
+    prov = split.index.map(pub["provenance"]).tolist()[0]
+    pub_rows = pd.DataFrame({"statistic": ["best split", "worst split", "best - worst"], "metric": metric,
+                             "value": [split.max(), split.min(), split.max() - split.min()], "provenance": prov})
+    out = []
+    for m, g in spread.groupby("method", sort=False):
+        v = g[metric].astype(float)
+        mine = pd.DataFrame({"statistic": ["best split", "worst split", "best - worst"], "metric": metric,
+                             "value": [v.max(), v.min(), v.max() - v.min()], "provenance": provenance})
+        out.append(side_by_side(mine, pub_rows, on=["statistic", "metric"]).assign(
+            study_method=m, published_method="C3D Split Model (CASME II)", n_seeds=len(v),
+            leakage_max=float(g["leakage"].max())))
+    return pd.concat(out, ignore_index=True)
+
+
+def cross_dataset(p, samples: pd.DataFrame, method: str, scheme: str = SCHEME,
+                  datasets: Sequence[str] | None = None, progress: bool = False, **config_changes) -> pd.DataFrame:
+    """``method`` trained on each dataset and tested on each other (``cross_dataset``); the diagonal is LOSO
+    inside one dataset. One row per (train, test): accuracy, uf1, uar (pooled), n_train, n_test, leakage."""
+    lab = labelled(samples, scheme)
+    datasets = list(datasets or dict.fromkeys(lab["dataset"]))
+    rows = []
+    for a in datasets:
+        for b in datasets:
+            if a == b:
+                ev = evaluate_method(p, lab, method, "loso", {"datasets": (a,)}, progress=progress, **config_changes)
+            else:
+                ev = evaluate_method(p, lab, method, "cross_dataset", {"train": (a,), "test": (b,)},
+                                     progress=progress, **config_changes)
+            s, f = ev.summary(), ev.folds()
+            rows.append({"method": method, "train": a, "test": b, "protocol": "loso" if a == b else "cross_dataset",
+                         "accuracy": s["accuracy"], "uf1": s["uf1"], "uar": s["uar"],
+                         "n_train": int(f["n_train"].max()), "n_test": s["n_clips"],
+                         "leakage_max": s["leakage_max"]})
+    return pd.DataFrame(rows)
+
+
+def cross_matrix(cross: pd.DataFrame, metric: str = "uf1") -> pd.DataFrame:
+    """:func:`cross_dataset` rows as a matrix: rows the training dataset, columns the test dataset."""
+    order = list(dict.fromkeys(cross["train"]))
+    m = cross.pivot_table(index="train", columns="test", values=metric, sort=False)
+    m = m.reindex(index=order, columns=order)
+    m.index.name, m.columns.name = "train \\ test", None
+    return m
+
+
+def cross_beside_published(cross: pd.DataFrame, provenance: str) -> pd.DataFrame:
+    """Single-dataset cross-dataset pairs beside LocalRegions Table 12 (MEGC2019, their model): accuracy and
+    F1 (their "F1-score"; this study's number is UF1, the macro F1). Keyed by train, test and metric, with
+    the two methods named in ``published_method`` / ``study_method``."""
+    from ..report import side_by_side
+
+    pub = published.table("LocalRegions", "Table 12").rename(columns={"dataset": "test"})
+    rows = cross[cross["train"] != cross["test"]]
+    mine = pd.concat([rows.assign(metric="accuracy", value=rows["accuracy"]),
+                      rows.assign(metric="f1", value=rows["uf1"])], ignore_index=True)
+    mine["provenance"] = provenance
+    key = ["train", "test", "metric"]
+    pub = pub[pub["train"].isin(set(rows["train"])) & pub["test"].isin(set(rows["test"]))]
+    out = side_by_side(mine[key + ["value", "provenance"]], pub[key + ["value", "provenance"]], on=key)
+    out["published_method"] = "LocalRegions"
+    out["study_method"] = ", ".join(dict.fromkeys(rows["method"]))
+    out["leakage_max"] = out.set_index(["train", "test"]).index.map(
+        rows.set_index(["train", "test"])["leakage_max"]).to_numpy()
+    return out

@@ -1,0 +1,317 @@
+"""The PSN chapter: PSN under stratified 10-fold with 4 classes (pnso), its ablations (PSN Fig. 7), backbones and
+fusions (PSN Table 9) and the RPCA retention ratio (PSN Fig. 10), beside the paper's numbers.
+
+``result = psn.run(p, samples)`` preprocesses the clips once (``melib.preprocess.pipelines.psn_inputs``), then
+trains PSN and the variants the profile's plan (:data:`PLAN`) lists, all on the same folds and inputs, with
+cached run records. The tables (long form from ``report.side_by_side``; :func:`melib.experiments.dlhn.wide`
+lays them out like the paper):
+
+- :func:`table5` — PSN Table 5: recognition rate and F1 of the published methods, this study's PSN beside.
+- :func:`table6` — PSN Table 6: UAR and UF1 on the combined set and per dataset (``Evaluation.by_dataset``).
+- :func:`table9` — PSN Table 9: backbones x fusions, RR mean, RR std, F1.
+- :func:`ablations` — PSN Fig. 7: PSN_spatial, PSN_temporal, PSN_swap, PSN_tp1, AlexNet + RNN, PSN_no_conv.
+- :func:`retention` — PSN Fig. 10: RPCA's non-zero retention ratio (``melib.preprocess.rpca.retain``).
+- :func:`confusion` — pooled confusion counts beside PSN Table 7's PSN matrix.
+
+Choices (the book lists them as deviations):
+
+- Recognition rate = mean of the per-fold accuracies (PSN Table 9 prints RR_mean and RR_std); "F1 score"
+  = UF1 (PSN Table 5's F1 equals Table 6's combined UF1) and UAR / UF1 are computed on all folds'
+  predictions pooled, per dataset for Table 6 — PSN says neither.
+- Folds per profile: 10 under ``paper`` (PSN 3.2), 5 under ``default`` and 3 under ``smoke`` (CPU budget;
+  the smoke set's smallest class has 4 clips). Shuffled with the study seed.
+- Training: PSN names no optimiser, learning rate, batch size or epoch count; melib's trainer defaults
+  (Adam, lr 1e-3, batch 16, cross-entropy) with the profile's epochs; no augmentation and no dropout (PSN
+  3.3 mentions rotation, flipping and dropout without settings). The test fold is scored after every epoch
+  for the curves only (PSN Fig. 9); the last epoch is kept.
+- RPCA input: under ``paper`` on the 150-frame normalised clip (``rpca_on="normalised"``, the pipeline's
+  default reading of PSN 3.2); under ``default`` and ``smoke`` on the sampled frames only
+  (``rpca_on="sampled"``), which is about ten times faster (3.6 s against 0.35 s a clip on the shared CPU).
+- Grids per profile (:data:`PLAN`): the paper's full Fig. 7 and Table 9 grids and retention ratios 0.1..1.0
+  under ``paper``; under ``default`` every Fig. 7 ablation, Table 9's AlexNet fusions and ResNet10 + SUM (VGG16
+  is 3-5x slower than AlexNet on the CPU), and one retention ratio (0.3, inside the paper's best 20-30 % bin);
+  ``smoke`` runs the whole grid (tiny) except VGG16.
+- Retention (Fig. 10): PSN feeds apex frames at each retention level; here the ratio is applied to every
+  sampled frame of E (the input PSN's spatial sub-network sees), after the profile's resizing, and the rest
+  of PSN is unchanged.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from .. import published, report, train
+from ..preprocess import rpca
+from . import Run, labelled, model_inputs
+from .dlhn import beside, fold_audit, leakage_sentence, wide  # noqa: F401  (wide: for the notebook)
+from .dlhn import curves_figure as _curves
+
+PAPER = "PSN"
+SCHEME = "pnso"
+PROTOCOL = "stratified_kfold"
+DEFAULTS = {"scheme": SCHEME, "protocol": PROTOCOL}
+
+# PSN Fig. 7: the ablations as switches of melib.models.psn.PSN
+ABLATIONS = {"PSN_spatial": {"branches": "spatial"}, "PSN_temporal": {"branches": "temporal"},
+             "PSN_swap": {"swap_inputs": True}, "PSN_tp1": {"tp_one": True}, "AlexNet + RNN": {"cell": "rnn"},
+             "PSN_no_conv": {"fusion_conv": False}}
+BACKBONES = {"alexnet": "AlexNet", "vgg16": "VGG16", "resnet10": "ResNet10"}  # PSN Table 9's names
+FUSIONS = ("sum", "prod", "concat")
+TABLE9 = tuple((b, f) for b in BACKBONES for f in FUSIONS)
+RETENTION_PAPER = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)  # PSN Fig. 10's bins, upper edges
+
+PLAN = {
+    "smoke": {"n_splits": 3, "rpca_on": "sampled", "ablations": tuple(ABLATIONS),
+              "table9": tuple(t for t in TABLE9 if t[0] != "vgg16"), "retention": (0.3,)},
+    "default": {"n_splits": 5, "rpca_on": "sampled", "ablations": tuple(ABLATIONS),
+                "table9": (("alexnet", "sum"), ("alexnet", "prod"), ("alexnet", "concat"), ("resnet10", "sum")),
+                "retention": (0.3,)},
+    "paper": {"n_splits": 10, "rpca_on": "normalised", "ablations": tuple(ABLATIONS), "table9": TABLE9,
+              "retention": RETENTION_PAPER},
+}
+
+
+def plan(p) -> dict:
+    """What the chapter runs under profile ``p`` (:data:`PLAN`)."""
+    return dict(PLAN.get(p.profile, PLAN["paper"]))
+
+
+def setting(backbone: str, fusion: str) -> str:
+    """PSN Table 9's row name as ``melib.published`` keys it: ``backbone=AlexNet; fusion=SUM``."""
+    return f"backbone={BACKBONES[backbone]}; fusion={fusion.upper()}"
+
+
+@dataclass
+class Result:
+    """PSN and its variants on one set of folds: ``runs`` maps a display name to its Run."""
+    runs: dict[str, Run]
+    kwargs: dict[str, dict]
+    protocol: str
+    protocol_params: dict
+    provenance: str
+    samples: pd.DataFrame
+    exclusions: list[dict] = field(default_factory=list)
+
+    @property
+    def psn(self) -> train.Evaluation:
+        return self.runs["PSN"].evaluation
+
+    def summary(self) -> pd.DataFrame:
+        """One row per model run: protocol, folds, RR (mean of folds) and std, pooled UF1 / UAR, leakage."""
+        rows = []
+        for name, r in self.runs.items():
+            s = r.evaluation.summary()
+            rows.append({"method": name, "protocol": self.protocol, "n_folds": s["n_folds"], "n_clips": s["n_clips"],
+                         "RR (mean of folds)": s["accuracy_mean"], "RR std": s["accuracy_std"],
+                         "UF1 (pooled)": s["uf1"], "UAR (pooled)": s["uar"], "leakage_mean": s["leakage_mean"],
+                         "leakage_max": s["leakage_max"], "provenance": self.provenance})
+        return pd.DataFrame(rows).set_index("method")
+
+
+def inputs(p, samples: pd.DataFrame, progress: bool = False):
+    """(X, kept samples, exclusions): PSN's inputs for the labelled clips of ``samples``, with the plan's RPCA
+    input (:data:`PLAN`)."""
+    lab = labelled(samples, p.scheme or SCHEME)
+    return model_inputs(p, lab, "psn", pipeline_kwargs={"rpca_on": plan(p)["rpca_on"]}, progress=progress)
+
+
+def retained(X: dict, ratio: float) -> dict:
+    """``X`` with each frame of the sparse part E keeping only its ``ratio`` largest non-zero entries
+    (PSN Fig. 10; ``melib.preprocess.rpca.retain``)."""
+    e = np.asarray(X["sparse"])
+    n, t = e.shape[:2]
+    cols = e.reshape(n, t, -1).transpose(0, 2, 1)                 # (clip, pixels, frames): frames as columns
+    kept = rpca.retain(np.ascontiguousarray(cols), ratio)
+    return {**X, "sparse": np.ascontiguousarray(kept.transpose(0, 2, 1).reshape(e.shape))}
+
+
+def variants(p, ablations=None, table9=None, retention=None) -> dict[str, tuple[dict, float | None]]:
+    """Display name -> (PSN keyword arguments, retention ratio or None) of every run the plan asks for; runs
+    equal to plain PSN (AlexNet + SUM, retention 1.0) are not repeated."""
+    pl = plan(p)
+    out: dict[str, tuple[dict, float | None]] = {"PSN": ({}, None)}
+    for name in (pl["ablations"] if ablations is None else ablations):
+        out[name] = (dict(ABLATIONS[name]), None)
+    for b, f in (pl["table9"] if table9 is None else table9):
+        if (b, f) != ("alexnet", "sum"):
+            out[setting(b, f)] = ({"backbone": b, "fusion": f}, None)
+    for r in (pl["retention"] if retention is None else retention):
+        if r < 1.0:
+            out[f"PSN, retain {r:.0%} of E"] = ({}, float(r))
+    return out
+
+
+def _record_name(name: str, kw: dict, ratio: float | None) -> str:
+    parts = [f"{k}-{v}" for k, v in sorted(kw.items())] + ([f"retain-{ratio:g}"] if ratio is not None else [])
+    return "psn" + ("_" + "_".join(parts) if parts else "")
+
+
+def run(p, samples: pd.DataFrame, *, ablations=None, table9=None, retention=None, protocol: str | None = None,
+        n_splits: int | None = None, progress: bool = False, threads: int | None = 1, **config_changes) -> Result:
+    """Train PSN and the variants of the plan (or those given: ablation names of :data:`ABLATIONS`, Table 9
+    (backbone, fusion) pairs, retention ratios) on the same folds; ``config_changes`` go to the trainer."""
+    from .. import study
+    from .dlhn import protocol_params
+
+    protocol = protocol or p.protocol or PROTOCOL
+    pp = protocol_params(p, protocol, n_splits or plan(p)["n_splits"])
+    X, kept, exclusions = inputs(p, samples, progress)
+    cfg = study.train_config(p, "psn", **{"progress": progress, "threads": threads, "track_test": True,
+                                          **config_changes})
+    runs, kwargs = {}, {}
+    for name, (kw, ratio) in variants(p, ablations, table9, retention).items():
+        x = X if ratio is None else retained(X, ratio)
+        ev = train.evaluate("psn", x, kept, protocol, protocol_params=pp, config=cfg,
+                            model_params={"profile": p.model_profile, **kw}, name=_record_name(name, kw, ratio),
+                            progress=progress)
+        runs[name], kwargs[name] = Run(name, protocol, ev, kept, exclusions), {**kw, "retain": ratio}
+    return Result(runs, kwargs, protocol, pp, report.provenance_label(kept), kept, exclusions)
+
+
+# ---- tables ------------------------------------------------------------------------------------------------
+
+def _scores(ev: train.Evaluation) -> dict:
+    """PSN's numbers of one run: recognition rate (mean of folds) and its std, pooled UF1 and UAR."""
+    return {"accuracy": ev.mean["accuracy"], "rr_std": ev.mean["accuracy_std"], "uf1": ev.pooled["uf1"],
+            "uar": ev.pooled["uar"]}
+
+
+def _long(rows: list[dict], provenance: str) -> pd.DataFrame:
+    return pd.DataFrame(rows).assign(provenance=provenance)
+
+
+def table5(result: Result) -> pd.DataFrame:
+    """PSN Table 5: recognition rate (accuracy, mean of folds) and F1 (UF1, pooled) per method."""
+    s = _scores(result.psn)
+    study = _long([{"method": "PSN", "metric": m, "value": s[m]} for m in ("accuracy", "uf1")], result.provenance)
+    return beside(study, published.table(PAPER, "Table 5"), ["method", "metric"])
+
+
+COMBINED = "combined"
+
+
+def _column(dataset: str, metric: str) -> str:
+    return f"{published.dataset_name(dataset) if dataset != COMBINED else COMBINED} {metric.upper()}"
+
+
+def table6(result: Result) -> pd.DataFrame:
+    """PSN Table 6: UAR and UF1 (pooled) on the combined set and on each dataset. ``dataset`` "combined" is
+    each side's own composite (the paper's four databases; here the datasets present), ``column`` the
+    paper's column heading."""
+    by = result.psn.by_dataset()
+    rows = [{"method": "PSN", "dataset": COMBINED if ds == "all" else ds, "metric": m, "value": float(by.loc[ds, m])}
+            for ds in ["all"] + [d for d in by.index if d != "all"] for m in ("uar", "uf1")]
+    study = _long(rows, result.provenance)
+    pub = published.table(PAPER, "Table 6")
+    pub = pub.assign(dataset=pub["dataset"].where(pub["dataset"] != pub["train"].iloc[0], COMBINED))
+    out = beside(study, pub, ["method", "dataset", "metric"])
+    out.insert(3, "column", [_column(d, m) for d, m in zip(out["dataset"], out["metric"])])
+    return out
+
+
+def table9(result: Result) -> pd.DataFrame:
+    """PSN Table 9: RR mean, RR std and F1 for each backbone x fusion this study ran (AlexNet + SUM = PSN)."""
+    rows = []
+    for name, r in result.runs.items():
+        kw = result.kwargs[name]
+        if set(kw) - {"backbone", "fusion", "retain"} or kw.get("retain") is not None:
+            continue
+        s = _scores(r.evaluation)
+        st = setting(kw.get("backbone", "alexnet"), kw.get("fusion", "sum"))
+        rows += [{"setting": st, "metric": m, "value": s[m]} for m in ("accuracy", "rr_std", "uf1")]
+    return beside(_long(rows, result.provenance), published.table(PAPER, "Table 9"), ["setting", "metric"])
+
+
+def ablations(result: Result) -> pd.DataFrame:
+    """PSN Fig. 7: recognition rate and F1 (UF1) of PSN and each ablation this study ran. The paper prints
+    Fig. 7's bars only as a figure; its PSN row is Table 5's, the others are 'not published'."""
+    rows = []
+    for name in ["PSN", *ABLATIONS]:
+        if name in result.runs:
+            s = _scores(result.runs[name].evaluation)
+            rows += [{"method": name, "metric": m, "value": s[m]} for m in ("accuracy", "uf1")]
+    pub = published.table(PAPER, "Table 5")
+    pub = pub[(pub["method"] == "PSN") & pub["metric"].isin(["accuracy", "uf1"])]
+    return beside(_long(rows, result.provenance), pub, ["method", "metric"])
+
+
+def retention(result: Result) -> pd.DataFrame:
+    """PSN Fig. 10: recognition rate and F1 against the share of E's non-zero entries kept (1.0 = PSN).
+    Fig. 10 is printed as a chart only, so every published cell is 'not published'."""
+    rows = []
+    for name, r in result.runs.items():
+        kw = result.kwargs[name]
+        if name == "PSN" or kw.get("retain") is not None:
+            s = _scores(r.evaluation)
+            ratio = 1.0 if kw.get("retain") is None else kw["retain"]
+            rows += [{"retained": f"{ratio:.0%}", "metric": m, "value": s[m]} for m in ("accuracy", "uf1")]
+    study = _long(rows, result.provenance).sort_values("retained", key=lambda s: s.str.rstrip("%").astype(float))
+    empty = pd.DataFrame(columns=["retained", "metric", "value", "provenance"])
+    return beside(study, empty, ["retained", "metric"])
+
+
+def confusion(result: Result) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(this study's pooled PSN confusion counts, PSN Table 7's PSN matrix); ``attrs["provenance"]`` each."""
+    pub = published.confusion(PAPER, "Table 7", method="PSN")
+    labels = list(result.psn.labels)
+    cm = pd.DataFrame(result.psn.pooled["confusion"], index=labels, columns=labels)
+    order = [c for c in pub.index if c in labels] + [c for c in labels if c not in pub.index]
+    cm = cm.reindex(index=order, columns=order)
+    cm.index.name, cm.columns.name = "true", "predicted"
+    cm.attrs["provenance"] = result.provenance
+    return cm, pub
+
+
+def confusion_figures(result: Result) -> list:
+    mine, pub = confusion(result)
+    return [report.confusion_figure(mine, title=f"PSN: {mine.attrs['provenance']}"),
+            report.confusion_figure(pub, title=pub.attrs["provenance"])]
+
+
+def audit(result: Result) -> pd.DataFrame:
+    """The leakage audit of the folds (every variant shares them)."""
+    return fold_audit(result.psn, result.protocol)
+
+
+def audit_sentence(result: Result) -> str:
+    return leakage_sentence(result.psn, result.protocol, result.protocol_params, "PSN 3.2")
+
+
+# ---- figures -----------------------------------------------------------------------------------------------
+
+def ablation_figure(result: Result):
+    """PSN Fig. 7 as bars: recognition rate and F1 of each variant this study ran (provenance in the title)."""
+    t = ablations(result)
+    t = t[t["study"].notna()]
+    wide_ = t.pivot_table(index="method", columns="metric", values="study", sort=False)
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    x = np.arange(len(wide_))
+    for i, (m, label) in enumerate((("accuracy", "recognition rate"), ("uf1", "F1 (UF1)"))):
+        ax.bar(x + (i - 0.5) * 0.38, wide_[m], 0.38, label=label)
+    ax.set_xticks(x, wide_.index, rotation=30, ha="right", fontsize=8)
+    ax.set_ylim(0, 1)
+    ax.legend(frameon=False, fontsize=8)
+    ax.set_title(f"PSN Fig. 7 ablations: {result.provenance}", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def curves_figure(result: Result, name: str = "PSN"):
+    """Training curves (mean over folds) of one run; the test fold is monitored only (cf. PSN Fig. 9)."""
+    return _curves(result.runs[name].evaluation, f"{name} ({result.provenance})")
+
+
+def tp_figure(p, samples: pd.DataFrame, show_real_frames: bool = False):
+    """PSN Fig. 5 for one clip (``study.example_clip``): tp = std(x_t - x_{t-1}) (Eq. 7) over the aligned grey
+    clip, onset, apex and offset marked. A curve, not a frame: drawn for real clips too."""
+    from .. import study
+    from ..preprocess import face, figures, temporal
+
+    row = study.example_clip(samples, show_real_frames)
+    frames = face.face_track(row, size=study.face_size(p, "psn"), gray=True)["frames"].astype(np.float64) / 255.0
+    return figures.plot_temporal_perception(
+        frames=frames, onset=0, apex=temporal.apex_position(row), offset=len(frames) - 1,
+        title=f"{row['dataset']} {row['subject']} / {row['clip']} ({'synthetic' if row['synthetic'] else 'real'})")
