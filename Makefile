@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup study test data-check clean bench
+.PHONY: setup study test chromium clean bench
 
 setup: $(STAMP)
 
@@ -17,11 +17,18 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $(STAMP)
 
+# PROFILE=smoke|default|paper, DATA=synth|real|/path, DEVICE=cpu|cuda|auto
 study: $(STAMP)
-	$(BIN)/melib study
+	$(BIN)/melib study $(if $(PROFILE),--profile $(PROFILE)) $(if $(DATA),--data $(DATA)) $(if $(DEVICE),--device $(DEVICE))
 
-test: $(STAMP)
-	$(BIN)/python -m pytest
+# nbval-lax: notebooks are stored without outputs (their numbers change with data and profile), so nbval
+# checks that every cell of every notebook runs without error on the smoke profile.
+test: $(STAMP) chromium
+	$(BIN)/python -m pytest tests --nbval-lax notebooks --ignore=notebooks/executed
+
+# The book tests look at the built HTML in Debian's headless Chromium.
+chromium:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || { echo "install Debian's chromium (apt-get install chromium) for the book tests"; exit 1; }
 
 bench: $(STAMP)
 	for b in benches/bench_*.py; do $(BIN)/python $$b || exit 1; done

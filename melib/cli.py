@@ -42,11 +42,12 @@ def _results(args) -> None:
 
 
 def _study(args) -> None:
-    from . import datasets, synth
+    from . import study
 
-    root = synth.generate_default(seed=args.seed)
-    print(f"synthetic default set at {root}\n")
-    print(datasets.check_report(None))
+    index = study.run(args.profile, data=args.data, device=args.device, notebooks=args.notebooks or None,
+                      force=args.force, seed=args.seed, epochs=args.epochs,
+                      show_real_frames=True if args.show_real_frames else None)
+    print(f"\nThe book is at {index}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -74,8 +75,18 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--runs", default=None, help="run-record folder (default: $MELIB_RUNS or runs/)")
     r.set_defaults(func=_results)
 
-    st = sub.add_parser("study", help="run the study on the default synthetic data")
-    st.add_argument("--seed", type=int, default=0)
+    st = sub.add_parser("study", help="execute the notebooks with papermill and build the Jupyter Book")
+    st.add_argument("--profile", choices=("smoke", "default", "paper"), default="default",
+                    help="smoke: tiny synthetic set; default: the CPU book on synthetic data; "
+                         "paper: your releases with each paper's settings")
+    st.add_argument("--data", default=None, help="synth | real | a folder (default: what the profile says)")
+    st.add_argument("--device", default=None, help="cpu | cuda | auto")
+    st.add_argument("--notebooks", nargs="*", help="only these notebooks (e.g. 00_datasets 11_psn)")
+    st.add_argument("--force", action="store_true", help="re-execute notebooks that are current")
+    st.add_argument("--seed", type=int, default=None)
+    st.add_argument("--epochs", type=int, default=None)
+    st.add_argument("--show-real-frames", action="store_true",
+                    help="show frames of licensed clips in the book (never share such a build)")
     st.set_defaults(func=_study)
     return p
 

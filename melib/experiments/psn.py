@@ -248,7 +248,8 @@ def retention(result: Result) -> pd.DataFrame:
             s = _scores(r.evaluation)
             ratio = 1.0 if kw.get("retain") is None else kw["retain"]
             rows += [{"retained": f"{ratio:.0%}", "metric": m, "value": s[m]} for m in ("accuracy", "uf1")]
-    study = _long(rows, result.provenance).sort_values("retained", key=lambda s: s.str.rstrip("%").astype(float))
+    study = _long(rows, result.provenance).sort_values("retained", key=lambda s: s.str.rstrip("%").astype(float),
+                                                   kind="stable")
     empty = pd.DataFrame(columns=["retained", "metric", "value", "provenance"])
     return beside(study, empty, ["retained", "metric"])
 

@@ -1,0 +1,54 @@
+import subprocess
+import sys
+
+import pytest
+
+from melib import cli
+
+
+def run(*args, env_home):
+    import os
+    env = {**os.environ, "MELIB_HOME": str(env_home), "MELIB_CONFIG": str(env_home / "absent.yaml")}
+    for k in list(env):
+        if k.startswith("MELIB_DATA_"):
+            del env[k]
+    return subprocess.run([sys.executable, "-m", "melib.cli", *args], capture_output=True, text=True, env=env)
+
+
+def test_help_lists_every_command(tmp_path):
+    out = run("--help", env_home=tmp_path)
+    assert out.returncode == 0
+    for command in ("data", "cache", "results", "study"):
+        assert command in out.stdout
+
+
+def test_data_check_reports_missing_releases_and_how_to_point_at_them(tmp_path):
+    out = run("data", "check", "casme2", env_home=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "casme2" in out.stdout and "not configured" in out.stdout
+    assert "MELIB_DATA_CASME2" in out.stdout
+
+
+def test_a_bad_root_is_a_clear_error_not_a_traceback(tmp_path):
+    import os
+    env = {**os.environ, "MELIB_HOME": str(tmp_path), "MELIB_DATA_SAMM": str(tmp_path / "nowhere")}
+    out = subprocess.run([sys.executable, "-m", "melib.cli", "data", "check", "samm"], capture_output=True,
+                         text=True, env=env)
+    assert "Traceback" not in out.stderr
+    assert "nowhere" in out.stdout + out.stderr
+
+
+def test_cache_info_and_clear_on_an_empty_cache(tmp_path):
+    assert run("cache", "info", env_home=tmp_path).returncode == 0
+    out = run("cache", "clear", env_home=tmp_path)
+    assert out.returncode == 0 and "removed 0" in out.stdout
+
+
+def test_results_without_records(tmp_path):
+    out = run("results", "--runs", str(tmp_path / "runs"), env_home=tmp_path)
+    assert out.returncode == 0 and "no run records" in out.stdout
+
+
+def test_unknown_profile_is_refused():
+    with pytest.raises(SystemExit):
+        cli.build_parser().parse_args(["study", "--profile", "huge"])

@@ -1,0 +1,257 @@
+"""The C3D, CropNet and LocalRegions chapters' experiments on the smoke profile (melib.experiments.c3d,
+.cropnet, .local_regions): tables with the published numbers beside, the data each run trains and tests on,
+the leakage audit, and LocalRegions' stage 2 on stage-1 weights."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from melib import protocols, report, study, train
+from melib.experiments import c3d, cropnet, labelled
+from melib.experiments import local_regions as lr
+from melib.models import local_regions as lr_models
+from melib.preprocess import temporal
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    """(params, samples) of the smoke profile in a private MELIB_HOME."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("MELIB_HOME", str(tmp_path_factory.mktemp("melib_home_c3d")))
+    p = study.setup("smoke")
+    yield p, study.samples(p)
+    mp.undo()
+
+
+def _synthetic(label: str) -> bool:
+    return report.provenance_kind(label) == "synthetic"
+
+
+# ---------------------------------------------------------------- C3D
+
+def test_scenario_protocols_follow_table_4_and_fit_small_sets(smoke):
+    p, s = smoke
+    lab = c3d.samples(p, s)
+    assert c3d.scenario_protocol(lab, 4) == ("cross_dataset", {"train": ("smic",), "test": ("samm",)})
+    proto, params = c3d.scenario_protocol(lab, 2)          # CASME II: 2 clips per class on the smoke set
+    assert proto == "stratified_kfold" and params["datasets"] == ("casme2",) and params["n_splits"] == 2
+    assert c3d.scenario_protocol(lab, 1)[1]["n_splits"] == 4  # SMIC: 4 disgust clips
+    proto, params = c3d.scenario_protocol(lab, 8, cross_splits=5)
+    assert proto == "cross_dataset" and params["train"] == ("casme2", "smic") and params["n_splits"] == 5
+
+
+def test_c3d_scenarios_train_and_test_on_the_datasets_they_say(smoke):
+    p, s = smoke
+    lab = c3d.samples(p, s)
+    results, runs = c3d.scenarios(p, lab, numbers=(2, 4, 8))
+    counts = lab["dataset"].value_counts()
+    for n in (2, 4, 8):
+        train_sets, test_sets = protocols.C3D_SCENARIOS[n]
+        ev = runs[("Model-A", n)].evaluation
+        pred = ev.predictions()
+        assert set(pred["dataset"]) == set(test_sets)
+        folds = ev.folds()
+        if train_sets != test_sets:   # one model on all training clips, every test clip once, no shared subject
+            assert folds["n_train"].sum() == counts[list(train_sets)].sum()
+            assert len(pred) == counts[list(test_sets)].sum()
+            assert ev.leakage() == {"leakage_mean": 0.0, "leakage_max": 0.0}
+        else:                          # clip-level folds: every clip tested once, subjects on both sides
+            assert sorted(pred["clip"]) == sorted(lab[lab["dataset"].isin(train_sets)]["clip"])
+            assert ev.leakage()["leakage_max"] > 0
+    row = results.set_index("setting").loc["Scenario-8"]
+    assert row["train"] == "casme2+smic" and row["test"] == "samm" and row["protocol"] == "cross_dataset"
+    # every record keeps the per-epoch test curve (C3D Fig. 4) next to the training curve
+    c = c3d.curves(runs[("Model-A", 2)])
+    assert {"train_loss", "train_acc", "test_loss", "test_acc"} <= set(c.columns) and len(c) == p.epochs
+
+
+def test_table4_puts_published_and_study_side_by_side(smoke):
+    p, s = smoke
+    lab = c3d.samples(p, s)
+    results, _ = c3d.scenarios(p, lab, numbers=(1, 5))
+    t = c3d.table4(results, report.provenance_label(lab))
+    assert len(t) == 8 * 3 and t["published"].notna().all()
+    ran = t[t["study"].notna()]
+    assert set(zip(ran["method"], ran["setting"])) == {("Model-A", "Scenario-1"), ("Model-A", "Scenario-5")}
+    assert ran["study_provenance"].map(_synthetic).all() and ran["study"].between(0, 1).all()
+    assert (t.loc[t["study"].isna(), "study_provenance"] == report.NOT_RUN).all()
+    assert t.loc[(t["method"] == "Model-A") & (t["setting"] == "Scenario-5"), "published"].item() == pytest.approx(0.248)
+    assert ran.set_index("setting").loc["Scenario-5", "leakage_max"] == 0
+    assert t["difference"].isna().all()   # synthetic numbers are not attempts at the published ones
+
+
+def test_initial_frames_start_the_window_at_the_onset(smoke):
+    p, s = smoke
+    lab = c3d.samples(p, s)
+    moved = c3d.initial_frames(lab, 12)
+    assert (moved.index == lab.index).all() and not lab["apex"].equals(moved["apex"])
+    for (_, a), (_, b) in zip(lab.iterrows(), moved.iterrows()):
+        idx = temporal.apex_window_indices(len(b["frames"]), temporal.apex_position(b), 12)
+        assert idx[0] == 0 and idx[-1] == min(11, len(b["frames"]) - 1)
+        assert temporal.apex_position(a) == temporal.apex_position(lab.loc[a.name])  # input untouched
+
+
+def test_table3_compares_apex_and_initial_windows(smoke):
+    p, s = smoke
+    lab = c3d.samples(p, s)
+    t, runs = c3d.table3(p, lab, report.provenance_label(lab))
+    assert set(t["setting"]) == {"apex frame sequence", "initial frame sequence"}
+    assert set(t["dataset"]) == {"casme2", "smic"} and t["study"].notna().all()
+    # the two settings see different inputs (different run keys), on the same clips
+    a, b = runs[("casme2", "apex frame sequence")], runs[("casme2", "initial frame sequence")]
+    assert a.evaluation.run != b.evaluation.run
+    assert sorted(a.evaluation.predictions()["clip"]) == sorted(b.evaluation.predictions()["clip"])
+
+
+def test_safe_batch_size_avoids_last_batches_of_one_clip():
+    s = pd.DataFrame({"dataset": "casme2", "subject": ["a"] * 5 + ["b"] * 5, "clip": [f"c{i}" for i in range(10)],
+                      "label": ["x", "y"] * 5})
+    assert c3d.safe_batch_size(s, "loso", {}, 4) == 5     # 5 clips per part: 4 + 1 would leave one clip
+    assert c3d.safe_batch_size(s, "loso", {}, 3) == 3
+
+
+def test_confusion_and_audit_views(smoke):
+    p, s = smoke
+    lab = c3d.samples(p, s)
+    _, runs = c3d.scenarios(p, lab, numbers=(7,))
+    run = runs[("Model-A", 7)]
+    cm = c3d.confusion(run)
+    assert list(cm.index) == list(cm.columns) == run.evaluation.labels
+    assert cm.to_numpy().sum() == len(run.evaluation.predictions())
+    assert np.array_equal(cm.to_numpy(), np.asarray(run.evaluation.pooled["confusion"]))
+    a = c3d.audit(runs)
+    assert a.loc[0, "protocol"] == "cross_dataset" and a.loc[0, "leakage_max"] == 0
+
+
+# ---------------------------------------------------------------- CropNet
+
+def test_cropnet_casme2_tables(smoke):
+    p, s = smoke
+    t2, t4, runs = cropnet.casme2(p, s)
+    ran2 = t2[t2["study"].notna()]
+    assert set(ran2["method"]) == {"ARS+CropNet", "RRS+CropNet"} and (ran2["protocol"] == "loso").all()
+    assert len(t2) == 11 and ran2["study_provenance"].map(_synthetic).all()
+    assert set(t4["method"]) == set(cropnet.INPUTS) and set(t4["metric"]) == {"uf1", "accuracy"}
+    assert t4.loc[t4["method"].str.contains("TV-L1"), "study"].isna().all()   # too slow for the smoke plan
+    assert t4.loc[~t4["method"].str.contains("TV-L1"), "study"].notna().all()
+    assert (t4["leakage_max"].dropna() == 0).all()
+    # ARS and RRS runs train on different inputs; without CGPO the model sees one whole image
+    assert runs["CropNet+ARS"].evaluation.run != runs["CropNet+RRS"].evaluation.run
+    assert runs["CropNet without CGPO +ARS"].evaluation.records[0]["model_params"]["cgpo"] is False
+    assert set(runs["CropNet+ARS"].samples["dataset"]) == {"casme2"}
+    assert runs["CropNet+ARS"].evaluation.labels == ["others", "disgust", "happiness", "repression", "surprise"]
+
+
+def test_cropnet_composite_pools_over_folds_and_parts(smoke):
+    p, s = smoke
+    t3, run = cropnet.composite(p, s)
+    ran = t3[t3["study"].notna()]
+    assert set(ran["dataset"]) == {"casme2+samm+smic", "casme2", "samm", "smic"}
+    assert set(ran["metric"]) == {"uf1", "uar"} and (ran["method"] == "ARS+CropNet").all()
+    whole = ran[(ran["dataset"] == "casme2+samm+smic") & (ran["metric"] == "uf1")]["study"].item()
+    assert whole == pytest.approx(run.evaluation.pooled["uf1"])
+    assert run.evaluation.pooled["n"] == len(labelled(s, "megc2019"))
+    assert run.protocol == "loso" and run.evaluation.leakage()["leakage_max"] == 0
+    assert t3.loc[t3["method"] == "RRS+CropNet", "study"].isna().all()
+
+
+def test_cropnet_default_plan_uses_subject_disjoint_folds(smoke):
+    p, s = smoke
+    lab = labelled(s, "megc2019")
+    default = study.resolve("default")
+    assert lab["subject"].nunique() == 6
+    assert cropnet.subject_protocol(default, lab, 6) == ("loso", {})       # no more subjects than folds: LOSO
+    assert cropnet.subject_protocol(default, lab, None) == ("loso", {})
+    proto, params = cropnet.subject_protocol(default, lab, 4)
+    assert proto == "group_kfold" and params["n_splits"] == 4 and params["stratify"]
+    assert cropnet.subject_protocol(study.resolve("default", protocol="loso"), lab, 4) == ("loso", {})
+
+
+def test_cgpo_example_hides_licensed_frames(smoke):
+    p, s = smoke
+    crops, titles, row = cropnet.cgpo_example(s)
+    assert crops.shape == (10, 160, 160, 3) and len(titles) == 10 and row["synthetic"]
+    assert 0 <= crops.min() and crops.max() <= 1 and crops.std() > 0
+    real = s.assign(synthetic=False)
+    assert cropnet.cgpo_example(real)[0] is None
+
+
+# ---------------------------------------------------------------- LocalRegions
+
+def _tiny_two_stage(seed=0):
+    torch.manual_seed(seed)
+    return lr.build_two_stage("default", classes=["negative", "positive", "surprise"])
+
+
+def test_two_stage_targets_follow_table_1_and_skip_padding():
+    m = _tiny_two_stage()
+    x = {r: torch.rand(2, *shape) for r, shape in m.input_spec.items()}
+    for r in x:
+        x[r][1, -2:] = 0                           # clip 1: two zero frames of padding (section 3.3)
+    y = torch.tensor([1, 0])                       # positive, negative
+    t = m.stage1_targets(x, y).reshape(2, len(m.regions), -1)
+    nose = m.regions.index("nose")
+    cheek = m.regions.index("cheek_left")
+    rc = lr_models.region_classes(m.classes, "nose")               # [negative, no_reaction]
+    assert (t[0, nose] == rc.index("no_reaction")).all()           # happiness does not show in the nose
+    assert (t[1, nose, :-2] == rc.index("negative")).all() and (t[1, :, -2:] == -1).all()
+    assert (t[0, cheek] == lr_models.region_classes(m.classes, "cheek_left").index("positive")).all()
+    logits = m.stage1_logits(m, x)
+    assert logits.shape == (2, t.shape[1] * t.shape[2], m.n_stage1_classes())
+    assert (logits[:, nose * t.shape[2]:(nose + 1) * t.shape[2], 2] == lr.PAD_LOGIT).all()
+
+
+def test_stage_2_trains_on_the_stage_1_weights():
+    m = _tiny_two_stage()
+    x = {r: torch.rand(12, *shape) for r, shape in m.input_spec.items()}
+    y = np.arange(12) % 3
+    init = {k: v.clone() for k, v in m.state_dict().items()}
+    cfg = train.TrainConfig(epochs=2, batch_size=4, progress=False, device="cpu", threads=1)
+    train.fit(m, x, y, cfg, n_classes=3)
+    stage1_only = _tiny_two_stage()
+    train.fit(stage1_only, x, y, cfg, stages=stage1_only.training_stages()[:1], n_classes=3)
+    after = m.state_dict()
+    cnn_keys = [k for k in after if k.startswith("cnns.")]
+    rest = [k for k in after if not k.startswith("cnns.") and after[k].is_floating_point()]
+    assert any(not torch.equal(after[k], init[k]) for k in cnn_keys)              # stage 1 trained the CNNs
+    assert all(torch.equal(after[k], stage1_only.state_dict()[k]) for k in cnn_keys)  # stage 2 left them as is
+    assert any(not torch.equal(after[k], init[k]) for k in rest)                 # stage 2 trained the LSTMs
+    assert all(not p.requires_grad for p in m.cnns.parameters())
+    m.eval()
+    with torch.no_grad():
+        base = m(x)
+        m.cnns["mouth"].fc[0].weight.add_(1.0)      # the clip logits depend on the stage-1 CNN weights
+        assert not torch.allclose(m(x), base)
+
+
+def test_local_regions_full_and_five_classes(smoke):
+    p, s = smoke
+    t10, run = lr.full(p, s)
+    ran = t10[t10["study"].notna()]
+    assert set(ran["dataset"]) == {"casme2+samm+smic", "casme2", "samm", "smic"} and len(t10) == 8
+    assert ran["study_provenance"].map(_synthetic).all() and (ran["leakage_max"] == 0).all()
+    rec = run.evaluation.records[0]
+    assert set(rec["curves"]) == {"cnn", "lstm"} and rec["model"] == lr.NAME
+    assert run.protocol == "loso" and len(run.evaluation.records) == s["subject"].nunique()
+    t11, run5 = lr.five_classes(p, s)
+    assert run5.evaluation.labels == ["I", "II", "III", "IV", "V"]
+    assert set(run5.evaluation.predictions()["dataset"]) == {"casme2", "samm"}
+    assert set(t11.loc[t11["study"].notna(), "metric"]) == {"uf1", "accuracy"}
+
+
+def test_local_regions_ablations_and_cross_dataset(smoke):
+    p, s = smoke
+    t, runs = lr.ablations(p, s)
+    face = runs[("Table 5", "regions=whole face")]
+    assert face.evaluation.records[0]["model_params"]["regions"] == ["face"]
+    ran = t[t["study"].notna()]
+    assert set(ran["setting"]) == {"regions=whole face", "regions=all regions"}
+    assert t.loc[t["setting"] == "regions=no nose", "study_provenance"].eq(report.NOT_RUN).all()
+    tc, cross = lr.cross_dataset(p, s)
+    assert set(cross) == {("Table 13", "casme2", "samm"), ("Table 13", "samm", "casme2")}
+    for (_, tr, te), r in cross.items():
+        assert set(r.evaluation.predictions()["dataset"]) == {te}
+        assert r.evaluation.leakage()["leakage_max"] == 0
+    assert set(tc["metric"]) == {"accuracy", "f1"} and tc["study"].notna().all()
