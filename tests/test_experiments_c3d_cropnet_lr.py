@@ -245,7 +245,7 @@ def test_local_regions_ablations_and_cross_dataset(smoke):
     p, s = smoke
     t, runs = lr.ablations(p, s)
     face = runs[("Table 5", "regions=whole face")]
-    assert face.evaluation.records[0]["model_params"]["regions"] == ["face"]
+    assert list(face.evaluation.records[0]["model_params"]["regions"]) == ["face"]
     ran = t[t["study"].notna()]
     assert set(ran["setting"]) == {"regions=whole face", "regions=all regions"}
     assert t.loc[t["setting"] == "regions=no nose", "study_provenance"].eq(report.NOT_RUN).all()
@@ -255,3 +255,22 @@ def test_local_regions_ablations_and_cross_dataset(smoke):
         assert set(r.evaluation.predictions()["dataset"]) == {te}
         assert r.evaluation.leakage()["leakage_max"] == 0
     assert set(tc["metric"]) == {"accuracy", "f1"} and tc["study"].notna().all()
+
+
+def test_paper_plans_hold_the_papers_full_grids():
+    paper = study.resolve("paper")
+    pl = c3d.plan(paper)
+    assert set(pl["models"]) == set(c3d.MODELS) and pl["scenarios"] == tuple(range(1, 9)) and pl["cross_splits"] == 5
+    assert c3d.samples  # the scheme's clip filter exists
+    # C3D 5.1 windows: 26 SMIC, 36 CASME II, 30 combined; the Split Model's three pools cannot take 26 frames
+    assert [n for n in c3d.SCENARIOS if c3d.fits(paper, "c3d_split", n)] == [2, 3, 5, 7, 8]
+    assert all(c3d.fits(paper, "c3d_model_b", n) for n in c3d.SCENARIOS)
+    assert set(cropnet.plan(paper)["table4"]) == set(cropnet.INPUTS) and cropnet.plan(paper)["max_folds"] is None
+    lp = lr.plan(paper)
+    assert set(lp["ablations"]) == set(lr.ABLATIONS) and set(lp["cross"]) == {"Table 12", "Table 13"}
+    assert lp["max_folds"] is None and lp["epochs"] is None
+    # the default plans lower epochs only when the notebook left them to the profile
+    default = study.resolve("default")
+    assert c3d.plan_epochs(default, c3d.PLANS) == {"epochs": 5}
+    assert c3d.plan_epochs(study.resolve("default", epochs=20), c3d.PLANS) == {}
+    assert c3d.plan_epochs(paper, c3d.PLANS) == {}

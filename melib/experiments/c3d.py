@@ -43,11 +43,11 @@ MODELS = {"Model-A": "c3d_model_a", "Model-B": "c3d_model_b", "Model-C": "c3d_mo
 SCENARIOS = tuple(protocols.C3D_SCENARIOS)
 PLANS = {
     "smoke": {"models": ("Model-A",), "scenarios": SCENARIOS, "table3": ("Model-A",), "epochs": None,
-              "cross_splits": None},
+              "cross_splits": None, "holdout": ("Split Model",)},
     "default": {"models": ("Model-A", "Model-B"), "scenarios": SCENARIOS, "table3": ("Model-A",), "epochs": 5,
-                "cross_splits": None},
+                "cross_splits": None, "holdout": ("Split Model",)},
     "paper": {"models": tuple(MODELS), "scenarios": SCENARIOS, "table3": ("Model-A",), "epochs": None,
-              "cross_splits": 5},
+              "cross_splits": 5, "holdout": ("Split Model", "Model-C")},
 }
 
 
@@ -121,6 +121,16 @@ def _window_kwargs(p, model: str, number: int) -> dict:
     return {"frames": c3d_window(train)}
 
 
+def fits(p, model: str, number: int) -> bool:
+    """Can registered ``model`` take scenario ``number``'s window under ``p``'s model profile? (The Split
+    Model's three valid 3×3×3 poolings need 27 frames: not SMIC's 26-frame window of the paper profile.)"""
+    try:
+        model_params(model, p.model_profile, **_window_kwargs(p, model, number))
+    except (RuntimeError, ValueError):
+        return False
+    return True
+
+
 def run_scenario(p, samples: pd.DataFrame, number: int, model: str = "Model-A", progress: bool = False,
                  **config_changes) -> Run:
     """Train and test ``model`` (a Table 4 name or a registered name) in scenario ``number``."""
@@ -168,15 +178,21 @@ def protocol_name(run: Run) -> str:
 
 
 def scenarios(p, samples: pd.DataFrame, models=None, numbers=None, progress: bool = False) -> tuple[pd.DataFrame, dict]:
-    """Every (model, scenario) of the plan: a table (one row each: method, setting "Scenario-N", train, test,
+    """Every (model, scenario) of the plan whose datasets are in ``samples`` and whose window the model takes
+    (:func:`fits`): a table (one row each: method, setting "Scenario-N", train, test,
     protocol, n_folds, n_test, accuracy (mean over folds), accuracy_std, uf1, leakage_mean, leakage_max)
     and the runs keyed by (method, scenario number)."""
     pl = plan(p)
+    present = set(samples["dataset"])
     rows, runs = [], {}
     for method in models or pl["models"]:
         for n in numbers or pl["scenarios"]:
-            run = run_scenario(p, samples, n, method, progress=progress)
             train, test = protocols.C3D_SCENARIOS[n]
+            if not set(train + test) <= present:  # e.g. real data with only some releases configured
+                continue
+            if not fits(p, MODELS.get(method, method), n):
+                continue
+            run = run_scenario(p, samples, n, method, progress=progress)
             runs[(method, n)] = run
             rows.append(_row(run, method, f"Scenario-{n}", train, test))
     return pd.DataFrame(rows), runs
@@ -221,6 +237,59 @@ def table3(p, samples: pd.DataFrame, provenance: str, progress: bool = False) ->
     out = out.merge(res[["method", "dataset", "setting", "protocol", "leakage_max"]],
                     on=["method", "dataset", "setting"], how="left")
     return out, runs
+
+
+def holdout(p, samples: pd.DataFrame, provenance: str, n_repeats: int = 5, test_size: float = 0.2,
+            progress: bool = False) -> tuple[pd.DataFrame, dict]:
+    """C3D 8.1: the Split Model (and Model-C under ``paper``) on CASME II with ``n_repeats`` random train-test
+    splits (``holdout``, seeds ``p.seed`` ...; C3D gives no split ratio: ``test_size`` 0.2 is a choice), each
+    split's accuracy and the best one beside the numbers C3D quotes (run 1, run 3, best split). Returns
+    (table, runs keyed by method); :func:`splits_figure` draws the per-split test curves (C3D Fig. 4)."""
+    if "casme2" not in set(samples["dataset"]):
+        return pd.DataFrame(), {}
+    rows, runs = [], {}
+    params = {"test_size": test_size, "n_repeats": n_repeats, "seed": p.seed, "datasets": ("casme2",)}
+    for method in plan(p)["holdout"]:
+        name = MODELS[method]
+        cfg = _config(p)
+        from .. import study
+
+        cfg["batch_size"] = safe_batch_size(samples, "holdout", params,
+                                            study.train_config(p, name).batch_size)
+        run = evaluate_model(p, samples, name, protocol="holdout", protocol_params=params,
+                             model_kwargs=_window_kwargs(p, name, 2), progress=progress, **cfg)
+        runs[method] = run
+        acc = [r["metrics"]["accuracy"] for r in run.evaluation.records]
+        leak = run.evaluation.leakage()["leakage_max"]
+        for i, a in enumerate(acc, start=1):
+            rows.append({"method": method, "fold": f"run {i}", "metric": "accuracy", "value": a, "leakage_max": leak})
+        rows.append({"method": method, "fold": "best split", "metric": "accuracy", "value": max(acc),
+                     "leakage_max": leak})
+    res = pd.DataFrame(rows)
+    out = report.side_by_side(res.drop(columns="leakage_max"), published.table(PAPER, "Sec. 8.1"),
+                              on=("method", "fold", "metric"), provenance=provenance)
+    out = out.merge(res[["method", "fold", "leakage_max"]], on=["method", "fold"], how="left")
+    out.insert(3, "protocol", f"holdout(test={test_size}, repeats={n_repeats})")
+    return out, runs
+
+
+def splits_figure(run: Run, title: str | None = None):
+    """Test-part accuracy per epoch, one line per random split (C3D Fig. 4); monitored, never used to select."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.4))
+    for r in run.evaluation.records:
+        c = next(iter(r["curves"].values()))
+        acc = c.get("test_accuracy")
+        if acc:
+            ax.plot(np.arange(1, len(acc) + 1), acc, marker="o", ms=3, label=r["fold_name"])
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("test accuracy")
+    ax.legend(frameon=False, fontsize=8)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
 
 
 # ---- figures and per-run views (shared with the CropNet and LocalRegions chapters) ------------------------

@@ -43,18 +43,49 @@ PROTOCOL = "group_kfold"
 PROTOCOL_PARAMS = {"n_splits": 3, "seed": 0}
 
 
-def amplitude_root(amplitude: float, home: str | Path | None = None) -> Path:
-    """``<home>/data/synth-amp<a>`` (``a`` as ``%g``: 0, 1, 3, 0.5)."""
-    return Path(home or config.home()) / "data" / f"synth-amp{float(amplitude):g}"
+# The set each profile sweeps (melib.synth.generate_default parameters; None: the profile's own set's) and its
+# methods. Default: 3 subjects per layout, 7 clips each, 12-16 frames of 256x192 (63 clips, 57 with a MEGC2019
+# label), and the methods whose preprocessing and training fit the book's CPU budget; the other paper models'
+# known-answer checks are the slow tests of tests/test_known_answer.py, and methods="all" runs them here.
+KA_SYNTH = {"subjects": 3, "clips_per_subject": 7, "width": 256, "height": 192, "frames": (12, 16)}
+FAST_METHODS = ("lbp_top_svm", "lbp_sip_svm", "psn", "c3d_model_a")
+PLAN = {"smoke": {"amplitudes": (0.0, 3.0), "methods": FAST_METHODS, "synth": None},
+        "default": {"amplitudes": AMPLITUDES, "methods": FAST_METHODS, "synth": KA_SYNTH},
+        "paper": {"amplitudes": AMPLITUDES, "methods": METHODS, "synth": {}}}
+
+
+def plan(p, amplitudes=None, methods=None) -> dict:
+    """What the chapter runs under profile ``p`` (:data:`PLAN`), with the notebook's overrides
+    (``methods="all"``: :data:`METHODS`)."""
+    out = dict(PLAN.get(p.profile, PLAN["paper"]))
+    if amplitudes is not None:
+        out["amplitudes"] = tuple(float(a) for a in amplitudes)
+    if methods is not None:
+        out["methods"] = METHODS if methods == "all" else tuple(methods)
+    return out
+
+
+def amplitude_root(amplitude: float, home: str | Path | None = None, **synth_params) -> Path:
+    """``<home>/data/synth-amp<a>`` (``a`` as ``%g``: 0, 1, 3, 0.5) for the default set's other parameters;
+    other ``synth_params`` add a short hash of them (``synth-amp3-1a2b3c4d``), so sets never overwrite
+    each other."""
+    name = f"synth-amp{float(amplitude):g}"
+    if synth_params:
+        import hashlib
+        import json
+
+        text = json.dumps({k: list(v) if isinstance(v, tuple) else v for k, v in sorted(synth_params.items())})
+        name += "-" + hashlib.blake2b(text.encode(), digest_size=4).hexdigest()
+    return Path(home or config.home()) / "data" / name
 
 
 def amplitude_samples(amplitude: float, seed: int = 0, root: str | Path | None = None, progress: bool = False,
                       **synth_params) -> pd.DataFrame:
-    """The samples table of the synthetic set with motion ``amplitude`` (generated on first use; the other
-    generator parameters ``synth_params`` as ``melib.synth.generate_default``)."""
+    """The samples table of the synthetic set with motion ``amplitude`` (generated on first use at
+    :func:`amplitude_root`; the other generator parameters ``synth_params`` as ``melib.synth.generate_default``)."""
     from .. import datasets, synth
 
-    root = Path(root) if root is not None else amplitude_root(amplitude)
+    root = Path(root) if root is not None else amplitude_root(amplitude, **synth_params)
     synth.generate_default(root, seed=seed, progress=progress, amplitude=float(amplitude), **synth_params)
     return datasets.load("synth", root)
 
@@ -78,18 +109,31 @@ def lbp_evaluation(samples: pd.DataFrame, kind: str = "top", protocol: str = PRO
     return ev, kept_samples, exclusions
 
 
+def pipeline_kwargs(p, model: str) -> dict:
+    """Input-pipeline settings shared with the model's own chapter, so that its preprocessing cache serves
+    both: PSN's RPCA on the 16 sampled frames under the smoke and default profiles (``experiments.psn.plan``)."""
+    if pipelines.MODEL_PAPER.get(model) == "psn":
+        from .psn import plan
+
+        return {"rpca_on": plan(p)["rpca_on"]}
+    return {}
+
+
 def evaluate_method(p, samples: pd.DataFrame, method: str, protocol: str = PROTOCOL,
                     protocol_params: dict | None = None, progress: bool = False,
                     **config_changes) -> train.Evaluation:
-    """``method`` (a key of :data:`BASELINES` or a registered model at ``p``'s model profile) on labelled
-    ``samples``; deep models train with ``threads=1`` unless told otherwise."""
+    """``method`` (a key of :data:`BASELINES` or a registered model at ``p``'s model profile, built for the
+    number of classes in ``samples``) on labelled ``samples``; deep models train with ``threads=1`` unless
+    told otherwise."""
     protocol_params = dict(PROTOCOL_PARAMS if protocol_params is None and protocol == "group_kfold"
                            else protocol_params or {})
     if method in BASELINES:
         return lbp_evaluation(samples, BASELINES[method], protocol, protocol_params, progress=progress)[0]
     config_changes.setdefault("threads", 1)
     return evaluate_model(p, samples, method, protocol=protocol, protocol_params=protocol_params,
-                          progress=progress, **config_changes).evaluation
+                          model_kwargs={"n_classes": int(samples["label"].nunique())},
+                          pipeline_kwargs=pipeline_kwargs(p, method), progress=progress,
+                          **config_changes).evaluation
 
 
 def chance(ev: train.Evaluation) -> float:
@@ -152,23 +196,84 @@ def result_rows(ev: train.Evaluation, method: str, amplitude: float, protocol: s
 
 def sweep(p, amplitudes: Sequence[float] = AMPLITUDES, methods: Sequence[str] = METHODS,
           scheme: str = SCHEME, protocol: str = PROTOCOL, protocol_params: dict | None = None,
-          synth_params: dict | None = None, progress: bool = False, **config_changes) -> pd.DataFrame:
+          synth_params: dict | None = None, progress: bool = False,
+          **config_changes) -> tuple[pd.DataFrame, dict]:
     """Every method on the set of every amplitude (:func:`amplitude_samples` with ``synth_params``, default
-    the profile's own ``p.synth``); rows of :func:`result_rows`."""
+    the profile's own ``p.synth``). Returns ``(rows, evaluations)``: the rows of :func:`result_rows` and
+    ``evaluations[(method, amplitude)]``."""
     from ..report import provenance_label
 
     unknown = [m for m in methods if m not in BASELINES and m not in pipelines.MODEL_PAPER]
     if unknown:
         raise ConfigError(f"unknown method(s) {unknown}; use {', '.join(BASELINES)} or a registered model")
     synth_params = dict(p.synth or {}) if synth_params is None else dict(synth_params)
-    rows = []
+    from .. import study, synth
+
+    rows, evals = [], {}
     for a in amplitudes:
-        lab = labelled(amplitude_samples(a, seed=p.seed, progress=progress, **synth_params), scheme)
+        # the profile's own set when it is this one (its preprocessing is then shared with the other chapters)
+        own = (p.data == "synth" and synth_params == dict(p.synth or {}) and p.seed == study.SYNTH_SEED
+               and float(a) == float(synth.DEFAULTS["amplitude"]))
+        root = study.data_root(p) if own else None
+        lab = labelled(amplitude_samples(a, seed=p.seed, root=root, progress=progress, **synth_params), scheme)
         prov = provenance_label(lab)
         for m in methods:
             ev = evaluate_method(p, lab, m, protocol, protocol_params, progress=progress, **config_changes)
+            evals[(m, float(a))] = ev
             rows += result_rows(ev, m, a, protocol, prov)
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows), evals
+
+
+def verdict(df: pd.DataFrame, metric: str = "uar") -> pd.DataFrame:
+    """Per method: is ``metric`` inside the permutation null band at amplitude 0 (no signal, no leak) and
+    above it at the largest amplitude (the planted motion is learnt)?"""
+    d = df[df["metric"] == metric]
+    rows = []
+    for m, g in d.groupby("method", sort=False):
+        g = g.set_index("amplitude")
+        row = {"method": m, "metric": metric}
+        if 0.0 in g.index:
+            z = g.loc[0.0]
+            row.update({"at 0": z["value"], "null band at 0": f"[{z['null_low']:.3f}, {z['null_high']:.3f}]",
+                        "chance at 0": bool(z["null_low"] <= z["value"] <= z["null_high"])})
+        top = g.index.max()
+        if top > 0:
+            t = g.loc[top]
+            row.update({"top amplitude": top, "at top": t["value"],
+                        "null band at top": f"[{t['null_low']:.3f}, {t['null_high']:.3f}]",
+                        "above chance at top": bool(t["value"] > t["null_high"])})
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("method")
+
+
+# method -> (paper, table, printed method) of its published UF1 / UAR under MEGC2019 LOSO, where there is one
+PUBLISHED_MEGC = {"lbp_top_svm": ("CropNet", "Table 3", "LBP-TOP"), "cropnet": ("CropNet", "Table 3", "ARS+CropNet"),
+                  "localregions": ("LocalRegions", "Table 10", "LocalRegions")}
+
+
+def beside_published(df: pd.DataFrame, amplitude: float | None = None) -> pd.DataFrame:
+    """The results at ``amplitude`` (default the largest) beside each method's published MEGC2019 LOSO UF1 /
+    UAR on the composite (``published_method`` names the row; "not published" where the paper has none).
+    A synthetic number is a check of the code, not an attempt at the published one."""
+    from .. import published
+    from ..report import side_by_side
+
+    amplitude = df["amplitude"].max() if amplitude is None else float(amplitude)
+    mine = df[df["amplitude"] == amplitude]
+    pubs = []
+    for m, (paper, tab, printed) in PUBLISHED_MEGC.items():
+        t = published.table(paper, tab)
+        t = t[(t["method"] == printed) & (t["dataset"] == "casme2+samm+smic") & t["metric"].isin(["uf1", "uar"])]
+        pubs.append(t.assign(method=m, published_method=f"{printed} ({paper} {tab})"))
+    pub = pd.concat(pubs, ignore_index=True)
+    pub = pub[pub["method"].isin(set(mine["method"]))]
+    out = side_by_side(mine[["method", "metric", "value", "provenance"]], pub, on=["method", "metric"])
+    out["published_method"] = out["method"].map(pub.drop_duplicates("method").set_index("method")["published_method"])
+    meta = mine.drop_duplicates("method").set_index("method")
+    for c in ("protocol", "leakage_max", "n_clips"):
+        out[c] = out["method"].map(meta[c])
+    out["amplitude"] = amplitude
+    return out
 
 
 def table(df: pd.DataFrame) -> pd.DataFrame:

@@ -153,6 +153,12 @@ def cross_dataset(p, samples: pd.DataFrame, method: str, scheme: str = SCHEME,
     return pd.DataFrame(rows)
 
 
+def cross_datasets(p, samples: pd.DataFrame, methods: Sequence[str] = METHODS, scheme: str = SCHEME,
+                   progress: bool = False, **config_changes) -> dict[str, pd.DataFrame]:
+    """:func:`cross_dataset` of each method."""
+    return {m: cross_dataset(p, samples, m, scheme, progress=progress, **config_changes) for m in methods}
+
+
 def cross_matrix(cross: pd.DataFrame, metric: str = "uf1") -> pd.DataFrame:
     """:func:`cross_dataset` rows as a matrix: rows the training dataset, columns the test dataset."""
     order = list(dict.fromkeys(cross["train"]))
@@ -181,3 +187,15 @@ def cross_beside_published(cross: pd.DataFrame, provenance: str) -> pd.DataFrame
     out["leakage_max"] = out.set_index(["train", "test"]).index.map(
         rows.set_index(["train", "test"])["leakage_max"]).to_numpy()
     return out
+
+
+def has_curves(ev: train.Evaluation) -> bool:
+    """Whether the run logged per-epoch curves (torch models do; an SVM has none)."""
+    return any(r.get("curves") for r in ev.records)
+
+
+def curves_figure(ev: train.Evaluation, title: str | None = None):
+    """Training curves of a run, mean over folds (``melib.experiments.dlhn.curves_figure``)."""
+    from .dlhn import curves_figure as _curves
+
+    return _curves(ev, title)

@@ -22,15 +22,16 @@ Choices (the book lists them as deviations):
   the smoke set's smallest class has 4 clips). Shuffled with the study seed.
 - Training: PSN names no optimiser, learning rate, batch size or epoch count; melib's trainer defaults
   (Adam, lr 1e-3, batch 16, cross-entropy) with the profile's epochs; no augmentation and no dropout (PSN
-  3.3 mentions rotation, flipping and dropout without settings). The test fold is scored after every epoch
-  for the curves only (PSN Fig. 9); the last epoch is kept.
+  3.3 mentions rotation, flipping and dropout without settings). For PSN itself the test fold is scored
+  after every epoch for the curves only (PSN Fig. 9); the last epoch is kept.
 - RPCA input: under ``paper`` on the 150-frame normalised clip (``rpca_on="normalised"``, the pipeline's
   default reading of PSN 3.2); under ``default`` and ``smoke`` on the sampled frames only
   (``rpca_on="sampled"``), which is about ten times faster (3.6 s against 0.35 s a clip on the shared CPU).
 - Grids per profile (:data:`PLAN`): the paper's full Fig. 7 and Table 9 grids and retention ratios 0.1..1.0
-  under ``paper``; under ``default`` every Fig. 7 ablation, Table 9's AlexNet fusions and ResNet10 + SUM (VGG16
-  is 3-5x slower than AlexNet on the CPU), and one retention ratio (0.3, inside the paper's best 20-30 % bin);
-  ``smoke`` runs the whole grid (tiny) except VGG16.
+  under ``paper``; under ``default`` every Fig. 7 ablation and Table 9's AlexNet fusions (SUM, PROD, CONCAT)
+  only — each PSN run takes 10-25 s of the chapter's 1.5 CPU minutes, ResNet10 about 1.5x and VGG16 3-5x
+  an AlexNet run — and no retention run; ``smoke`` runs the AlexNet and ResNet10 rows of Table 9 and one
+  retention ratio (0.3, inside the paper's best 20-30 % bin) on its tiny set.
 - Retention (Fig. 10): PSN feeds apex frames at each retention level; here the ratio is applied to every
   sampled frame of E (the input PSN's spatial sub-network sees), after the profile's resizing, and the rest
   of PSN is unchanged.
@@ -46,7 +47,7 @@ import pandas as pd
 from .. import published, report, train
 from ..preprocess import rpca
 from . import Run, labelled, model_inputs
-from .dlhn import beside, fold_audit, leakage_sentence, wide  # noqa: F401  (wide: for the notebook)
+from .dlhn import beside, fold_audit, leakage_sentence, table_caption, torch_threads, wide  # noqa: F401  (wide: notebook)
 from .dlhn import curves_figure as _curves
 
 PAPER = "PSN"
@@ -67,8 +68,7 @@ PLAN = {
     "smoke": {"n_splits": 3, "rpca_on": "sampled", "ablations": tuple(ABLATIONS),
               "table9": tuple(t for t in TABLE9 if t[0] != "vgg16"), "retention": (0.3,)},
     "default": {"n_splits": 5, "rpca_on": "sampled", "ablations": tuple(ABLATIONS),
-                "table9": (("alexnet", "sum"), ("alexnet", "prod"), ("alexnet", "concat"), ("resnet10", "sum")),
-                "retention": (0.3,)},
+                "table9": (("alexnet", "sum"), ("alexnet", "prod"), ("alexnet", "concat")), "retention": ()},
     "paper": {"n_splits": 10, "rpca_on": "normalised", "ablations": tuple(ABLATIONS), "table9": TABLE9,
               "retention": RETENTION_PAPER},
 }
@@ -111,11 +111,12 @@ class Result:
         return pd.DataFrame(rows).set_index("method")
 
 
-def inputs(p, samples: pd.DataFrame, progress: bool = False):
+def inputs(p, samples: pd.DataFrame, progress: bool = False, threads: int | None = 1):
     """(X, kept samples, exclusions): PSN's inputs for the labelled clips of ``samples``, with the plan's RPCA
-    input (:data:`PLAN`)."""
+    input (:data:`PLAN`), computed with ``threads`` torch threads."""
     lab = labelled(samples, p.scheme or SCHEME)
-    return model_inputs(p, lab, "psn", pipeline_kwargs={"rpca_on": plan(p)["rpca_on"]}, progress=progress)
+    with torch_threads(threads):
+        return model_inputs(p, lab, "psn", pipeline_kwargs={"rpca_on": plan(p)["rpca_on"]}, progress=progress)
 
 
 def retained(X: dict, ratio: float) -> dict:
@@ -158,13 +159,13 @@ def run(p, samples: pd.DataFrame, *, ablations=None, table9=None, retention=None
 
     protocol = protocol or p.protocol or PROTOCOL
     pp = protocol_params(p, protocol, n_splits or plan(p)["n_splits"])
-    X, kept, exclusions = inputs(p, samples, progress)
-    cfg = study.train_config(p, "psn", **{"progress": progress, "threads": threads, "track_test": True,
-                                          **config_changes})
+    X, kept, exclusions = inputs(p, samples, progress, threads)
+    cfg = study.train_config(p, "psn", **{"progress": progress, "threads": threads, **config_changes})
     runs, kwargs = {}, {}
     for name, (kw, ratio) in variants(p, ablations, table9, retention).items():
         x = X if ratio is None else retained(X, ratio)
-        ev = train.evaluate("psn", x, kept, protocol, protocol_params=pp, config=cfg,
+        ev = train.evaluate("psn", x, kept, protocol, protocol_params=pp,
+                            config=cfg.replace(track_test=name == "PSN"),  # curves of PSN only
                             model_params={"profile": p.model_profile, **kw}, name=_record_name(name, kw, ratio),
                             progress=progress)
         runs[name], kwargs[name] = Run(name, protocol, ev, kept, exclusions), {**kw, "retain": ratio}
@@ -270,6 +271,11 @@ def confusion_figures(result: Result) -> list:
     mine, pub = confusion(result)
     return [report.confusion_figure(mine, title=f"PSN: {mine.attrs['provenance']}"),
             report.confusion_figure(pub, title=pub.attrs["provenance"])]
+
+
+def caption(result: Result, what: str) -> str:
+    """One line above a results table: provenance, protocol and subject overlap of the PSN folds."""
+    return table_caption(result.psn, result.protocol, result.protocol_params, result.provenance, what)
 
 
 def audit(result: Result) -> pd.DataFrame:
