@@ -33,7 +33,7 @@ def main(argv=None) -> int:
 
     @cached(version=1, name="bench_cache.preprocess")
     def preprocess(row, size=(112, 112), n_frames=16):
-        face = face_track.uncached(row, size=size)
+        face = face_track(row, size=size)
         return {"frames": linear_resample(face["frames"], n_frames), "landmarks": face["landmarks"],
                 "transform": face["transform"]}
 

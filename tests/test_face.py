@@ -205,23 +205,23 @@ def test_synthetic_alignment_maps_ground_truth(synth_rows):
     assert np.median(err) < 2  # pixels of the 112x112 face
 
 
-def test_face_track_over_the_set_is_cached(synth_rows, tmp_path, monkeypatch):
+def test_detection_is_cached_once_per_clip_whatever_the_face_size(synth_rows, tmp_path, monkeypatch):
     from melib.preprocess.cache import cache_info, map_clips
 
     monkeypatch.setenv("MELIB_CACHE", str(tmp_path))
     samples, _ = synth_rows
     samples = samples.groupby("dataset").head(1)  # one clip per layout keeps it fast
     calls = []
-    real = face_mod.align_clip
-    monkeypatch.setattr(face_mod, "align_clip", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = face_mod.detect_face
+    monkeypatch.setattr(face_mod, "detect_face", lambda *a, **k: calls.append(1) or real(*a, **k))
     first, excl = map_clips(face_mod.face_track, samples, progress=False, size=(64, 64))
     assert excl == [] and len(first) == len(samples) == len(calls)
-    second, _ = map_clips(face_mod.face_track, samples, progress=False, size=(64, 64))
-    assert len(calls) == len(samples)  # no recomputation
+    second, _ = map_clips(face_mod.face_track, samples, progress=False, size=(128, 128))
+    assert len(calls) == len(samples)  # the second size reuses the cached detection
     for k in first:
-        assert second[k]["frames"].shape[1:3] == (64, 64)
-        np.testing.assert_array_equal(first[k]["frames"], second[k]["frames"])
-    assert cache_info()[face_mod.face_track.cache_name]["entries"] == len(samples)
+        assert first[k]["frames"].shape[1:3] == (64, 64) and second[k]["frames"].shape[1:3] == (128, 128)
+        np.testing.assert_allclose(first[k]["landmarks"] * 2, second[k]["landmarks"], atol=1.5)
+    assert cache_info()[face_mod.face_landmarks.cache_name]["entries"] == len(samples)
 
 
 def test_apex_window_contains_the_true_apex(synth_rows):

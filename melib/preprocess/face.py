@@ -195,16 +195,35 @@ def align_clip(frames: np.ndarray, size: tuple[int, int] = (112, 112), margin: f
 
 
 @cached(version=1)
-def face_track(row, size: tuple[int, int] = (112, 112), margin: float = DEFAULT_MARGIN, gray: bool = False,
-               upsample: int = 0, min_score: float = 0.0) -> dict:
-    """Cached :func:`align_clip` of one samples row (its first frame, the onset, is the reference).
+def face_landmarks(row, upsample: int = 0, min_score: float = 0.0) -> dict:
+    """The face box, detector score and 68 landmarks (input coordinates) on a samples row's onset frame.
 
-    Returns :meth:`AlignedClip.to_dict`. A clip with no face raises :class:`FaceNotFound`, which
-    :func:`~melib.preprocess.cache.map_clips` turns into an exclusion record.
+    Cached: one detection per clip, however many face sizes the papers' pipelines align it to. A clip with
+    no face raises :class:`FaceNotFound`, which :func:`~melib.preprocess.cache.map_clips` turns into an
+    exclusion record (and the cache remembers).
     """
     from .. import datasets
 
+    onset = row.copy()
+    onset["frames"] = list(row["frames"])[:1]
+    image = datasets.read_clip(onset)[0]
+    path = onset["frames"][0] if len(onset["frames"]) else None
+    box, score = detect_face(image, upsample, min_score, path)
+    return {"landmarks": detect_landmarks(image, box), "box": np.asarray(box), "score": float(score)}
+
+
+def face_track(row, size: tuple[int, int] = (112, 112), margin: float = DEFAULT_MARGIN, gray: bool = False,
+               upsample: int = 0, min_score: float = 0.0) -> dict:
+    """:func:`align_clip` of one samples row with its cached onset-frame detection (:func:`face_landmarks`).
+
+    Returns :meth:`AlignedClip.to_dict`. Not cached itself: the warp is cheap next to reading the frames,
+    and the papers' pipelines cache what they make of it.
+    """
+    from .. import datasets
+
+    face = face_landmarks(row, upsample=upsample, min_score=min_score)
     frames = datasets.read_clip(row, gray=gray)
-    path = row["frames"][0] if len(row["frames"]) else None
-    return align_clip(frames, size=size, margin=margin, upsample=upsample, min_score=min_score,
-                      path=path).to_dict()
+    transform = alignment_transform(face["landmarks"], size, margin)
+    return AlignedClip(frames=warp_clip(frames, transform, size), transform=transform,
+                       landmarks=apply_transform(transform, face["landmarks"]),
+                       box=tuple(int(v) for v in face["box"]), score=face["score"], reference=0).to_dict()
