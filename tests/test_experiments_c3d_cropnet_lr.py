@@ -271,6 +271,21 @@ def test_paper_plans_hold_the_papers_full_grids():
     assert lp["max_folds"] is None and lp["epochs"] is None
     # the default plans lower epochs only when the notebook left them to the profile
     default = study.resolve("default")
-    assert c3d.plan_epochs(default, c3d.PLANS) == {"epochs": 5}
+    assert c3d.plan_epochs(default, c3d.PLANS) == {"epochs": 4}
     assert c3d.plan_epochs(study.resolve("default", epochs=20), c3d.PLANS) == {}
     assert c3d.plan_epochs(paper, c3d.PLANS) == {}
+
+
+def test_holdout_splits_follow_section_8_1(smoke):
+    p, s = smoke
+    lab = c3d.samples(p, s)
+    t, runs = c3d.holdout(p, lab, report.provenance_label(lab))
+    ev = runs["Split Model"].evaluation
+    assert [r["fold_name"] for r in ev.records] == [f"seed{i}" for i in range(5)]
+    assert set(ev.predictions()["dataset"]) == {"casme2"}
+    ran = t[t["study"].notna()].set_index("fold")
+    accs = [r["metrics"]["accuracy"] for r in ev.records]
+    assert ran.loc["best split", "study"] == max(accs) and ran.loc["run 3", "study"] == accs[2]
+    assert ran.loc["run 3", "published"] == pytest.approx(0.45)
+    assert t.loc[t["method"] == "Model-C", "study_provenance"].eq(report.NOT_RUN).all()
+    assert all("test_accuracy" in next(iter(r["curves"].values())) for r in ev.records)

@@ -8,7 +8,8 @@ margin over that band's upper end and a floor. The thresholds come from measurem
 each constant); the band's width follows from the number of clips (about 94 here: the null's sd is about 0.055).
 
 The sets: 5 subjects per layout, 7 clips each, 12-16 frames of 256x192 (105 clips, about 94 with a MEGC2019
-label), seed 0. The engine-level tests take about a minute; the paper models' (``slow``) a few minutes each.
+label), seed 0. The engine-level tests take about a minute and a half; the paper models' (``slow``) one to four
+minutes each on a busy 2-core machine (DLHN's and PSN's RPCA preprocessing dominates).
 """
 from __future__ import annotations
 
@@ -131,15 +132,18 @@ def test_within_subject_null_is_the_exact_one():
 # instead of 8, and class weights n / (K n_i) (cross-entropy models) since the MEGC2019 labels are 4:1:1 in two
 # layouts and the default-profile models otherwise settle on the majority class.
 DEEP_CONFIG = {"epochs": 30, "class_weights": "balanced"}
-# Measured (seed 0, ka set, group_kfold 3 folds, DEEP_CONFIG): UAR at amplitude 3 / null band upper end.
+# Measured (seed 0, KA_SET, group_kfold 3 folds, DEEP_CONFIG; 95 clips): pooled UAR and the 99 % null band.
 MEASURED = {
-    "psn": "0.521 (band up to 0.482) at 3",
-    "c3d_model_a": "0.344 at 3 with 30 epochs, no class weights (majority class); 0.41 at 8 epochs on 57 clips",
-    "localregions": "0.333 at 3 with 30 epochs (majority class)",
-    "cropnet": "0.333 at 3 with 8 epochs on 57 clips (majority class)",
-    "dlhn": "not measured within the CPU budget of this session",
+    "dlhn": "0.733 at 3 (band [0.219, 0.496]), 0.396 at 0 (band [0.270, 0.424]): passes",
+    "psn": "0.521 at 3 (band [0.250, 0.482]): above the band but not by the margin, below the 0.55 floor; "
+           "0.267 at 0 (predictions constant within each subject)",
+    "c3d_model_a": "0.291 at 3 (band [0.275, 0.366]); without class weights 0.344 (the majority class)",
+    "localregions": "0.333 at 3 (one class for every clip; its focal loss already weighs classes)",
+    "cropnet": "0.328 at 3 (band [0.237, 0.454])",
 }
-FAILS_AT_DEFAULT_PROFILE = {"psn", "c3d_model_a", "localregions", "cropnet", "dlhn"}
+# Models that do not learn the planted motion at the default profile even so: a finding about the model or its
+# CPU profile (reported to the lead), kept as strict xfails so that a fix shows up as XPASS.
+FAILS_AT_DEFAULT_PROFILE = {"psn", "c3d_model_a", "localregions", "cropnet"}
 
 
 @pytest.mark.slow
