@@ -259,7 +259,8 @@ def _batches(idx: np.ndarray, size: int, rng: np.random.Generator | None) -> lis
         idx = idx[rng.permutation(len(idx))]
     out = [idx[i:i + size] for i in range(0, len(idx), size)]
     if len(out) > 1 and len(out[-1]) == 1:
-        out[-2] = np.concatenate([out[-2], out.pop()])
+        last = out.pop()
+        out[-1] = np.concatenate([out[-1], last])
     return out
 
 

@@ -105,13 +105,6 @@ def test_table3_compares_apex_and_initial_windows(smoke):
     assert sorted(a.evaluation.predictions()["clip"]) == sorted(b.evaluation.predictions()["clip"])
 
 
-def test_safe_batch_size_avoids_last_batches_of_one_clip():
-    s = pd.DataFrame({"dataset": "casme2", "subject": ["a"] * 5 + ["b"] * 5, "clip": [f"c{i}" for i in range(10)],
-                      "label": ["x", "y"] * 5})
-    assert c3d.safe_batch_size(s, "loso", {}, 4) == 5     # 5 clips per part: 4 + 1 would leave one clip
-    assert c3d.safe_batch_size(s, "loso", {}, 3) == 3
-
-
 def test_confusion_and_audit_views(smoke):
     p, s = smoke
     lab = c3d.samples(p, s)

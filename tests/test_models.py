@@ -287,3 +287,12 @@ def test_lbp_svm_pipelines():
     pipe = lbp_svm("top", from_clips=True, blocks=(2, 2)).fit(clips, labels)
     assert pipe.named_steps["lbp"].transform(clips[:1]).shape[0] == 1
     assert pipe.score(clips, labels) == 1.0
+
+
+def test_package_docstring_example_runs():
+    import doctest
+
+    import melib.models
+
+    failures, tried = doctest.testmod(melib.models, verbose=False)
+    assert tried > 0 and failures == 0

@@ -284,3 +284,12 @@ def test_bad_model_and_inputs_are_refused():
     with pytest.raises(ConfigError, match="data_tag"):
         train.evaluate(Mlp, Spy(X), df, "loso", root="/nonexistent")
     assert train.resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@pytest.mark.parametrize("n, size", [(5, 4), (9, 4), (13, 4), (8, 4), (1, 4)])
+def test_batches_cover_every_clip_once_and_never_leave_a_lone_clip(n, size):
+    from melib.train import _batches
+
+    out = _batches(np.arange(n), size, np.random.default_rng(0))
+    assert sorted(np.concatenate(out).tolist()) == list(range(n))
+    assert n == 1 or all(len(b) > 1 for b in out)

@@ -69,24 +69,6 @@ def _config(p, **changes) -> dict:
     return {**out, **changes}
 
 
-def safe_batch_size(samples: pd.DataFrame, protocol: str, params: dict | None, batch_size: int) -> int:
-    """The smallest batch size >= ``batch_size`` for which no fold's training or test part leaves a last batch
-    of one clip: ``melib.train`` merges such a batch into the one before it, which changes the batches the
-    configuration asks for (and, in the trainer as of this writing, mis-assigns clips: see the chapter
-    report). Scoring batches (``max(batch, 64)``) are checked too."""
-    sizes = set()
-    for f in protocols.folds(samples, protocol, **(params or {})):
-        sizes.update((len(f.train), len(f.test)))
-
-    def ok(b: int) -> bool:
-        return all(n % b != 1 or n == 1 for n in sizes) and all(n % max(b, 64) != 1 or n == 1 for n in sizes)
-
-    b = int(batch_size)
-    while not ok(b):
-        b += 1
-    return b
-
-
 def plan_epochs(p, plans: dict) -> dict:
     """``{"epochs": n}`` when the chapter's plan lowers the profile's epochs and the notebook did not set
     ``epochs`` itself; else ``{}`` (the profile's or the notebook's epochs)."""
@@ -139,10 +121,6 @@ def run_scenario(p, samples: pd.DataFrame, number: int, model: str = "Model-A", 
     pl = plan(p)
     protocol, params = scenario_protocol(samples, number, cross_splits=pl["cross_splits"], seed=p.seed)
     cfg = _config(p, **config_changes)
-    from .. import study
-
-    batch = cfg.get("batch_size", study.train_config(p, name).batch_size)
-    cfg["batch_size"] = safe_batch_size(samples, protocol, params, batch)
     return evaluate_model(p, samples, name, protocol=protocol, protocol_params=params,
                           model_kwargs=_window_kwargs(p, name, number), progress=progress, **cfg)
 
@@ -253,10 +231,6 @@ def holdout(p, samples: pd.DataFrame, provenance: str, n_repeats: int = 5, test_
     for method in plan(p)["holdout"]:
         name = MODELS[method]
         cfg = _config(p)
-        from .. import study
-
-        cfg["batch_size"] = safe_batch_size(samples, "holdout", params,
-                                            study.train_config(p, name).batch_size)
         run = evaluate_model(p, samples, name, protocol="holdout", protocol_params=params,
                              model_kwargs=_window_kwargs(p, name, 2), progress=progress, **cfg)
         runs[method] = run
@@ -277,8 +251,10 @@ def holdout(p, samples: pd.DataFrame, provenance: str, n_repeats: int = 5, test_
 def splits_figure(run: Run, title: str | None = None):
     """Test-part accuracy per epoch, one line per random split (C3D Fig. 4); monitored, never used to select."""
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     fig, ax = plt.subplots(figsize=(6, 3.4))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     for r in run.evaluation.records:
         c = next(iter(r["curves"].values()))
         acc = c.get("test_accuracy")

@@ -28,7 +28,7 @@ from .. import published, report, study as study_mod
 from ..errors import ConfigError
 from ..preprocess import pipelines
 from . import Run, evaluate_model, labelled
-from .c3d import plan_epochs, protocol_name, safe_batch_size
+from .c3d import plan_epochs, protocol_name
 
 PAPER = "CropNet"
 MODEL = "cropnet"
@@ -81,8 +81,8 @@ def run(p, samples: pd.DataFrame, method: str = "CropNet+ARS", max_folds: int | 
     pl = plan(p)
     protocol, params = subject_protocol(p, samples, plan(p)["max_folds"] if max_folds is None else max_folds)
     cfg = {"threads": 1, **plan_epochs(p, PLANS), **config_changes}
-    batch = cfg.get("batch_size") or pl["batch_size"] or study_mod.train_config(p, MODEL).batch_size
-    cfg["batch_size"] = safe_batch_size(samples, protocol, params, batch)
+    if pl["batch_size"] and "batch_size" not in cfg:
+        cfg["batch_size"] = pl["batch_size"]
     return evaluate_model(p, samples, MODEL, protocol=protocol, protocol_params=params,
                           model_kwargs={"n_classes": _n_classes(samples), "cgpo": cgpo},
                           pipeline_kwargs={"kind": kind}, name=f"{MODEL}_{kind}" + ("" if cgpo else "_nocgpo"),

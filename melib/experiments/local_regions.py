@@ -39,7 +39,7 @@ from .. import models, published, report, train
 from ..errors import ConfigError
 from ..models.local_regions import LocalRegionsNet, region_classes, region_targets
 from . import Run, labelled, model_inputs
-from .c3d import plan_epochs, protocol_name, safe_batch_size
+from .c3d import plan_epochs, protocol_name
 from .cropnet import subject_protocol
 
 PAPER = "LocalRegions"
@@ -153,8 +153,8 @@ def run(p, samples: pd.DataFrame, model_changes: dict | None = None, protocol: s
     from .. import study
 
     cfg = {"threads": 1, "progress": progress, **plan_epochs(p, PLANS), **config_changes}
-    batch = cfg.get("batch_size") or pl["batch_size"] or study.train_config(p, MODEL).batch_size
-    cfg["batch_size"] = safe_batch_size(kept, protocol, protocol_params, batch)
+    if pl["batch_size"] and not cfg.get("batch_size"):
+        cfg["batch_size"] = pl["batch_size"]
     config = study.train_config(p, MODEL, **cfg)
     ev = train.evaluate(build_two_stage, X, kept, protocol, protocol_params=protocol_params, config=config,
                         model_params={"profile": p.model_profile, **mk}, name=NAME, progress=progress)

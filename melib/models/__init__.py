@@ -4,7 +4,7 @@
 >>> from melib import models
 >>> net = models.build("c3d_model_a", profile="default", n_classes=3)
 >>> net.input_spec                      # what the preprocessing must produce: (T, C, H, W), no batch axis
-{'clip': (18, 1, 36, 36)}
+{'clip': (12, 1, 30, 30)}
 >>> net(torch.rand(2, *net.input_spec["clip"])).shape    # logits (B, K)
 torch.Size([2, 3])
 
