@@ -34,4 +34,4 @@ bench: $(STAMP)
 	for b in benches/bench_*.py; do $(BIN)/python $$b || exit 1; done
 
 clean:
-	rm -rf data/synth .cache runs book/_build
+	rm -rf data/synth data/synth-smoke data/synth-amp* .cache runs book/_build book/executed notebooks/executed

@@ -114,7 +114,7 @@ def from_confusion(cm: np.ndarray) -> dict:
     return {"accuracy": float(tp.sum() / cm.sum()), "uf1": nanmean(f1), "uar": nanmean(rec)}
 
 
-def _metric_fn(metric: str | Callable, labels) -> Callable:
+def metric_fn(metric: str | Callable, labels) -> Callable:
     """metric(y_true, y_pred) on label codes 0..K-1: a fast confusion-matrix path for the named metrics."""
     if callable(metric):
         return lambda t, p: metric(np.asarray(labels, dtype=object)[t], np.asarray(labels, dtype=object)[p])
@@ -138,7 +138,7 @@ def bootstrap_ci(y_true: Sequence, y_pred: Sequence, labels: Sequence, metric: s
     """
     y_true, y_pred, labels = _arrays(y_true, y_pred, labels)
     y_true, y_pred = _codes(y_true, labels), _codes(y_pred, labels)
-    fn = _metric_fn(metric, labels)
+    fn = metric_fn(metric, labels)
     rng = np.random.default_rng(seed)
     n = len(y_true)
     boot = np.array([fn(y_true[i], y_pred[i]) for i in (rng.integers(0, n, n) for _ in range(n_boot))])
@@ -159,7 +159,7 @@ def paired_bootstrap(y_true: Sequence, pred_a: Sequence, pred_b: Sequence, label
     y_true, pred_a, labels = _arrays(y_true, pred_a, labels)
     _, pred_b, _ = _arrays(y_true, pred_b, labels)
     y_true, pred_a, pred_b = (_codes(v, labels) for v in (y_true, pred_a, pred_b))
-    fn = _metric_fn(metric, labels)
+    fn = metric_fn(metric, labels)
     rng = np.random.default_rng(seed)
     if groups is None:
         members = [np.array([i]) for i in range(len(y_true))]

@@ -1,7 +1,7 @@
 """Each paper's experiments: samples -> labels -> inputs -> protocol -> trainer -> records -> tables.
 
 One module per chapter of the book (``dlhn``, ``psn``, ``c3d``, ``cropnet``, ``local_regions``, ``baselines``,
-``protocols``, ``known_answer``); each builds on :func:`evaluate_model`, the one way a model is run here.
+``protocol_comparison``, ``known_answer``); each builds on :func:`evaluate_model`, the one way a model is run here.
 """
 from __future__ import annotations
 

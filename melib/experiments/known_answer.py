@@ -157,7 +157,7 @@ def null_distribution(ev: train.Evaluation, metric: str = "uar", n: int = 2000, 
     codes = {c: i for i, c in enumerate(labels)}
     t = pred["y_true"].map(codes).to_numpy()
     y = pred["y_pred"].map(codes).to_numpy()
-    fn = metrics._metric_fn(metric, labels)
+    fn = metrics.metric_fn(metric, labels)
     rng = np.random.default_rng(seed)
     groups = [np.arange(len(t))] if within is None else \
         [np.asarray(ix) for ix in pred.groupby(within, sort=True).indices.values()]
