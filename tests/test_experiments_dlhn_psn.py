@@ -121,7 +121,8 @@ def test_dlhn_confusion_audit_and_curves(dlhn_result):
 def test_protocol_params_follow_the_profile():
     assert dlhn.protocol_params(study.resolve("paper", protocol="stratified_kfold")) == {"n_splits": 10, "seed": 0}
     assert dlhn.protocol_params(study.resolve("default", protocol="stratified_kfold", seed=3)) == \
-        {"n_splits": 5, "seed": 3}
+        {"n_splits": 10, "seed": 3}
+    assert dlhn.protocol_params(study.resolve("smoke", protocol="stratified_kfold"), n_splits=4)["n_splits"] == 4
     assert dlhn.protocol_params(study.resolve("default", protocol="loso")) == {}
 
 

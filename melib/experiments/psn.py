@@ -28,7 +28,8 @@ Choices (the book lists them as deviations):
   after every epoch for the curves only (PSN Fig. 9); the last epoch is kept.
 - RPCA input: under ``paper`` on the 150-frame normalised clip (``rpca_on="normalised"``, the pipeline's
   default reading of PSN 3.2); under ``default`` and ``smoke`` on the sampled frames only
-  (``rpca_on="sampled"``), which is about ten times faster (3.6 s against 0.35 s a clip on the shared CPU).
+  (``rpca_on="sampled"``): 0.36 s a clip against 1.6 s on the shared CPU (one thread), i.e. about 50 s
+  instead of about 4 minutes for the default set.
 - Grids per profile (:data:`PLAN`): the paper's full Fig. 7 and Table 9 grids and retention ratios 0.1..1.0
   under ``paper``; under ``default`` every Fig. 7 ablation and Table 9's AlexNet fusions (SUM, PROD, CONCAT)
   only — each PSN run takes 10-25 s of the chapter's 1.5 CPU minutes, ResNet10 about 1.5x and VGG16 3-5x
