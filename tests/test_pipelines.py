@@ -248,6 +248,18 @@ def test_c3d_window_is_centred_on_the_apex(samples, truth):
     np.testing.assert_allclose(long[-1], face[-1], atol=1e-6)
 
 
+def test_c3d_onset_difference_option(samples):
+    """Off by default (the paper's frames); on, every frame minus the onset frame, so the onset is all zero
+    and the apex keeps only what moved."""
+    row = samples[samples["dataset"] == "casme2"].iloc[0]
+    face = face_track(row, size=(128, 128), gray=True)["frames"] / np.float32(255)
+    plain = P.c3d_inputs(row, window=5)["clip"][:, 0]
+    diff = P.c3d_inputs(row, window=5, onset_difference=True)["clip"][:, 0]
+    np.testing.assert_allclose(diff, plain - face[0], atol=1e-6)
+    np.testing.assert_allclose(P.c3d_inputs(row, window=36, onset_difference=True)["clip"][0, 0], 0, atol=1e-6)
+    assert np.abs(diff).mean() < 0.1 * plain.mean() and np.abs(diff).max() > 0.05
+
+
 def test_c3d_window_per_dataset():
     assert P.c3d_window("casme2") == 36 and P.c3d_window(["smic"]) == 26
     assert P.c3d_window(["casme2", "smic"]) == 30 and P.c3d_window("samm") == 30

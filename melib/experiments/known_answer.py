@@ -120,11 +120,12 @@ def pipeline_kwargs(p, model: str) -> dict:
 
 
 def evaluate_method(p, samples: pd.DataFrame, method: str, protocol: str = PROTOCOL,
-                    protocol_params: dict | None = None, progress: bool = False,
+                    protocol_params: dict | None = None, progress: bool = False, inputs: dict | None = None,
                     **config_changes) -> train.Evaluation:
     """``method`` (a key of :data:`BASELINES` or a registered model at ``p``'s model profile, built for the
     number of classes in ``samples``) on labelled ``samples``; deep models train with ``threads=1`` unless
-    told otherwise."""
+    told otherwise. ``inputs``: pipeline settings on top of :func:`pipeline_kwargs` (e.g. C3D's
+    ``onset_difference``)."""
     protocol_params = dict(PROTOCOL_PARAMS if protocol_params is None and protocol == "group_kfold"
                            else protocol_params or {})
     if method in BASELINES:
@@ -132,7 +133,7 @@ def evaluate_method(p, samples: pd.DataFrame, method: str, protocol: str = PROTO
     config_changes.setdefault("threads", 1)
     return evaluate_model(p, samples, method, protocol=protocol, protocol_params=protocol_params,
                           model_kwargs={"n_classes": int(samples["label"].nunique())},
-                          pipeline_kwargs=pipeline_kwargs(p, method), progress=progress,
+                          pipeline_kwargs={**pipeline_kwargs(p, method), **(inputs or {})}, progress=progress,
                           **config_changes).evaluation
 
 

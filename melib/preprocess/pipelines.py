@@ -199,7 +199,8 @@ def c3d_window(datasets: str | Sequence[str]) -> int:
 
 @cached(version=1)
 def c3d_inputs(row, window: int | None = None, size: int = 128, face_size: int | None = None,
-               mode: str = "pad", margin: float = DEFAULT_MARGIN) -> dict[str, np.ndarray]:
+               mode: str = "pad", margin: float = DEFAULT_MARGIN,
+               onset_difference: bool = False) -> dict[str, np.ndarray]:
     """C3D input of one clip: ``{"clip": (L, 1, size, size)}`` float32 in [0, 1], the apex-centred window.
 
     C3D 4.1-4.4: dlib face + 68 landmarks, crop (grey, ``face_size``, default 128, C3D Table 2); the
@@ -207,12 +208,17 @@ def c3d_inputs(row, window: int | None = None, size: int = 128, face_size: int |
     outside the clip repeat the end frames, ``mode="shift"`` slides the window inside long clips instead).
     ``window=None`` takes the row's dataset length (:func:`c3d_window`: 36 CASME II, 26 SMIC, else 30).
     ``size`` is the output side (64 for Model-B; smaller for the CPU profile), area-averaged from the face.
+    ``onset_difference=True`` (not the paper's input; off by default) gives every frame minus the clip's onset
+    frame instead (signed, in [-1, 1]): the motion without the face's appearance.
     """
     window = c3d_window(row["dataset"]) if window is None else int(window)
     fs = FACE_SIZES["c3d"][0] if face_size is None else int(face_size)
     face = face_track(row, size=(fs, fs), margin=margin, gray=True)
-    clip = apex_window(face["frames"], apex_position(row), window, mode, path=_path(row))  # C3D 4.4
-    return {"clip": _tchw(_unit(_resize(clip, (size, size))))}
+    clip = _unit(_resize(apex_window(face["frames"], apex_position(row), window, mode, path=_path(row)),
+                         (size, size)))  # C3D 4.4
+    if onset_difference:
+        clip = clip - _unit(_resize(face["frames"][:1], (size, size)))
+    return {"clip": _tchw(clip)}
 
 
 # --- CropNet ---------------------------------------------------------------------------------------------
