@@ -15,3 +15,14 @@ def synth_small(tmp_path_factory):
 
     return synth.generate_default(tmp_path_factory.mktemp("synth_small") / "synth", seed=0, progress=False,
                                   **SYNTH_SMALL)
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    """A MELIB_HOME of the test module's own (sets, preprocessing cache, run records), whatever the caller set."""
+    h = tmp_path_factory.mktemp("melib_home")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MELIB_HOME", str(h))
+        for var in ("MELIB_CACHE", "MELIB_RUNS", "MELIB_DATA_SYNTH"):
+            mp.delenv(var, raising=False)
+        yield h

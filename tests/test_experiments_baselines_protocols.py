@@ -13,16 +13,6 @@ from melib.experiments import baselines, known_answer as ka, labelled, protocol_
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory):
-    h = tmp_path_factory.mktemp("bp_home")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MELIB_HOME", str(h))
-        for var in ("MELIB_CACHE", "MELIB_RUNS", "MELIB_DATA_SYNTH"):
-            mp.delenv(var, raising=False)
-        yield h
-
-
-@pytest.fixture(scope="module")
 def samples(synth_small, home):
     return datasets.load("synth", synth_small)
 

@@ -16,13 +16,10 @@ from melib.preprocess import temporal
 
 
 @pytest.fixture(scope="module")
-def smoke(tmp_path_factory):
+def smoke(home):
     """(params, samples) of the smoke profile in a private MELIB_HOME."""
-    mp = pytest.MonkeyPatch()
-    mp.setenv("MELIB_HOME", str(tmp_path_factory.mktemp("melib_home_c3d")))
     p = study.setup("smoke")
-    yield p, study.samples(p)
-    mp.undo()
+    return p, study.samples(p)
 
 
 def _synthetic(label: str) -> bool:

@@ -16,13 +16,6 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MELIB_HOME", str(tmp_path_factory.mktemp("dlhn_psn_home")))
-        yield
-
-
-@pytest.fixture(scope="module")
 def samples(home, synth_small):
     p = study.setup("smoke", data=str(synth_small), defaults=dlhn.DEFAULTS)
     return p, study.samples(p)

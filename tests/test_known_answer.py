@@ -33,17 +33,6 @@ FLOOR = 0.55  # and be at least this (chance + 0.22)
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory):
-    """A MELIB_HOME of the module's own: the sets, the preprocessing cache and the run records."""
-    h = tmp_path_factory.mktemp("ka_home")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MELIB_HOME", str(h))
-        for var in ("MELIB_CACHE", "MELIB_RUNS", "MELIB_DATA_SYNTH"):
-            mp.delenv(var, raising=False)
-        yield h
-
-
-@pytest.fixture(scope="module")
 def sets(home):
     """MEGC2019-labelled samples of the amplitude-0 and amplitude-3 sets (identical but for the motion)."""
     return {a: labelled(ka.amplitude_samples(a, seed=0, **KA_SET), "megc2019") for a in (0.0, 3.0)}

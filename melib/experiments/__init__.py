@@ -29,6 +29,19 @@ class Run:
                 "excluded": len(self.exclusions)}
 
 
+def confusion_beside(evaluation: train.Evaluation, published_cm: pd.DataFrame,
+                     provenance: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(this study's pooled confusion counts, a published matrix), rows true and columns predicted, in the
+    published class order (then any class it lacks); each carries ``attrs["provenance"]``."""
+    labels = list(evaluation.labels)
+    cm = pd.DataFrame(evaluation.pooled["confusion"], index=labels, columns=labels)
+    order = [c for c in published_cm.index if c in labels] + [c for c in labels if c not in published_cm.index]
+    cm = cm.reindex(index=order, columns=order)
+    cm.index.name, cm.columns.name = "true", "predicted"
+    cm.attrs["provenance"] = provenance
+    return cm, published_cm
+
+
 def labelled(samples: pd.DataFrame, scheme: str) -> pd.DataFrame:
     """The clips that ``scheme`` gives a label, with the scheme recorded in ``attrs``."""
     df = samples if "label" in samples.columns and samples.attrs.get("scheme") == scheme \

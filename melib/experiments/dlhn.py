@@ -40,7 +40,7 @@ import torch
 
 from .. import published, report, train
 from ..models.dlhn import A_PAPER, A_SWEEP
-from . import Run, labelled, model_inputs
+from . import Run, confusion_beside, labelled, model_inputs
 
 PAPER = "DLHN"
 SCHEME = "pnso"
@@ -197,14 +197,7 @@ def wide(beside: pd.DataFrame, index: str, columns: str) -> pd.DataFrame:
 def confusion(result: Result) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(this study's pooled DLHN confusion counts, DLHN Fig. 9's), rows true and columns predicted, in
     the pnso order; each carries ``attrs["provenance"]``."""
-    pub = published.confusion(PAPER, "Fig. 9")
-    labels = list(result.dlhn.labels)
-    cm = pd.DataFrame(result.dlhn.pooled["confusion"], index=labels, columns=labels)
-    order = [c for c in pub.index if c in labels] + [c for c in labels if c not in pub.index]
-    cm = cm.reindex(index=order, columns=order)
-    cm.index.name, cm.columns.name = "true", "predicted"
-    cm.attrs["provenance"] = result.provenance
-    return cm, pub
+    return confusion_beside(result.dlhn, published.confusion(PAPER, "Fig. 9"), result.provenance)
 
 
 def confusion_figures(result: Result) -> list:

@@ -49,7 +49,7 @@ import pandas as pd
 
 from .. import published, report, train
 from ..preprocess import rpca
-from . import Run, labelled, model_inputs
+from . import Run, confusion_beside, labelled, model_inputs
 from .dlhn import beside, fold_audit, leakage_sentence, table_caption, torch_threads, wide  # noqa: F401  (wide: notebook)
 from .dlhn import curves_figure as _curves
 
@@ -260,14 +260,7 @@ def retention(result: Result) -> pd.DataFrame:
 
 def confusion(result: Result) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(this study's pooled PSN confusion counts, PSN Table 7's PSN matrix); ``attrs["provenance"]`` each."""
-    pub = published.confusion(PAPER, "Table 7", method="PSN")
-    labels = list(result.psn.labels)
-    cm = pd.DataFrame(result.psn.pooled["confusion"], index=labels, columns=labels)
-    order = [c for c in pub.index if c in labels] + [c for c in labels if c not in pub.index]
-    cm = cm.reindex(index=order, columns=order)
-    cm.index.name, cm.columns.name = "true", "predicted"
-    cm.attrs["provenance"] = result.provenance
-    return cm, pub
+    return confusion_beside(result.psn, published.confusion(PAPER, "Table 7", method="PSN"), result.provenance)
 
 
 def confusion_figures(result: Result) -> list:
