@@ -131,6 +131,11 @@ def evaluate_method(p, samples: pd.DataFrame, method: str, protocol: str = PROTO
     if method in BASELINES:
         return lbp_evaluation(samples, BASELINES[method], protocol, protocol_params, progress=progress)[0]
     config_changes.setdefault("threads", 1)
+    if method == "localregions":  # both stages (the registered model alone trains stage 2 on untrained CNNs)
+        from .local_regions import run
+
+        return run(p, samples, protocol=protocol, protocol_params=protocol_params, progress=progress,
+                   **config_changes).evaluation
     return evaluate_model(p, samples, method, protocol=protocol, protocol_params=protocol_params,
                           model_kwargs={"n_classes": int(samples["label"].nunique())},
                           pipeline_kwargs={**pipeline_kwargs(p, method), **(inputs or {})}, progress=progress,
