@@ -4,6 +4,9 @@ Layout: ``<runs>/<model>/<run key>/fold<NNN>.json``. The run key is a hash of ev
 the run (model and its parameters, training configuration, protocol and its parameters, classes, data),
 so a record that exists is the answer for that fold and is not recomputed: an interrupted study resumes.
 Files are written to a temporary name, then renamed.
+
+Each chapter's headline numbers (one uniform table, :data:`HEADLINE_COLUMNS`) are kept beside the records in
+``<runs>/headlines/<tag>/<paper>.csv`` (:func:`save_headline`, :func:`headlines`) for the results overview.
 """
 from __future__ import annotations
 
@@ -59,19 +62,24 @@ def path(model: str, run_key: str, fold: int, root: str | Path | None = None) ->
     return Path(root or config.runs_dir()) / safe_name(model) / run_key / f"fold{fold:03d}.json"
 
 
-def write(record: dict, dest: str | Path) -> Path:
-    """Write ``record`` as JSON to ``dest`` through a temporary file in the same folder, then rename."""
+def _atomic(dest: str | Path, dump) -> Path:
+    """Call ``dump(fh)`` on a temporary file beside ``dest``, then rename it to ``dest``."""
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
     try:
         with os.fdopen(fd, "w") as fh:
-            json.dump(jsonable(record), fh, indent=1)
+            dump(fh)
         os.replace(tmp, dest)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return dest
+
+
+def write(record: dict, dest: str | Path) -> Path:
+    """Write ``record`` as JSON to ``dest`` through a temporary file in the same folder, then rename."""
+    return _atomic(dest, lambda fh: json.dump(jsonable(record), fh, indent=1))
 
 
 def read(src: str | Path) -> dict:
@@ -151,3 +159,36 @@ def results(root: str | Path | None = None, *, model: str | None = None, level: 
             "melib_version": r0.get("melib_version"), "git_commit": r0.get("git_commit"),
         })
     return pd.DataFrame(rows)
+
+
+# ---- headline numbers ----------------------------------------------------------------------------------
+
+HEADLINE_COLUMNS = ["paper", "table", "method", "dataset", "setting", "metric", "value", "protocol",
+                    "subject_overlap", "n_clips", "provenance"]
+
+
+def headline_dir(tag: str, root: str | Path | None = None) -> Path:
+    return Path(root or config.runs_dir()) / "headlines" / safe_name(tag)
+
+
+def save_headline(rows: pd.DataFrame, tag: str, paper: str, root: str | Path | None = None) -> Path:
+    """Write a chapter's headline rows (:data:`HEADLINE_COLUMNS`) to ``<root>/headlines/<tag>/<paper>.csv``
+    through a temporary file, then rename; a chapter that yields no row writes the header only."""
+    missing = [c for c in HEADLINE_COLUMNS if c not in rows.columns]
+    if missing:
+        raise ConfigError(f"headline rows lack column(s) {', '.join(missing)}")
+    others = sorted(set(rows["paper"]) - {paper})
+    if others:
+        raise ConfigError(f"headline rows of {', '.join(map(str, others))} saved as {paper}'s")
+    dest = headline_dir(tag, root) / f"{safe_name(paper)}.csv"
+    return _atomic(dest, lambda fh: rows[HEADLINE_COLUMNS].to_csv(fh, index=False))
+
+
+def headlines(tag: str, root: str | Path | None = None) -> pd.DataFrame:
+    """Every paper's headline rows saved under ``tag`` (:func:`save_headline`), in one table."""
+    files = sorted(headline_dir(tag, root).glob("*.csv"))
+    parts = [pd.read_csv(f, dtype={"setting": object, "dataset": str, "table": str}) for f in files]
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        return pd.DataFrame(columns=HEADLINE_COLUMNS)
+    return pd.concat(parts, ignore_index=True)[HEADLINE_COLUMNS]

@@ -170,6 +170,37 @@ def side_by_side(reproduced: pd.DataFrame, published: pd.DataFrame, on=("method"
     return out.reset_index(drop=True)
 
 
+OVERVIEW_KEY = ["paper", "table", "method", "setting", "metric"]
+
+
+def results_overview(study_rows: pd.DataFrame, published_rows: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Each paper's headline number beside this study's, one row per published headline, both provenances on
+    every row.
+
+    ``study_rows``: the chapters' ``headline(...)`` rows (``melib.study.kept_headlines``); ``published_rows``:
+    default ``melib.published.headlines()``. Matched on paper, table, method, setting and metric
+    (:func:`side_by_side`); the published and the study's dataset and protocol and the study's subject overlap
+    (the leakage audit's maximum share of test clips whose subject is in training; 0 = subject-disjoint) stand
+    beside them. A headline no chapter produced says "not run in this study". ``difference`` (study -
+    published) is filled only for a study number on real data of the published dataset.
+    """
+    from . import published
+
+    pub = published.headlines() if published_rows is None else published_rows
+    pub = pub.assign(setting=pub["setting"].fillna(""))
+    study = study_rows.assign(setting=study_rows["setting"].fillna(""), value=study_rows["value"].astype(float))
+    both = side_by_side(study, pub, on=OVERVIEW_KEY)
+    out = pub[OVERVIEW_KEY + ["dataset", "protocol"]].rename(columns={"protocol": "published_protocol"})
+    out = out.merge(both, on=OVERVIEW_KEY, how="left").merge(
+        study[OVERVIEW_KEY + ["dataset", "protocol", "subject_overlap", "n_clips"]].rename(
+            columns={"dataset": "study_dataset", "protocol": "study_protocol"}), on=OVERVIEW_KEY, how="left")
+    out.loc[out["study_dataset"] != out["dataset"], "difference"] = np.nan
+    out["n_clips"] = out["n_clips"].astype("Int64")
+    return out[OVERVIEW_KEY[:4] + ["dataset", "metric", "published", "published_protocol", "published_provenance",
+                                   "study", "study_dataset", "study_protocol", "subject_overlap", "n_clips",
+                                   "study_provenance", "difference"]]
+
+
 # ---- figures -------------------------------------------------------------------------------------------
 
 def _style():
@@ -271,6 +302,44 @@ def amplitude_figure(df: pd.DataFrame, chance: float | None = None, title: str |
             ax.legend(frameon=False, fontsize=8)
         if title:
             fig.suptitle(title)
+        fig.tight_layout()
+    return fig
+
+
+_STUDY_MARKS = {"real": ("o", "tab:blue", "this study, real data"),
+                "synthetic": ("o", "none", "this study, synthetic data (not a reproduction)"),
+                "mixed": ("X", "tab:red", "this study, mixed data (not a reproduction)")}
+
+
+def overview_figure(table: pd.DataFrame):
+    """:func:`results_overview` as a dot plot, one line per headline: the published number and this study's,
+    marked by provenance (synthetic: hollow; "not run" where there is none)."""
+    from matplotlib.lines import Line2D
+
+    labels = [f"{r.paper} {r.table}: {r.method}{' ' + r.setting if r.setting else ''}, {r.metric}"
+              for r in table.itertuples()]
+    y = np.arange(len(table))[::-1]
+    with _style():
+        fig, ax = plt.subplots(figsize=(8, 0.38 * len(table) + 1.6))
+        ax.scatter(table["published"], y, marker="D", color="black", zorder=3)
+        handles = [Line2D([], [], marker="D", color="black", ls="", label="published")]
+        kinds = table["study_provenance"].map(lambda p: "not run" if p == NOT_RUN else provenance_kind(p))
+        for kind, (marker, face, label) in _STUDY_MARKS.items():
+            sel = (kinds == kind).to_numpy()
+            if sel.any():
+                ax.scatter(table["study"][sel], y[sel], marker=marker, s=60, facecolors=face,
+                           edgecolors="tab:orange" if face == "none" else face, linewidths=1.5, zorder=4)
+                handles.append(Line2D([], [], marker=marker, ls="", markerfacecolor=face, label=label,
+                                      markeredgecolor="tab:orange" if face == "none" else face))
+        for yi in y[(kinds == "not run").to_numpy()]:
+            ax.text(0.01, yi, "not run in this study", va="center", fontsize=8, color="grey", style="italic")
+        ax.set_yticks(y, labels, fontsize=8)
+        ax.set_xlim(0, 1)
+        ax.set_xlabel("value (rates as fractions)")
+        ax.set_title("Published headline numbers beside this study\n"
+                     "synthetic numbers check the code; they are not reproductions", fontsize=10)
+        ax.legend(handles=handles, frameon=False, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.12),
+                  ncol=2)
         fig.tight_layout()
     return fig
 

@@ -46,6 +46,8 @@ Conventions every notebook follows (``notebooks/NN_name.ipynb``, NN the chapter 
    so a notebook must run with every other parameter left at its stored value.
 6. Figures are matplotlib figures shown with ``plt.show()``; images of frames go through
    ``study.example_frames`` (PNG at native size) or a guarded figure (rule 4).
+7. A model chapter ends with ``study.keep_headline(p, <experiment>.headline(...))``: its paper's headline rows,
+   kept under :func:`headline_tag` for the results overview (``50_results_overview``, run after the chapters).
 """
 from __future__ import annotations
 
@@ -81,6 +83,7 @@ HIDDEN_NOTE = ("Frames of licensed clips are not shown (their licences forbid re
 SMOKE_SYNTH = {"subjects": 2, "clips_per_subject": 7, "width": 256, "height": 192, "frames": (12, 16)}
 DEFAULT_EPOCHS = 8
 SYNTH_SEED = 0
+OVERVIEW = "50_results_overview"  # reads the headline rows the chapters keep: re-run when they change
 
 
 class StudyError(MelibError, RuntimeError):
@@ -484,6 +487,38 @@ def train_config(p: Params, model: str, **changes):
     return train.paper_config(model, **{**kw, **changes})
 
 
+# ---- headline numbers ------------------------------------------------------------------------------------
+
+HEADLINE_FIELDS = ("profile", "data", "dataset", "epochs", "frame_size", "seed")
+
+
+def headline_tag(p: Params) -> str:
+    """A short hash of the parameters that decide a chapter's numbers (not the device): the chapters and the
+    results overview run with the same parameters share it."""
+    from . import records
+
+    return records.key({k: getattr(p, k) for k in HEADLINE_FIELDS})[:12]
+
+
+def keep_headline(p: Params, rows: pd.DataFrame) -> pd.DataFrame:
+    """Save a chapter's headline rows (``<experiment>.headline(...)``) for the results overview; returns them.
+    The paper is the rows' ``paper`` (``attrs["paper"]`` when there is no row)."""
+    from . import records
+
+    papers = set(rows["paper"]) or {rows.attrs.get("paper")}
+    if len(papers) != 1 or None in papers:
+        raise ConfigError(f"keep_headline: rows of exactly one paper expected, found {sorted(map(str, papers))}")
+    records.save_headline(rows, headline_tag(p), papers.pop())
+    return rows
+
+
+def kept_headlines(p: Params) -> pd.DataFrame:
+    """The headline rows the chapters saved with parameters ``p`` (:func:`keep_headline`)."""
+    from . import records
+
+    return records.headlines(headline_tag(p))
+
+
 # ---- running the study -------------------------------------------------------------------------------------
 
 def papermill_parameters(profile: str = "default", data=None, device=None, **overrides) -> dict:
@@ -526,6 +561,13 @@ def _code_stamp() -> float:
     return max(f.stat().st_mtime for f in (PACKAGE_ROOT / "melib").rglob("*.py"))
 
 
+def _headline_files(p: Params) -> list[Path]:
+    """The chapters' saved headline rows the results overview reads (:func:`kept_headlines`)."""
+    from . import records
+
+    return sorted(records.headline_dir(headline_tag(p)).glob("*.csv"))
+
+
 def run_key(params: dict) -> str:
     """What an executed notebook depends on besides its source and melib's code: its parameters and the data
     they point at (the resolved roots, ``synth_params.json`` of a synthetic set)."""
@@ -538,14 +580,15 @@ def run_key(params: dict) -> str:
     return hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def is_current(source: Path, executed: Path, key: str) -> bool:
-    """Is ``executed`` newer than its source and melib's code, and run with the same :func:`run_key`?"""
+def is_current(source: Path, executed: Path, key: str, inputs=()) -> bool:
+    """Is ``executed`` newer than its source, melib's code and the files in ``inputs``, and run with the same
+    :func:`run_key`?"""
     import nbformat
 
     if not executed.is_file():
         return False
     t = executed.stat().st_mtime
-    if t < source.stat().st_mtime or t < _code_stamp():
+    if t < max([source.stat().st_mtime, _code_stamp(), *(Path(f).stat().st_mtime for f in inputs)]):
         return False
     try:
         nb = nbformat.read(executed, as_version=4)
@@ -605,7 +648,8 @@ def run(profile: str = "default", data=None, device=None, notebooks=None, *, for
     for name in bar:
         bar.set_postfix_str(name)
         final = executed_dir / f"{name}.ipynb"
-        if not force and is_current(notebooks_dir / f"{name}.ipynb", final, key):
+        inputs = _headline_files(p) if name == OVERVIEW else ()
+        if not force and is_current(notebooks_dir / f"{name}.ipynb", final, key, inputs):
             continue
         try:
             execute(name, params, notebooks_dir, executed_dir, progress=progress)

@@ -212,3 +212,26 @@ def test_sweep_rows_and_tables(p, home):
     assert len(fig.axes) == 2
     with pytest.raises(ConfigError):
         ka.sweep(p, (0.0,), ["no_such_method"], synth_params=small)
+
+
+def test_known_answer_settings(p):
+    """The paper models' known-answer runs: 30 epochs and class weights (one epoch under smoke), their inputs
+    and trainer changes; nothing for the baselines."""
+    default = study.setup("default")
+    assert ka.settings(default, "lbp_top_svm") == {}
+    c3d = ka.settings(default, "c3d_model_a")
+    assert c3d["epochs"] == 30 and c3d["class_weights"] == "balanced" and c3d["inputs"] == {"onset_difference": True}
+    assert ka.settings(default, "cropnet")["lr"] == 1e-2
+    assert ka.settings(default, "localregions")["inputs"]["scale"] == "clip_sd"
+    assert "epochs" not in ka.settings(study.setup("smoke"), "psn")
+
+
+def test_sweep_in_a_process_pool_matches_serial(p, home, tmp_path, monkeypatch):
+    """n_jobs=2 gives the serial rows, and the pool's workers write their run records where this process says
+    (its MELIB_* environment travels with each task)."""
+    small = {"subjects": 2, "clips_per_subject": 7, "width": 256, "height": 192, "frames": (12, 16)}
+    serial, _ = ka.sweep(p, (0.0, 3.0), ["lbp_top_svm"], synth_params=small)
+    monkeypatch.setenv("MELIB_RUNS", str(tmp_path / "pool_runs"))
+    pooled, evals = ka.sweep(p, (0.0, 3.0), ["lbp_top_svm"], synth_params=small, n_jobs=2)
+    pd.testing.assert_frame_equal(serial, pooled)
+    assert len(list((tmp_path / "pool_runs").rglob("fold*.json"))) == sum(len(e.records) for e in evals.values())

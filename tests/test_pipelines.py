@@ -260,6 +260,48 @@ def test_c3d_onset_difference_option(samples):
     assert np.abs(diff).mean() < 0.1 * plain.mean() and np.abs(diff).max() > 0.05
 
 
+def test_scale_clip_one_factor_per_clip():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(0, 0.01, (4, 5, 6)).astype(np.float32), rng.normal(0, 0.03, (4, 3)).astype(np.float32)
+    a[0] = 0
+    out = P.scale_clip({"a": a, "b": b}, "clip_sd")
+    assert np.concatenate([out["a"].ravel(), out["b"].ravel()]).std() == pytest.approx(1, rel=1e-5)
+    f = out["b"] / b
+    np.testing.assert_allclose(f, f.flat[0], rtol=1e-5)
+    np.testing.assert_allclose(out["a"][1:] / a[1:], f.flat[0], rtol=1e-5)  # one factor for both arrays
+    assert (out["a"][0] == 0).all() and out["a"].dtype == np.float32
+    assert P.scale_clip(a, None) is a
+    np.testing.assert_array_equal(P.scale_clip(np.zeros(3, np.float32), "clip_sd"), 0)
+    with pytest.raises(ConfigError, match="scale"):
+        P.scale_clip(a, "unit")
+
+
+def test_psn_sparse_part_is_scaled_per_clip_by_default(samples):
+    """PSN's E as the spatial sub-network sees it: unit sd per clip by default, RPCA's own E on request, the
+    same up to that one factor."""
+    row = samples.iloc[0]
+    kw = dict(size=56, rpca_on="sampled", **FAST_RPCA)
+    scaled = P.psn_inputs(row, **kw)["sparse"]
+    raw = P.psn_inputs(row, sparse_scale=None, **kw)["sparse"]
+    assert scaled.std() == pytest.approx(1, rel=1e-4) and raw.std() < 0.1
+    np.testing.assert_allclose(scaled, raw / raw.std(), rtol=1e-4, atol=1e-5)
+
+
+def test_local_regions_onset_difference_and_scale(samples):
+    row = samples[samples["dataset"] == "casme2"].iloc[0]
+    n = len(row["frames"])
+    plain = P.local_regions_inputs(row, frames=20)
+    diff = P.local_regions_inputs(row, frames=20, onset_difference=True)
+    scaled = P.local_regions_inputs(row, frames=20, onset_difference=True, scale="clip_sd")
+    for r in P.LOCALREGIONS_REGIONS:
+        assert (diff[r][0] == 0).all() and (diff[r][n:] == 0).all()  # the onset and the zero padding
+        np.testing.assert_allclose(diff[r][:n], plain[r][:n] - plain[r][:1], atol=2e-6)
+    joint = np.concatenate([v.ravel() for v in scaled.values()])
+    assert joint.std() == pytest.approx(1, rel=1e-4)
+    f = scaled["mouth"][n // 2].std() / diff["mouth"][n // 2].std()
+    assert all(scaled[r][1:n].std() / diff[r][1:n].std() == pytest.approx(f, rel=1e-3) for r in scaled)
+
+
 def test_c3d_window_per_dataset():
     assert P.c3d_window("casme2") == 36 and P.c3d_window(["smic"]) == 26
     assert P.c3d_window(["casme2", "smic"]) == 30 and P.c3d_window("samm") == 30

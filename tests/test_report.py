@@ -185,7 +185,7 @@ def test_book_config_and_toc():
     assert cfg["bibtex_bibfiles"] == ["references.bib"]
     files = report._toc_files(yaml.safe_load((BOOK / "_toc.yml").read_text()))
     nbs = ["00_datasets", "01_preprocessing", "10_dlhn", "11_psn", "12_c3d", "13_cropnet", "14_local_regions",
-           "20_baselines", "30_protocols", "40_known_answer"]
+           "20_baselines", "30_protocols", "40_known_answer", "50_results_overview"]
     assert [f for f in files if f.startswith("executed/")] == [f"executed/{n}" for n in nbs]
     # every prose page listed exists; each paper notebook is followed by its deviations page
     for f in files:

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from .. import labels as label_schemes
-from .. import train
+from .. import published, report, train
+from ..records import HEADLINE_COLUMNS
 from ..errors import DataError
 from ..preprocess import pipelines
 
@@ -91,3 +92,25 @@ def evaluate_model(p, samples: pd.DataFrame, model: str, *, protocol: str | None
                         model_params={"profile": p.model_profile, **(model_kwargs or {})},
                         name=name or model, progress=progress)
     return Run(name or model, protocol, ev, kept, exclusions)
+
+
+def headline_row(paper: str, table: str, method: str, run: Run, metric: str, value: float,
+                 setting: str | None = None, samples: pd.DataFrame | None = None) -> dict:
+    """One headline number of ``paper`` scored by ``run`` (:data:`melib.records.HEADLINE_COLUMNS`): the
+    dataset key of its test clips, its protocol, the leakage audit's maximum as subject overlap (0: subject
+    disjoint), and the provenance of ``samples`` (default: the run's clips)."""
+    from .c3d import protocol_name
+
+    ev = run.evaluation
+    return {"paper": paper, "table": table, "method": method,
+            "dataset": published.dataset_key(*ev.predictions()["dataset"].unique()), "setting": setting,
+            "metric": metric, "value": float(value), "protocol": protocol_name(run),
+            "subject_overlap": ev.leakage()["leakage_max"], "n_clips": int(ev.pooled["n"]),
+            "provenance": report.provenance_label(run.samples if samples is None else samples)}
+
+
+def headline_frame(paper: str, rows: list[dict]) -> pd.DataFrame:
+    """A paper's headline rows as a table (``attrs["paper"]`` names the paper even when there is no row)."""
+    out = pd.DataFrame(rows, columns=HEADLINE_COLUMNS)
+    out.attrs["paper"] = paper
+    return out

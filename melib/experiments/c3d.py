@@ -35,7 +35,7 @@ from .. import protocols, published, report
 from ..datasets import frame_number
 from ..errors import ConfigError
 from ..preprocess.pipelines import c3d_window, model_params
-from . import Run, evaluate_model, labelled
+from . import Run, evaluate_model, headline_frame, headline_row, labelled
 
 PAPER = "C3D"
 SCHEME = "c3d"
@@ -188,6 +188,24 @@ def table4(results: pd.DataFrame, provenance: str) -> pd.DataFrame:
     order = {f"Scenario-{n}": n for n in SCENARIOS}
     out["_n"] = out["setting"].map(order)
     return out.sort_values(["_n", "method"], kind="stable").drop(columns="_n").reset_index(drop=True)
+
+
+HEADLINE = (("Model-A", 2), ("Model-A", 3))  # C3D Table 4's headline rows: (method, scenario)
+
+
+def headline(runs: dict) -> pd.DataFrame:
+    """C3D's headline (Table 4, Model-A in scenarios 2 and 3): accuracy, mean over folds, from
+    :func:`scenarios`' runs; a scenario this study did not run has no row. The provenance is that of the
+    scenario's datasets."""
+    rows = []
+    for method, n in HEADLINE:
+        if (method, n) in runs:
+            run = runs[(method, n)]
+            train, test = protocols.C3D_SCENARIOS[n]
+            used = run.samples[run.samples["dataset"].isin(train + test)]
+            rows.append(headline_row(PAPER, "Table 4", method, run, "accuracy",
+                                     run.evaluation.mean["accuracy"], setting=f"Scenario-{n}", samples=used))
+    return headline_frame(PAPER, rows)
 
 
 def table3(p, samples: pd.DataFrame, provenance: str, progress: bool = False) -> tuple[pd.DataFrame, dict]:

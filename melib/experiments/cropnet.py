@@ -27,7 +27,7 @@ import pandas as pd
 from .. import published, report, study as study_mod
 from ..errors import ConfigError
 from ..preprocess import pipelines
-from . import Run, evaluate_model, labelled
+from . import Run, evaluate_model, headline_frame, headline_row, labelled
 from .c3d import plan_epochs, protocol_name
 
 PAPER = "CropNet"
@@ -144,6 +144,17 @@ def composite(p, samples_table: pd.DataFrame, provenance: str | None = None, met
     out = out.sort_values(["method", "dataset"], key=lambda s: s.map(order) if s.name == "dataset" else s,
                           kind="stable")
     return out.reset_index(drop=True), r
+
+
+def headline(runs5: dict, run3: Run) -> pd.DataFrame:
+    """CropNet's headline: ARS+CropNet's accuracy on CASME II (Table 2; ``runs5`` of :func:`casme2`) and its
+    UF1 and UAR on the MEGC2019 composite (Table 3; ``run3`` of :func:`composite`), all pooled over folds."""
+    rows = []
+    if "CropNet+ARS" in runs5:
+        r = runs5["CropNet+ARS"]
+        rows.append(headline_row(PAPER, "Table 2", "ARS+CropNet", r, "accuracy", r.evaluation.pooled["accuracy"]))
+    rows += [headline_row(PAPER, "Table 3", "ARS+CropNet", run3, m, run3.evaluation.pooled[m]) for m in ("uf1", "uar")]
+    return headline_frame(PAPER, rows)
 
 
 def cgpo_example(samples_table: pd.DataFrame, show_real_frames: bool = False, kind: str = "ars"):

@@ -40,7 +40,7 @@ import torch
 
 from .. import published, report, train
 from ..models.dlhn import A_PAPER, A_SWEEP
-from . import Run, confusion_beside, labelled, model_inputs
+from . import Run, confusion_beside, headline_frame, headline_row, labelled, model_inputs
 
 PAPER = "DLHN"
 SCHEME = "pnso"
@@ -245,6 +245,14 @@ def audit(result: Result) -> pd.DataFrame:
 
 def audit_sentence(result: Result) -> str:
     return leakage_sentence(result.dlhn, result.protocol, result.protocol_params, "DLHN 4.1")
+
+
+def headline(result: Result) -> pd.DataFrame:
+    """DLHN's headline (Table 6, a = 0.45): accuracy, mean of the per-fold accuracies (DLHN Eq. 11)."""
+    ev = result.fused(A_PAPER)
+    run = Run("DLHN", result.protocol, ev, result.samples, result.exclusions)
+    return headline_frame(PAPER, [headline_row(PAPER, "Table 6", "DLHN", run, "accuracy", ev.mean["accuracy"],
+                                               setting=f"a={A_PAPER:g}")])
 
 
 # ---- curves ------------------------------------------------------------------------------------------------

@@ -38,7 +38,7 @@ from .. import labels as label_schemes
 from .. import models, published, report, train
 from ..errors import ConfigError
 from ..models.local_regions import LocalRegionsNet, region_classes, region_targets
-from . import Run, labelled, model_inputs
+from . import Run, headline_frame, headline_row, labelled, model_inputs
 from .c3d import plan_epochs, protocol_name
 from .cropnet import subject_protocol
 
@@ -143,13 +143,15 @@ def _classes(samples: pd.DataFrame) -> list[str]:
 
 
 def run(p, samples: pd.DataFrame, model_changes: dict | None = None, protocol: str | None = None,
-        protocol_params: dict | None = None, progress: bool = False, **config_changes) -> Run:
-    """Two-stage LocalRegions on labelled ``samples`` under the chapter's protocol (or the one given)."""
+        protocol_params: dict | None = None, progress: bool = False, inputs: dict | None = None,
+        **config_changes) -> Run:
+    """Two-stage LocalRegions on labelled ``samples`` under the chapter's protocol (or the one given);
+    ``inputs``: pipeline settings (``preprocess.pipelines.local_regions_inputs``)."""
     pl = plan(p)
     if protocol is None:
         protocol, protocol_params = subject_protocol(p, samples, pl["max_folds"])
     mk = {"classes": _classes(samples), **(model_changes or {})}
-    X, kept, exclusions = model_inputs(p, samples, MODEL, mk, progress=progress)
+    X, kept, exclusions = model_inputs(p, samples, MODEL, mk, inputs, progress=progress)
     from .. import study
 
     cfg = {"threads": 1, "progress": progress, **plan_epochs(p, PLANS), **config_changes}
@@ -259,3 +261,13 @@ def cross_dataset(p, samples_table: pd.DataFrame, provenance: str | None = None,
     out = _beside(rows.drop(columns="provenance"), pd.concat(pubs, ignore_index=True),
                   ["table", "method", "train", "dataset", "metric"], ("accuracy", "f1"), prov)
     return out.sort_values(["table", "train", "dataset", "metric"], kind="stable").reset_index(drop=True), runs
+
+
+def headline(full_run: Run, five_run: Run) -> pd.DataFrame:
+    """LocalRegions' headline, pooled over folds on the whole set: UF1 and UAR on the MEGC2019 composite
+    (Table 10; ``full``'s run) and UF1 and accuracy on the five classes (Table 11; ``five_classes``' run)."""
+    rows = [headline_row(PAPER, table, "LocalRegions", r, m, r.evaluation.pooled[m])
+            for table, r, metrics in (("Table 10", full_run, ("uf1", "uar")),
+                                      ("Table 11", five_run, ("uf1", "accuracy")))
+            for m in metrics]
+    return headline_frame(PAPER, rows)

@@ -49,7 +49,7 @@ import pandas as pd
 
 from .. import published, report, train
 from ..preprocess import rpca
-from . import Run, confusion_beside, labelled, model_inputs
+from . import Run, confusion_beside, headline_frame, headline_row, labelled, model_inputs
 from .dlhn import beside, fold_audit, leakage_sentence, table_caption, torch_threads, wide  # noqa: F401  (wide: notebook)
 from .dlhn import curves_figure as _curves
 
@@ -192,6 +192,13 @@ def table5(result: Result) -> pd.DataFrame:
     s = _scores(result.psn)
     study = _long([{"method": "PSN", "metric": m, "value": s[m]} for m in ("accuracy", "uf1")], result.provenance)
     return beside(study, published.table(PAPER, "Table 5"), ["method", "metric"])
+
+
+def headline(result: Result) -> pd.DataFrame:
+    """PSN's headline (Table 5): recognition rate (mean of folds) and F1 (UF1, pooled), as :func:`table5`."""
+    s = _scores(result.psn)
+    return headline_frame(PAPER, [headline_row(PAPER, "Table 5", "PSN", result.runs["PSN"], m, s[m])
+                                  for m in ("accuracy", "uf1")])
 
 
 COMBINED = "combined"

@@ -98,10 +98,34 @@ def _path(row):
     return frames[0] if frames is not None and len(frames) else None
 
 
-def _sparse(clip01: np.ndarray, path, **rpca_kw) -> np.ndarray:
-    """RPCA sparse part E of a float [0, 1] clip (T, H, W), frames as the columns of D (DLHN 3.2.1, PSN 2.1)."""
+CLIP_SCALES = (None, "clip_sd")
+
+
+def scale_clip(arrays, how: str | None):
+    """One clip's arrays (an array, or a dict of them: the clip's regions) divided by one factor per clip.
+
+    ``how="clip_sd"``: the standard deviation of all their values together (a choice: the papers do not say
+    how signed inputs such as RPCA's E or a frame minus the onset are scaled for the network; on the
+    synthetic set E's sd is about 1/20 of the frames'). One factor keeps the zeros and the contrast between
+    frames, pixels and regions; an all-zero clip stays zero. ``None`` returns the input.
+    """
+    if how not in CLIP_SCALES:
+        raise ConfigError(f"scale must be one of {CLIP_SCALES}, not {how!r}")
+    if how is None:
+        return arrays
+    parts = list(arrays.values()) if isinstance(arrays, dict) else [arrays]
+    sd = float(np.concatenate([np.ravel(a) for a in parts]).std())
+    if sd == 0:
+        return arrays
+    f = np.float32(1.0 / sd)
+    return {k: v * f for k, v in arrays.items()} if isinstance(arrays, dict) else arrays * f
+
+
+def _sparse(clip01: np.ndarray, path, scale: str | None = None, **rpca_kw) -> np.ndarray:
+    """RPCA sparse part E of a float [0, 1] clip (T, H, W), frames as the columns of D (DLHN 3.2.1, PSN 2.1),
+    scaled as :func:`scale_clip` says."""
     _, E, _ = rpca_frames(clip01.astype(np.float32), path=path, **rpca_kw)
-    return E.astype(np.float32)
+    return scale_clip(E.astype(np.float32), scale)
 
 
 # --- DLHN ------------------------------------------------------------------------------------------------
@@ -110,7 +134,7 @@ def _sparse(clip01: np.ndarray, path, **rpca_kw) -> np.ndarray:
 def dlhn_inputs(row, size: int = 112, frames: int = DLHN_FRAMES, roi_sizes: Mapping[str, Size] | None = None,
                 sparse_size: int | Size | None = None, rois: bool = True, sparse: bool = True,
                 method: str = "linear", margin: float = DEFAULT_MARGIN, rpca_tol: float = 1e-7,
-                rpca_max_iter: int = 1000) -> dict[str, np.ndarray]:
+                rpca_max_iter: int = 1000, sparse_scale: str | None = None) -> dict[str, np.ndarray]:
     """DLHN inputs of one clip: the four ROI clips (HCRNN) and the RPCA sparse part E (RPRNN).
 
     DLHN 3.1.1 / 4.2.1: grey frames, face aligned and cropped to ``size`` x ``size`` (112), temporally
@@ -121,7 +145,8 @@ def dlhn_inputs(row, size: int = 112, frames: int = DLHN_FRAMES, roi_sizes: Mapp
     Returns ``{"eyebrows", "eyes", "nose", "mouth": (T, 1, h, w), "sparse": (T, 1, s, s)}`` float32;
     ``roi_sizes`` ({name: (h, w)}) and ``sparse_size`` shrink the outputs for a smaller model profile
     (E is computed at ``size`` and then area-averaged). ``rois=False`` / ``sparse=False`` skip a part
-    (HCRNN or RPRNN alone). Choices: interpolation on [0, 1] floats (not re-quantised to uint8).
+    (HCRNN or RPRNN alone). Choices: interpolation on [0, 1] floats (not re-quantised to uint8); E as RPCA
+    returns it (``sparse_scale="clip_sd"``: scaled per clip, :func:`scale_clip`).
     """
     if rois and size < DLHN_FACE[0]:
         raise ConfigError(f"DLHN's ROIs (up to 112 px wide, DLHN 3.1.1) need a face of at least 112 px, not {size}; "
@@ -135,7 +160,7 @@ def dlhn_inputs(row, size: int = 112, frames: int = DLHN_FRAMES, roi_sizes: Mapp
             want = (roi_sizes or {}).get(name)
             out[name] = _tchw(_resize(crops[name], want))
     if sparse:
-        E = _sparse(clip, _path(row), tol=rpca_tol, max_iter=rpca_max_iter)  # DLHN 3.2.1, Eq. 5
+        E = _sparse(clip, _path(row), sparse_scale, tol=rpca_tol, max_iter=rpca_max_iter)  # DLHN 3.2.1, Eq. 5
         out["sparse"] = _tchw(_resize(E, None if sparse_size is None else _pair(sparse_size)))
     return out
 
@@ -153,11 +178,11 @@ def psn_indices(frames: int = PSN_FRAMES, n_normalised: int = PSN_NORMALISED) ->
     return np.rint(np.linspace(0, n_normalised - 1, frames)).astype(int)
 
 
-@cached(version=1)
+@cached(version=2)
 def psn_inputs(row, size: int = 112, frames: int = PSN_FRAMES, out_size: int | None = None,
                n_normalised: int = PSN_NORMALISED, method: str = "tim", rpca_on: str = "normalised",
-               margin: float = DEFAULT_MARGIN, rpca_tol: float = 1e-7,
-               rpca_max_iter: int = 1000) -> dict[str, np.ndarray]:
+               margin: float = DEFAULT_MARGIN, rpca_tol: float = 1e-7, rpca_max_iter: int = 1000,
+               sparse_scale: str | None = "clip_sd") -> dict[str, np.ndarray]:
     """PSN inputs of one clip: ``{"sparse": E, "frames": the original frames}``, each (T, 1, s, s) float32.
 
     PSN 3.2 (1)-(2): face detected and cropped, frames resized to ``size`` x ``size`` (112), grey; every clip
@@ -169,6 +194,10 @@ def psn_inputs(row, size: int = 112, frames: int = PSN_FRAMES, out_size: int | N
     time interval between frames" fits both). The interpolation to 150 frames is not named: TIM by default
     (``method="linear"`` the alternative), on [0, 1] floats; interpolated frames are clipped to [0, 1].
     ``out_size`` shrinks both outputs (area averaging) for a smaller model profile.
+    E is scaled to unit standard deviation per clip (``sparse_scale="clip_sd"``, :func:`scale_clip`; PSN does
+    not say how E is scaled): as RPCA returns it, E's spread is about 1/20 of the frames' and PSN's spatial
+    sub-network did not learn from it on the synthetic set (UAR 0.52 against 0.57 scaled, 20 epochs);
+    ``sparse_scale=None`` keeps E as RPCA returns it.
     Note: every frame of a clip interpolated to 150 frames is a mix of its T original frames, so that matrix
     has rank <= T; for clips much shorter than 150 frames RPCA then leaves less in E (on the synthetic set E's
     contrast on the moved pixels at the apex was less consistent than with ``rpca_on="sampled"``).
@@ -179,7 +208,7 @@ def psn_inputs(row, size: int = 112, frames: int = PSN_FRAMES, out_size: int | N
     normalised = np.clip(resample(_unit(face["frames"]), n_normalised, method, path=_path(row)), 0.0, 1.0)
     keep = psn_indices(frames, n_normalised)
     sampled = normalised[keep]
-    rpca_kw = dict(tol=rpca_tol, max_iter=rpca_max_iter)
+    rpca_kw = dict(scale=sparse_scale, tol=rpca_tol, max_iter=rpca_max_iter)
     if rpca_on == "normalised":
         E = _sparse(normalised, _path(row), **rpca_kw)[keep]  # PSN Eq. 2 on the 150-frame clip
     else:
@@ -283,11 +312,11 @@ def fit_length(clip: np.ndarray, frames: int, temporal: str = "pad", path=None) 
     return np.concatenate([clip, np.zeros((frames - n,) + clip.shape[1:], clip.dtype)])
 
 
-@cached(version=1)
+@cached(version=2)
 def local_regions_inputs(row, frames: int = 16, sizes: Mapping[str, Size] | None = None,
                          regions: Sequence[str] = LOCALREGIONS_REGIONS, temporal: str = "pad",
-                         face_size: Size | None = None, pad: float = 0.15,
-                         margin: float = DEFAULT_MARGIN) -> dict[str, np.ndarray]:
+                         face_size: Size | None = None, pad: float = 0.15, margin: float = DEFAULT_MARGIN,
+                         onset_difference: bool = False, scale: str | None = None) -> dict[str, np.ndarray]:
     """LocalRegions inputs of one clip: ``{region: (T, 3, h, w)}`` float32 in [0, 1] for the six ROIs.
 
     LocalRegions 3.1: dlib landmarks, face cropped once for the whole clip on the first frame (``face_size``,
@@ -296,18 +325,26 @@ def local_regions_inputs(row, frames: int = 16, sizes: Mapping[str, Size] | None
     Region names follow the model (``eye_left`` ... ``cheek_right``). ``sizes`` ({region: (h, w)}) shrinks
     them for a smaller profile; ``regions`` may include ``"face"`` (Table 5 whole-face ablation: the aligned
     face at 128x128). Time: :func:`fit_length` to ``frames`` (zero padding; LocalRegions 3.3).
+    ``onset_difference=True`` (not the paper's input; off by default) gives every frame minus the clip's onset
+    frame (signed, in [-1, 1]; the onset frame itself becomes zero, like the padding): the motion without the
+    face's appearance, as ``c3d_inputs(onset_difference=True)``. ``scale="clip_sd"`` divides all six regions
+    of a clip by one factor (:func:`scale_clip`).
     """
     unknown = set(regions) - set(LOCALREGIONS_REGIONS) - {"face"}
     if unknown:
         raise ConfigError(f"unknown LocalRegions region(s) {sorted(unknown)}; choose from "
                           f"{', '.join(LOCALREGIONS_REGIONS)}, face")
     face = face_track(row, size=_pair(face_size or FACE_SIZES["localregions"]), margin=margin, gray=False)
-    clip = fit_length(face["frames"], frames, temporal, path=_path(row))
+    clip = _unit(face["frames"])
+    if onset_difference:
+        clip = clip - clip[:1]
+    clip = fit_length(clip, frames, temporal, path=_path(row))
     crops, _ = localregions_rois(clip, face["landmarks"], pad=pad, path=_path(row))  # LocalRegions 3.1
     crops = {LOCALREGIONS_NAMES[k]: v for k, v in crops.items()}
     if "face" in regions:
         crops["face"] = _resize(clip, LOCALREGIONS_FACE, channels_last=True)
-    return {r: _tchw(_unit(_resize(crops[r], (sizes or {}).get(r), channels_last=True))) for r in regions}
+    return scale_clip({r: _tchw(_resize(crops[r], (sizes or {}).get(r), channels_last=True)) for r in regions},
+                      scale)
 
 
 # --- LBP baselines ---------------------------------------------------------------------------------------

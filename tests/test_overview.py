@@ -1,0 +1,244 @@
+"""The results overview: headline rows kept per chapter, the table beside the published headlines, its figure."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import nbformat  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+import yaml  # noqa: E402
+
+from melib import metrics, published, records, report, study, train  # noqa: E402
+from melib.errors import ConfigError  # noqa: E402
+from melib.experiments import Run, c3d, cropnet, dlhn, local_regions, psn  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+SYNTH = "synthetic (melib default set, seed 0)"
+REAL = "reproduced on real data (CASME II)"
+
+
+def _row(paper="CropNet", table="Table 2", method="ARS+CropNet", dataset="casme2", setting=None,
+         metric="accuracy", value=0.5, provenance=SYNTH, **kw) -> dict:
+    return {"paper": paper, "table": table, "method": method, "dataset": dataset, "setting": setting,
+            "metric": metric, "value": value, "protocol": kw.get("protocol", "loso"),
+            "subject_overlap": kw.get("subject_overlap", 0.0), "n_clips": kw.get("n_clips", 40),
+            "provenance": provenance}
+
+
+# ---- records ---------------------------------------------------------------------------------------------
+
+def test_headlines_round_trip_atomically(tmp_path):
+    rows = pd.DataFrame([_row(), _row(table="Table 3", dataset="casme2+samm+smic", metric="uf1", value=0.25)])
+    path = records.save_headline(rows, "tag1", "CropNet", root=tmp_path)
+    assert path == tmp_path / "headlines" / "tag1" / "CropNet.csv"
+    assert [p.name for p in path.parent.iterdir()] == ["CropNet.csv"]  # no temporary file left
+    c3d_rows = pd.DataFrame([_row("C3D", "Table 4", "Model-A", setting="Scenario-2", provenance=REAL,
+                                  protocol="stratified_kfold(k=5)", subject_overlap=0.75)])
+    records.save_headline(c3d_rows, "tag1", "C3D", root=tmp_path)
+    back = records.headlines("tag1", root=tmp_path)
+    assert list(back.columns) == records.HEADLINE_COLUMNS and len(back) == 3
+    got = back.set_index(["paper", "table", "metric"])
+    assert got.loc[("CropNet", "Table 3", "uf1"), "value"] == 0.25
+    assert got.loc[("C3D", "Table 4", "accuracy"), "setting"] == "Scenario-2"
+    assert got.loc[("C3D", "Table 4", "accuracy"), "subject_overlap"] == 0.75
+    # a re-run replaces the paper's file; an empty one leaves the header only
+    records.save_headline(pd.DataFrame(columns=records.HEADLINE_COLUMNS), "tag1", "CropNet", root=tmp_path)
+    assert set(records.headlines("tag1", root=tmp_path)["paper"]) == {"C3D"}
+    empty = records.headlines("other", root=tmp_path)
+    assert empty.empty and list(empty.columns) == records.HEADLINE_COLUMNS
+
+
+def test_save_headline_refuses_foreign_or_incomplete_rows(tmp_path):
+    with pytest.raises(ConfigError, match="C3D"):
+        records.save_headline(pd.DataFrame([_row()]), "t", "C3D", root=tmp_path)
+    with pytest.raises(ConfigError, match="provenance"):
+        records.save_headline(pd.DataFrame([_row()]).drop(columns="provenance"), "t", "CropNet", root=tmp_path)
+    assert not (tmp_path / "headlines" / "t").exists() or not any((tmp_path / "headlines" / "t").iterdir())
+
+
+def test_headline_tag_ignores_the_device_and_keeps_per_parameters(tmp_path, monkeypatch):
+    monkeypatch.setenv("MELIB_RUNS", str(tmp_path))
+    p = study.resolve("smoke")
+    assert study.headline_tag(p) == study.headline_tag(study.resolve("smoke", device="cuda"))
+    assert study.headline_tag(p) != study.headline_tag(study.resolve("smoke", seed=1))
+    assert study.headline_tag(p) != study.headline_tag(study.resolve("smoke", epochs=2))
+    rows = pd.DataFrame([_row()])
+    assert study.keep_headline(p, rows) is rows
+    assert len(study.kept_headlines(p)) == 1 and study.kept_headlines(study.resolve("smoke", seed=1)).empty
+    empty = pd.DataFrame(columns=records.HEADLINE_COLUMNS)
+    with pytest.raises(ConfigError):
+        study.keep_headline(p, empty)  # no row and no attrs["paper"]: whose?
+    empty.attrs["paper"] = "CropNet"
+    study.keep_headline(p, empty)
+    assert study.kept_headlines(p).empty
+
+
+# ---- the overview table ------------------------------------------------------------------------------------
+
+def test_results_overview_one_row_per_published_headline_with_both_provenances():
+    pub = published.headlines()
+    study_rows = pd.DataFrame([
+        _row(value=0.40),  # CropNet Table 2, synthetic
+        _row("C3D", "Table 4", "Model-A", setting="Scenario-2", value=0.50, provenance=REAL,
+             protocol="stratified_kfold(k=5)", subject_overlap=0.8),
+        _row("DLHN", "Table 6", "DLHN", dataset="casme2", setting="a=0.45", value=0.7, provenance=REAL),
+        _row("PSN", "Table 9", "PSN", value=0.9),  # not a headline: not shown
+    ])
+    t = report.results_overview(study_rows)
+    assert len(t) == len(pub)
+    assert list(t[["paper", "table", "metric"]].itertuples(index=False)) == \
+        list(pub[["paper", "table", "metric"]].itertuples(index=False))
+    assert t["published_provenance"].map(report.provenance_kind).eq("published").all()
+    assert t["study_provenance"].notna().all() and t["published"].notna().all()
+    key = t.set_index(["paper", "table", "setting", "metric"])
+    syn = key.loc[("CropNet", "Table 2", "", "accuracy")]
+    assert syn["study"] == 0.40 and syn["study_provenance"] == SYNTH and np.isnan(syn["difference"])
+    real = key.loc[("C3D", "Table 4", "Scenario-2", "accuracy")]
+    assert real["difference"] == pytest.approx(0.50 - 0.565)
+    assert real["subject_overlap"] == 0.8 and real["study_protocol"] == "stratified_kfold(k=5)"
+    assert real["published_protocol"] == "stratified_kfold(k=5)"
+    # real data, but not the paper's four-database composite: shown, not subtracted
+    other = key.loc[("DLHN", "Table 6", "a=0.45", "accuracy")]
+    assert other["study"] == 0.7 and other["study_dataset"] == "casme2" and np.isnan(other["difference"])
+    missing = key.loc[("C3D", "Table 4", "Scenario-3", "accuracy")]
+    assert missing["study_provenance"] == report.NOT_RUN and np.isnan(missing["study"])
+    assert (t["study_provenance"] == report.NOT_RUN).sum() == len(pub) - 3
+
+
+def test_results_overview_with_nothing_run():
+    t = report.results_overview(records.headlines("none", root="/nonexistent"))
+    assert len(t) == len(published.headlines())
+    assert (t["study_provenance"] == report.NOT_RUN).all() and t["difference"].isna().all()
+    fig = report.overview_figure(t)
+    plt.close(fig)
+
+
+def test_overview_figure_marks_each_row_and_says_synthetic_is_no_reproduction():
+    t = report.results_overview(pd.DataFrame([_row(value=0.4), _row("C3D", "Table 4", "Model-A",
+                                                                    setting="Scenario-2", provenance=REAL)]))
+    fig = report.overview_figure(t)
+    ax = fig.axes[0]
+    assert len(ax.get_yticklabels()) == len(t)
+    assert "not reproductions" in ax.get_title()
+    assert not ax.get_lines()  # no chance line or other reference drawn
+    labels = [x.get_text() for x in ax.get_legend().get_texts()]
+    assert labels[0] == "published" and any("synthetic" in x for x in labels) and any("real" in x for x in labels)
+    assert sum(x.get_text() == "not run in this study" for x in ax.texts) == len(t) - 2
+    plt.close(fig)
+
+
+# ---- each chapter's headline() on hand-made runs ------------------------------------------------------------
+
+LABELS = ["a", "b"]
+
+
+def _evaluation(datasets=("casme2",), leakage=(0.0, 0.0), k=2, seed=0) -> train.Evaluation:
+    rng = np.random.default_rng(seed)
+    recs = []
+    for fold, leak in enumerate(leakage):
+        preds = []
+        for i in range(k * 4):
+            y = LABELS[i % 2]
+            pr = rng.dirichlet([1, 1])
+            preds.append({"clip": f"c{fold}_{i}", "dataset": datasets[i % len(datasets)], "subject": f"s{i}",
+                          "y_true": y, "y_pred": LABELS[int(pr.argmax())], "proba": list(pr)})
+        recs.append({"fold": fold, "fold_name": f"fold{fold}", "model": "m", "run": "r",
+                     "protocol_params": {"n_splits": len(leakage)}, "audit": {"leakage": leak, "n_test": len(preds)},
+                     "predictions": preds, "metrics": metrics.scores([p["y_true"] for p in preds],
+                                                                     [p["y_pred"] for p in preds], LABELS)})
+    return train.Evaluation(recs, LABELS, "r")
+
+
+def _run(protocol="loso", datasets=("casme2",), synthetic=True, **kw) -> Run:
+    ev = _evaluation(datasets, **kw)
+    samples = pd.DataFrame({"dataset": list(datasets), "synthetic": synthetic, "label": "a"})
+    return Run("m", protocol, ev, samples)
+
+
+def _check(rows: pd.DataFrame, paper: str):
+    assert list(rows.columns) == records.HEADLINE_COLUMNS and rows.attrs["paper"] == paper
+    assert (rows["paper"] == paper).all() and rows["provenance"].map(report.provenance_kind).isin(
+        ["synthetic", "real"]).all()
+    t = report.results_overview(rows)
+    mine = t[t["paper"] == paper]
+    assert (mine["study_provenance"] != report.NOT_RUN).sum() == len(rows), "a headline row matched nothing"
+
+
+def test_headline_of_each_chapter_matches_the_published_rows():
+    both = ("casme2", "samm")
+    # DLHN: the fused run at a = 0.45, mean of folds
+    h, r = _run("stratified_kfold", both, seed=1), _run("stratified_kfold", both, seed=2)
+    h.evaluation.records[0]["audit"]["leakage"] = 0.6
+    r.evaluation.records[0]["audit"]["leakage"] = 0.6
+    res = dlhn.Result(h, r, None, 0.3, "stratified_kfold", {"n_splits": 2}, SYNTH, h.samples)
+    rows = dlhn.headline(res)
+    _check(rows, "DLHN")
+    assert rows["setting"].tolist() == ["a=0.45"] and rows["dataset"].tolist() == ["casme2+samm"]
+    assert rows["value"].iloc[0] == pytest.approx(res.fused(0.45).mean["accuracy"])
+    assert rows["protocol"].iloc[0] == "stratified_kfold(k=2)" and rows["subject_overlap"].iloc[0] == 0.6
+    # PSN: RR mean of folds, UF1 pooled
+    pr = _run("stratified_kfold", both)
+    rows = psn.headline(psn.Result({"PSN": pr}, {"PSN": {}}, "stratified_kfold", {}, SYNTH, pr.samples))
+    _check(rows, "PSN")
+    assert rows.set_index("metric")["value"].to_dict() == pytest.approx(
+        {"accuracy": pr.evaluation.mean["accuracy"], "uf1": pr.evaluation.pooled["uf1"]})
+    # C3D: scenarios 2 and 3, provenance of the scenario's datasets only (SAMM's real clips are not used)
+    s2, s3 = _run("stratified_kfold"), _run("stratified_kfold", ("casme2", "smic"))
+    s2.samples = pd.DataFrame({"dataset": ["casme2", "samm"], "synthetic": [True, False], "label": "a"})
+    rows = c3d.headline({("Model-A", 2): s2, ("Model-A", 3): s3, ("Model-B", 2): s2})
+    _check(rows, "C3D")
+    assert rows["setting"].tolist() == ["Scenario-2", "Scenario-3"]
+    assert rows["dataset"].tolist() == ["casme2", "casme2+smic"] and rows["provenance"].str.startswith("synth").all()
+    assert c3d.headline({}).empty and c3d.headline({}).attrs["paper"] == "C3D"
+    # CropNet: Table 2 accuracy on CASME II, Table 3 UF1 and UAR on the composite, pooled
+    t2, t3 = _run(synthetic=False), _run(datasets=("casme2", "samm", "smic"), synthetic=False)
+    rows = cropnet.headline({"CropNet+ARS": t2, "CropNet+RRS": t2}, t3)
+    _check(rows, "CropNet")
+    assert rows["table"].tolist() == ["Table 2", "Table 3", "Table 3"]
+    assert rows["value"].tolist() == pytest.approx([t2.evaluation.pooled["accuracy"], t3.evaluation.pooled["uf1"],
+                                                    t3.evaluation.pooled["uar"]])
+    assert rows["provenance"].str.startswith("reproduced on real data").all()
+    # LocalRegions: Table 10 on the composite, Table 11 on CASME II + SAMM, pooled
+    rows = local_regions.headline(_run(datasets=("casme2", "samm", "smic")), _run(datasets=both))
+    _check(rows, "LocalRegions")
+    assert rows[["table", "metric"]].values.tolist() == [["Table 10", "uf1"], ["Table 10", "uar"],
+                                                         ["Table 11", "uf1"], ["Table 11", "accuracy"]]
+
+
+# ---- the notebook and the book ---------------------------------------------------------------------------
+
+def test_overview_notebook_follows_the_conventions_and_replaces_the_prose_page():
+    nb = nbformat.read(ROOT / "notebooks" / "50_results_overview.ipynb", as_version=4)
+    tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1 and nb.cells.index(tagged[0]) == 1
+    ns: dict = {}
+    exec(tagged[0].source, ns)
+    assert set(study.PARAMETERS) | {"show_real_frames"} <= set(ns) and ns["profile"] == "smoke"
+    assert all(not c.get("outputs") and c.get("execution_count") is None for c in nb.cells if c.cell_type == "code")
+    assert "study.setup(" in nb.cells[2].source
+    assert any("Provenance rules" in c.source for c in nb.cells if c.cell_type == "markdown")
+    files = report._toc_files(yaml.safe_load((ROOT / "book" / "_toc.yml").read_text()))
+    assert "executed/50_results_overview" in files and "results_overview" not in files
+    assert not (ROOT / "book" / "results_overview.md").exists()
+    assert study.toc_notebooks()[-1] == study.OVERVIEW  # after every chapter whose headline it reads
+    for name in ("10_dlhn", "11_psn", "12_c3d", "13_cropnet", "14_local_regions"):
+        last = nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", as_version=4).cells[-1]
+        assert last.cell_type == "code" and last.source.startswith("study.keep_headline(p, "), name
+
+
+def test_the_overview_is_re_run_when_a_chapter_keeps_new_headlines(tmp_path):
+    src, exe, dep = tmp_path / "a.ipynb", tmp_path / "b.ipynb", tmp_path / "CropNet.csv"
+    nb = nbformat.v4.new_notebook(metadata={"melib": {"run_key": "k"}})
+    nbformat.write(nb, src)
+    dep.write_text("x")
+    nbformat.write(nb, exe)
+    assert study.is_current(src, exe, "k", [dep])
+    t = exe.stat().st_mtime
+    os.utime(dep, (t + 10, t + 10))
+    assert not study.is_current(src, exe, "k", [dep])
