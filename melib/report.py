@@ -201,6 +201,30 @@ def results_overview(study_rows: pd.DataFrame, published_rows: pd.DataFrame | No
                                    "study_provenance", "difference"]]
 
 
+def overview_table(table: pd.DataFrame) -> pd.DataFrame:
+    """:func:`results_overview` laid out for reading: one cell per number with its dataset and protocol (and
+    the study's subject overlap) beside it, then its provenance, so the page needs no sideways scrolling."""
+    from .published import dataset_name
+
+    def cell(value, dataset, protocol, overlap=None):
+        if pd.isna(value):
+            return "-"
+        extra = f", subject overlap {overlap:.2f}" if overlap is not None and not pd.isna(overlap) else ""
+        return f"{value:.3f} ({dataset_name(dataset)}; {protocol}{extra})"
+
+    out = pd.DataFrame({
+        "headline": [f"{r.paper} {r.table}: {r.method}{' ' + r.setting if r.setting else ''}, {r.metric}"
+                     for r in table.itertuples()],
+        "published": [cell(r.published, r.dataset, r.published_protocol) for r in table.itertuples()],
+        "published provenance": table["published_provenance"].to_numpy(),
+        "this study": [cell(r.study, r.study_dataset, r.study_protocol, r.subject_overlap)
+                       for r in table.itertuples()],
+        "study provenance": table["study_provenance"].to_numpy(),
+        "difference": table["difference"].round(3).to_numpy(),
+    })
+    return out.set_index("headline")
+
+
 # ---- figures -------------------------------------------------------------------------------------------
 
 def _style():

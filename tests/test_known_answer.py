@@ -7,9 +7,9 @@ among each subject's clips, 2000 draws, central 99 %), plus a fixed tolerance ar
 margin over that band's upper end and a floor. The thresholds come from measurements (seed 0, written beside
 each constant); the band's width follows from the number of clips (about 94 here: the null's sd is about 0.055).
 
-The sets: 5 subjects per layout, 7 clips each, 12-16 frames of 256x192 (105 clips, about 94 with a MEGC2019
-label), seed 0. The engine-level tests take about a minute and a half; the paper models' (``slow``) one to four
-minutes each on a busy 2-core machine (DLHN's and PSN's RPCA preprocessing dominates).
+The sets (``known_answer.KA_SYNTH``, the book's known-answer chapter's too): 5 subjects per layout, 7 clips
+each, 12-16 frames of 256x192 (105 clips, about 94 with a MEGC2019 label), seed 0. The engine-level tests take
+about a minute and a half; the paper models' (``slow``) 20 s to two minutes each on a quiet 2-core machine.
 """
 from __future__ import annotations
 

@@ -111,6 +111,22 @@ def test_results_overview_one_row_per_published_headline_with_both_provenances()
     assert (t["study_provenance"] == report.NOT_RUN).sum() == len(pub) - 3
 
 
+def test_overview_table_puts_each_number_beside_its_provenance():
+    t = report.results_overview(pd.DataFrame([
+        _row(value=0.40),
+        _row("C3D", "Table 4", "Model-A", setting="Scenario-2", value=0.50, provenance=REAL,
+             protocol="stratified_kfold(k=5)", subject_overlap=0.8)]))
+    view = report.overview_table(t)
+    assert len(view) == len(t) and list(view.columns) == ["published", "published provenance", "this study",
+                                                            "study provenance", "difference"]
+    c3d = view.loc["C3D Table 4: Model-A Scenario-2, accuracy"]
+    assert c3d["published"] == "0.565 (CASME II; stratified_kfold(k=5))"
+    assert c3d["this study"] == "0.500 (CASME II; stratified_kfold(k=5), subject overlap 0.80)"
+    assert c3d["study provenance"] == REAL and c3d["difference"] == pytest.approx(-0.065)
+    not_run = view.loc["C3D Table 4: Model-A Scenario-3, accuracy"]
+    assert not_run["this study"] == "-" and not_run["study provenance"] == report.NOT_RUN
+
+
 def test_results_overview_with_nothing_run():
     t = report.results_overview(records.headlines("none", root="/nonexistent"))
     assert len(t) == len(published.headlines())

@@ -11,8 +11,11 @@ chance at 0 and clearly above it once the motion is there; a method above chance
 - :func:`evaluate_method`: one method (a baseline name of :data:`BASELINES` or a registered model) on one set.
 - :func:`chance_band`: what "near chance" means for a given run: the permutation null of the metric
   (true labels shuffled against the predictions, which keeps both class distributions).
+- :func:`settings`: the paper models' known-answer settings (:data:`TRAINING`, :data:`INPUTS`,
+  :data:`CONFIG`), shared by the chapter and ``tests/test_known_answer.py``.
 - :func:`sweep`: methods x amplitudes -> one long table with bootstrap confidence intervals, the protocol,
-  the leakage audit and the provenance on every row (for ``melib.report.amplitude_figure``).
+  the leakage audit and the provenance on every row (for ``melib.report.amplitude_figure``); serial or in a
+  process pool.
 
 Choices (not from the papers): the 3-class MEGC2019 scheme (chance UAR 1/3; the synthetic set has 4:1:1
 negative : positive : surprise clips in CASME II and SAMM layouts, 1:1:1 in SMIC's), a subject-disjoint
