@@ -50,7 +50,7 @@ PROTOCOL_PARAMS = {"n_splits": 3, "seed": 0}
 # The set each profile sweeps (melib.synth.generate_default parameters; None: the profile's own set's), its
 # methods and process-pool size. Default: 5 subjects per layout, 7 clips each, 12-16 frames of 256x192 (105
 # clips, 95 with a MEGC2019 label; tests/test_known_answer.py checks every method on the same set), every
-# method at amplitudes 0 and 3 on both cores (about 5 minutes); the paper profile adds amplitude 1. On 3
+# method at amplitudes 0 and 3 on both cores (3.6 minutes cold); the paper profile adds amplitude 1. On 3
 # subjects per layout (57 labelled clips) DLHN reached only 0.43 at amplitude 3 (null band up to 0.46).
 KA_SYNTH = {"subjects": 5, "clips_per_subject": 7, "width": 256, "height": 192, "frames": (12, 16)}
 FAST_METHODS = ("lbp_top_svm", "lbp_sip_svm", "psn", "c3d_model_a")
@@ -61,7 +61,7 @@ PLAN = {"smoke": {"amplitudes": (0.0, 3.0), "methods": FAST_METHODS, "synth": No
 
 # The paper models' known-answer settings: deviations from the default profile that let each model learn the
 # planted motion on the small synthetic set (each measured; tests/test_known_answer.py records the numbers and
-# the book's known-answer chapter lists them). ``sweep(settings=False)`` runs the profile's own settings.
+# the book's known-answer chapter lists them); ``sweep(known_answer_settings=False)`` runs the profile's.
 TRAINING = {"epochs": 30, "class_weights": "balanced"}  # n / (K n_i): the layouts are 4:1:1 in two of three
 # Signed inputs: frames minus the onset frame (C3D, LocalRegions: on raw frames the face's appearance drowns
 # 3 px of motion and the training loss stays at ln 3), scaled to unit sd per clip (LocalRegions: its stage-1
