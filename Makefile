@@ -3,17 +3,21 @@ PY ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+LOCK := requirements.lock
+TORCH := torch==2.13.0
 
-.PHONY: setup study test chromium clean bench
+.PHONY: setup study test chromium clean bench lock
 
 setup: $(STAMP)
 
-# torch goes first: an unpinned torch pulled in by a dependency would fetch a multi-GB CUDA build.
-$(STAMP): pyproject.toml
+# torch goes first: an unpinned torch pulled in by a dependency would fetch a multi-GB CUDA build. Then the
+# exact versions of requirements.lock, then melib itself without re-resolving anything.
+$(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q $(TORCH)
+	$(BIN)/python -m pip install -q -r $(LOCK)
+	$(BIN)/python -m pip install -q --no-deps -e .
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $(STAMP)
 
@@ -29,6 +33,16 @@ test: $(STAMP) chromium
 # The book tests look at the built HTML in Debian's headless Chromium.
 chromium:
 	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || { echo "install Debian's chromium (apt-get install chromium) for the book tests"; exit 1; }
+
+# Re-resolve pyproject.toml's version ranges in a scratch venv and pin the result in requirements.lock.
+lock:
+	rm -rf .lockenv && $(PY) -m venv .lockenv
+	.lockenv/bin/python -m pip install -q --upgrade pip
+	.lockenv/bin/python -m pip install -q $(TORCH)
+	.lockenv/bin/python -m pip install -q -e '.[dev]'
+	{ sed -n '/^#/p' $(LOCK); .lockenv/bin/python -m pip freeze --exclude-editable | grep -v '^melib' \
+	  | sed 's/^torch==\([0-9.]*\)+cpu$$/torch==\1/'; } > $(LOCK).tmp && mv $(LOCK).tmp $(LOCK)
+	rm -rf .lockenv
 
 bench: $(STAMP)
 	for b in benches/bench_*.py; do $(BIN)/python $$b || exit 1; done
