@@ -75,7 +75,7 @@ def test_interrupted_write_leaves_no_entry(monkeypatch):
     with pytest.raises(Boom):
         step("clip-a")
     assert not path.exists()
-    assert list(path.parent.iterdir()) == []  # the temporary file was removed too
+    assert [p.name for p in path.parent.iterdir()] == [".melib-function"]  # the temporary file was removed too
     monkeypatch.setattr(cache_mod.os, "replace", real_replace)
     step("clip-a")
     assert path.exists() and len(calls) == 2
@@ -128,10 +128,10 @@ def test_cache_clear_one_function_or_all():
     a, _ = _make(name="t.a")
     b, _ = _make(name="t.b")
     a("x"), a("y"), b("x")
-    assert cache_clear(a) == 2
-    assert set(cache_info()) == {"t.b"}
-    assert cache_clear() == 1
-    assert cache_info() == {}
+    assert cache_clear(a).entries == 2
+    assert set(cache_info()) == {"t.b"} and not a.cache_path("x").parent.exists()
+    assert cache_clear().entries == 1
+    assert cache_info() == {} and [p.name for p in a.cache_path("x").parent.parent.iterdir()] == ["CACHEDIR.TAG"]
     with pytest.raises(TypeError):
         cache_clear(len)
 
@@ -374,3 +374,55 @@ def test_ignored_arguments_do_not_key_the_entry():
     assert step.cache_path(3, device="cuda") == step.cache_path(3)
     with pytest.raises(TypeError, match="nope"):
         cached(version=1, ignore=("nope",))(lambda x: x)
+
+
+_WRITER = """
+import os, sys, time
+import numpy as np
+from melib.preprocess import cache
+@cache.cached(version=1, name="t.proc")
+def step(i):
+    return np.full(200_000, i)
+if sys.argv[1] == "hang":  # killed between writing the temporary file and renaming it
+    cache.os.replace = lambda a, b: (print("written", flush=True), time.sleep(60))
+    step(0)
+else:
+    for _ in range(5):
+        for i in range(6):
+            assert step(i)[0] == i
+"""
+
+
+def test_kill_9_mid_write_leaves_a_stale_temp_that_clear_removes(_cache_root):
+    import os
+    import signal
+    import subprocess
+    import sys
+    env = {**os.environ, "MELIB_CACHE": str(_cache_root)}
+    proc = subprocess.Popen([sys.executable, "-c", _WRITER, "hang"], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stdout.readline().strip() == "written"
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    folder = _cache_root / "t.proc"
+    temps = [p for p in folder.iterdir() if p.name.startswith(".tmp-")]
+    assert len(temps) == 1 and str(proc.pid) in temps[0].name
+    assert cache_info() == {"t.proc": {"entries": 0, "bytes": 0}}  # no entry, torn or whole
+    assert "1 stale temporary files" in cache_mod.cache_report()
+    out = cache_clear()
+    assert (out.entries, out.temp_files, out.left) == (0, 1, []) and not folder.exists()
+
+
+def test_two_writers_leave_whole_entries(_cache_root):
+    import os
+    import subprocess
+    import sys
+    env = {**os.environ, "MELIB_CACHE": str(_cache_root)}
+    procs = [subprocess.Popen([sys.executable, "-c", _WRITER, "write"], env=env) for _ in range(2)]
+    assert [p.wait() for p in procs] == [0, 0]
+    folder = _cache_root / "t.proc"
+    assert cache_info()["t.proc"]["entries"] == 6
+    assert sorted(p.name for p in folder.iterdir() if not cache_mod._ENTRY.match(p.name)) == [".melib-function"]
+    for f in folder.glob("*.pkl"):
+        assert cache_mod._read(f)[0] in range(6)

@@ -108,7 +108,7 @@ def test_a_record_copied_over_another_folds_file_is_refused(tmp_path):
 def test_an_edited_metric_is_refused(tmp_path):
     _, _, _, files = _run(tmp_path)
     rec = json.loads(files[2].read_text())
-    rec["metrics"]["uf1"] = 1.0
+    rec["metrics"]["uf1"] = 0.123
     files[2].write_text(json.dumps(rec, indent=1))
     with pytest.raises(DataError, match="checksum"):
         records.read(files[2])
@@ -139,7 +139,7 @@ def test_an_unusable_record_is_a_data_error_naming_the_file(tmp_path, content):
 def test_resume_recomputes_a_bad_record_with_a_note(tmp_path, capsys, monkeypatch):
     df, X, ev, files = _run(tmp_path)
     rec = json.loads(files[1].read_text())
-    rec["metrics"]["accuracy"] = 1.0
+    rec["metrics"]["accuracy"] = 0.123
     files[1].write_text(json.dumps(rec))
     files[2].write_bytes(files[0].read_bytes())
     calls = []
