@@ -102,6 +102,8 @@ class _Walk:
         elif depth < 3 and isinstance(v, dict):
             for item in v.values():
                 self.value(item, depth + 1)
+        if _in_scope(type(v), self.scope):  # an instance of a melib class: its class's code counts
+            self.todo.append(type(v))
         return type(v).__qualname__
 
     def modules_named(self, code: types.CodeType, glb: dict) -> list[types.ModuleType]:
@@ -114,19 +116,26 @@ class _Walk:
                 full = importlib.util.resolve_name("." * level + name, package) if level else name
                 if full.split(".")[0] not in self.scope:
                     continue
-                mods[full] = importlib.import_module(full)
-                for n in fromlist or ():
-                    if importlib.util.find_spec(f"{full}.{n}") is not None:
-                        mods[f"{full}.{n}"] = importlib.import_module(f"{full}.{n}")
-            except (ImportError, ValueError, AttributeError):  # an import that would fail when the code runs
+                mods[full] = mod = importlib.import_module(full)
+            except (ImportError, ValueError):  # an import that would fail when the code runs
                 continue
+            for n in fromlist or ():  # `from . import face`: a submodule, perhaps not imported yet
+                sub = getattr(mod, n, None)
+                if sub is None and hasattr(mod, "__path__"):
+                    try:
+                        sub = importlib.import_module(f"{full}.{n}")
+                    except ImportError:
+                        continue
+                if isinstance(sub, types.ModuleType):
+                    mods[sub.__name__] = sub
         return [m for k, m in sorted(mods.items()) if k.split(".")[0] in self.scope]
 
     def function(self, fn: types.FunctionType) -> str:
         code = fn.__code__
         names = _names(code)
         glb = fn.__globals__
-        refs = [f"{n}={self.value(glb[n])}" for n in sorted(names) if n in glb and not isinstance(glb[n], types.ModuleType)]
+        refs = [f"{n}={self.value(glb[n])}" for n in sorted(names)
+                if n in glb and not isinstance(glb[n], types.ModuleType)]
         for mod in self.modules_named(code, glb):
             refs += [f"{mod.__name__}.{n}={self.value(getattr(mod, n))}" for n in sorted(names)
                      if not isinstance(getattr(mod, n, None), (types.ModuleType, type(None)))]
@@ -153,7 +162,7 @@ class _Walk:
             if isinstance(v, property):
                 parts += [f"{k}.{a}={self.value(f)}" for a in ("fget", "fset") if (f := getattr(v, a))]
                 continue
-            parts.append(f"{k}={self.value(v) if not isinstance(v, dict) else repr(v) if k == '__annotations__' else 'dict'}")
+            parts.append(f"{k}={repr(v) if k == '__annotations__' else self.value(v)}")
         return "\n".join(parts)
 
     def run(self, start: Callable) -> str:
