@@ -236,7 +236,8 @@ def cached(version: int, name: str | None = None, ignore: tuple[str, ...] = ()) 
     def decorate(fn: Callable) -> Callable:
         fname = _check_name(name or f"{fn.__module__}.{fn.__qualname__}")
         sig = inspect.signature(fn)
-        unknown = [k for k in ignore if k not in sig.parameters]
+        skip = (ignore,) if isinstance(ignore, str) else tuple(ignore)
+        unknown = [k for k in skip if k not in sig.parameters]
         if unknown:
             raise TypeError(f"cached(ignore=...): {fn.__qualname__} has no parameter {', '.join(unknown)}")
 
@@ -247,7 +248,7 @@ def cached(version: int, name: str | None = None, ignore: tuple[str, ...] = ()) 
         def cache_path(*args, **kwargs) -> Path:
             bound = sig.bind(*args, **kwargs)
             bound.apply_defaults()
-            params = tuple((k, fingerprint(v)) for k, v in bound.arguments.items() if k not in ignore)
+            params = tuple((k, fingerprint(v)) for k, v in bound.arguments.items() if k not in skip)
             key = repr((fname, version, code(), params))
             return _function_dir(fname) / (hashlib.sha256(key.encode()).hexdigest() + _SUFFIX)
 
