@@ -23,22 +23,29 @@ def _data_synth(args) -> None:
 def _cache_info(args) -> None:
     from .preprocess import cache
 
-    info = cache.cache_info()
-    print(info if isinstance(info, str) else "\n".join(f"{k}: {v}" for k, v in info.items()))
+    print(cache.cache_report())
 
 
 def _cache_clear(args) -> None:
     from .preprocess import cache
 
-    removed = cache.cache_clear(args.function)
-    print(f"removed {removed} cache entries")
+    done = cache.cache_clear(args.function)
+    print(f"removed {done.entries} cache entries"
+          + (f" and {done.temp_files} stale temporary files" if done.temp_files else ""))
+    if done.left:
+        print(f"left {len(done.left)} item(s) melib did not write or a writer is using:")
+        print("\n".join(f"  {p}" for p in done.left))
 
 
 def _results(args) -> None:
     from . import records
 
-    table = records.results(args.runs) if args.runs else records.results()
+    table = records.results(args.runs, skip_bad=True)
     print(table.to_string() if len(table) else "no run records yet")
+    skipped = table.attrs.get("skipped", [])
+    if skipped:
+        print(f"skipped {len(skipped)} run record(s) melib cannot use (delete them to recompute):", file=sys.stderr)
+        print("\n".join(f"  {s['reason']}" for s in skipped), file=sys.stderr)
 
 
 def _study(args) -> None:
@@ -68,7 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     csub = cache.add_subparsers(dest="cache_command", required=True)
     csub.add_parser("info", help="entries and bytes per cached function").set_defaults(func=_cache_info)
     cc = csub.add_parser("clear", help="delete cache entries")
-    cc.add_argument("--function", default=None, help="only this function's entries")
+    cc.add_argument("--function", default=None,
+                    help="only this cached function's entries (a name `melib cache info` lists)")
     cc.set_defaults(func=_cache_clear)
 
     r = sub.add_parser("results", help="gather run records into a table")

@@ -673,7 +673,7 @@ def evaluate(model, X, samples: pd.DataFrame, protocol: str, *, protocol_params:
     paths = [records.path(mname, run, f.index, root) for f in fs]
     done: dict[int, dict] = {}
     if resume:
-        done = {f.index: records.read(p) for f, p in zip(fs, paths) if p.exists()}
+        done = records.resume({f.index: p for f, p in zip(fs, paths)})
     runtime = {"device": cfg.device, "threads": cfg.threads, "progress": cfg.progress and n_jobs == 1
                and backend == "local" and progress}
     tasks = [{"run": run, "name": mname, "kind": kind, "model": model,

@@ -75,7 +75,7 @@ def test_interrupted_write_leaves_no_entry(monkeypatch):
     with pytest.raises(Boom):
         step("clip-a")
     assert not path.exists()
-    assert list(path.parent.iterdir()) == []  # the temporary file was removed too
+    assert [p.name for p in path.parent.iterdir()] == [".melib-function"]  # the temporary file was removed too
     monkeypatch.setattr(cache_mod.os, "replace", real_replace)
     step("clip-a")
     assert path.exists() and len(calls) == 2
@@ -128,10 +128,10 @@ def test_cache_clear_one_function_or_all():
     a, _ = _make(name="t.a")
     b, _ = _make(name="t.b")
     a("x"), a("y"), b("x")
-    assert cache_clear(a) == 2
-    assert set(cache_info()) == {"t.b"}
-    assert cache_clear() == 1
-    assert cache_info() == {}
+    assert cache_clear(a).entries == 2
+    assert set(cache_info()) == {"t.b"} and not a.cache_path("x").parent.exists()
+    assert cache_clear().entries == 1
+    assert cache_info() == {} and [p.name for p in a.cache_path("x").parent.parent.iterdir()] == ["CACHEDIR.TAG"]
     with pytest.raises(TypeError):
         cache_clear(len)
 
@@ -188,3 +188,241 @@ def test_data_error_is_cached_and_raised_again():
             step("c1")
         assert str(info.value.path) == "/d/c1/img1.jpg" and info.value.found == "none"
     assert calls == ["c1"]
+
+
+# ---- #10: the cache deletes only what melib wrote --------------------------------------------------------
+
+def _tree(root):
+    """A user's files: what must survive every cache command."""
+    files = {root / "data" / "casme2" / "img1.jpg": b"frame", root / "runs" / "m" / "fold000.json": b"{}",
+             root / "melib.yaml": b"data: {}\n", root / "notebooks" / "a.ipynb": b"{}"}
+    for f, blob in files.items():
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_bytes(blob)
+    return files
+
+
+def _intact(files):
+    return all(f.is_file() and f.read_bytes() == blob for f, blob in files.items())
+
+
+@pytest.mark.parametrize("name", ["../..", "..", "../../data", "/ABS", "", ".", "t.a/../..", "t.a/x"])
+def test_clear_refuses_a_name_that_is_not_a_cached_function(tmp_path, monkeypatch, name):
+    home = tmp_path / "home"
+    files = _tree(home)
+    outside = tmp_path / "elsewhere"
+    files.update(_tree(outside))
+    monkeypatch.setenv("MELIB_CACHE", str(home / ".cache" / "melib"))
+    a, _ = _make(name="t.a")
+    a("x")
+    from melib.errors import ConfigError
+    with pytest.raises(ConfigError, match="cached function"):
+        cache_clear(name.replace("/ABS", str(outside)))
+    assert _intact(files) and a.cache_path("x").exists()
+
+
+def test_clear_of_an_unknown_name_is_an_error_naming_the_known_ones():
+    from melib.errors import ConfigError
+    a, _ = _make(name="t.a")
+    a("x")
+    with pytest.raises(ConfigError, match="t.a"):
+        cache_clear("t.nothing")
+    assert cache_clear("t.a").entries == 1
+
+
+def test_a_cache_pointed_at_an_ordinary_folder_touches_only_melibs_entries(_cache_root):
+    files = _tree(_cache_root)
+    foreign_pkl = _cache_root / "t.step" / ("0" * 64 + ".pkl")  # a look-alike name without melib's header
+    foreign_pkl.parent.mkdir(parents=True)
+    foreign_pkl.write_bytes(pickle.dumps({"mine": 1}))
+    files[foreign_pkl] = foreign_pkl.read_bytes()
+    step, _ = _make()
+    step("clip-a"), step("clip-b")
+    info = cache_info()
+    assert set(info) == {"t.step"} and info["t.step"]["entries"] == 2  # notebooks/, data/, runs/ are not functions
+    report = cache_mod.cache_report()
+    assert "notebooks" in report and "not melib's" in report
+    out = cache_clear()
+    assert out.entries == 2
+    assert foreign_pkl in out.left and (_cache_root / "notebooks") in out.left
+    assert _intact(files)
+    assert not step.cache_path("clip-a").exists()
+
+
+def _temp(folder, name, age_s):
+    import os
+    import time
+    f = folder / name
+    f.write_bytes(b"\0" * 7)  # a torn write: no valid header
+    t = time.time() - age_s
+    os.utime(f, (t, t))
+    return f
+
+
+def test_stale_temporary_files_are_shown_apart_and_cleared_but_not_counted(_cache_root):
+    import os
+    import socket
+    step, _ = _make()
+    step("clip-a")
+    d = step.cache_path("clip-a").parent
+    host = cache_mod._host()
+    dead = _temp(d, f".tmp-{host}.{2**22 + 12345}.abcd1234.pkl", 5)  # writer gone (pid above pid_max)
+    legacy_old = _temp(d, ".tmp-q1w2e3r4.pkl", 10 * 24 * 3600)  # the old naming, days old
+    live = _temp(d, f".tmp-{host}.{os.getpid()}.zz9.pkl", 5)  # a writer at work right now
+    assert cache_info()["t.step"] == {"entries": 1, "bytes": step.cache_path("clip-a").stat().st_size}
+    report = cache_mod.cache_report()
+    assert "2 stale temporary files" in report
+    out = cache_clear()
+    assert out.entries == 1 and out.temp_files == 2
+    assert not dead.exists() and not legacy_old.exists()
+    assert live.exists() and live in out.left  # never pulled from under a running writer
+    assert socket  # noqa
+
+
+# ---- #10 case 12: a frame's identity follows its content ----------------------------------------------
+
+@pytest.mark.parametrize("how", ["in_place", "renamed_over"])
+def test_a_frame_replaced_with_its_size_and_mtime_kept_changes_the_key(tmp_path, how):
+    import os
+    f = tmp_path / "img1.jpg"
+    f.write_bytes(b"AAAA")
+    st = os.stat(f)
+    row = pd.Series({"dataset": "synth", "subject": "synth/s1", "clip": "c1", "apex": 3, "frames": [str(f)]})
+    key1 = fingerprint(row)
+    assert fingerprint(row) == key1
+    if how == "in_place":  # cp -p onto the file
+        f.write_bytes(b"BBBB")
+        os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))
+    else:  # rsync -a / tar x: a new file renamed into place, mtime restored
+        g = tmp_path / ".img1.jpg.part"
+        g.write_bytes(b"BBBB")
+        os.utime(g, ns=(st.st_atime_ns, st.st_mtime_ns))
+        os.replace(g, f)
+    assert (os.stat(f).st_size, os.stat(f).st_mtime_ns) == (st.st_size, st.st_mtime_ns)
+    assert fingerprint(row) != key1
+
+
+# ---- #11 item 6: keys follow the code ----------------------------------------------------------------
+
+def _package(tmp_path, monkeypatch, helper="x + 1"):
+    import importlib
+    import sys
+    name = f"mlcode_{abs(hash(str(tmp_path))) % 10**8}"
+    pkg = tmp_path / "src" / name
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "helpers.py").write_text(f"def helper(x):\n    return {helper}\n")
+    (pkg / "other.py").write_text("def unrelated(x):\n    return x * 2\n")
+    (pkg / "steps.py").write_text(
+        "from melib.preprocess.cache import cached\n"
+        "from . import helpers, other\n\n"
+        "CALLS = []\n\n"
+        "@cached(version=1, name='code.step')\n"
+        "def step(x):\n"
+        "    CALLS.append(x)\n"
+        "    return helpers.helper(x)\n")
+    monkeypatch.syspath_prepend(str(tmp_path / "src"))
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
+    importlib.invalidate_caches()
+    steps = importlib.import_module(f"{name}.steps")
+    return pkg, steps
+
+
+def _reload(pkg, module):
+    import importlib
+    import sys
+    importlib.reload(sys.modules[f"{pkg.name}.{module}"])
+    return importlib.reload(sys.modules[f"{pkg.name}.steps"])
+
+
+def test_editing_a_callee_recomputes(tmp_path, monkeypatch):
+    pkg, steps = _package(tmp_path, monkeypatch)
+    assert steps.step(1) == 2 and steps.step(1) == 2 and steps.CALLS == [1]
+    (pkg / "helpers.py").write_text("def helper(x):\n    return x + 100\n")
+    steps = _reload(pkg, "helpers")
+    assert steps.step(1) == 101 and steps.CALLS == [1]  # reload made a fresh CALLS: the step ran once more
+
+
+def test_an_unrelated_edit_keeps_the_entry(tmp_path, monkeypatch):
+    pkg, steps = _package(tmp_path, monkeypatch)
+    path = steps.step.cache_path(1)
+    steps.step(1)
+    (pkg / "other.py").write_text("def unrelated(x):\n    return x * 2000\n")
+    steps = _reload(pkg, "other")
+    assert steps.step.cache_path(1) == path
+    assert steps.step(1) == 2 and steps.CALLS == []  # a hit
+
+
+def test_editing_the_step_itself_recomputes(tmp_path, monkeypatch):
+    pkg, steps = _package(tmp_path, monkeypatch)
+    path = steps.step.cache_path(1)
+    src = (pkg / "steps.py").read_text()
+    (pkg / "steps.py").write_text(src.replace("return helpers.helper(x)", "return helpers.helper(x) * 1"))
+    steps = _reload(pkg, "helpers")
+    assert steps.step.cache_path(1) != path
+
+
+def test_ignored_arguments_do_not_key_the_entry():
+    calls = []
+
+    @cached(version=1, name="t.dev", ignore=("device",))
+    def step(x, device="cpu"):
+        calls.append(device)
+        return x * 2
+
+    assert step(3) == 6 and step(3, device="cuda") == 6 and calls == ["cpu"]
+    assert step.cache_path(3, device="cuda") == step.cache_path(3)
+    with pytest.raises(TypeError, match="nope"):
+        cached(version=1, ignore=("nope",))(lambda x: x)
+
+
+_WRITER = """
+import os, sys, time
+import numpy as np
+from melib.preprocess import cache
+@cache.cached(version=1, name="t.proc")
+def step(i):
+    return np.full(200_000, i)
+if sys.argv[1] == "hang":  # killed between writing the temporary file and renaming it
+    cache.os.replace = lambda a, b: (print("written", flush=True), time.sleep(60))
+    step(0)
+else:
+    for _ in range(5):
+        for i in range(6):
+            assert step(i)[0] == i
+"""
+
+
+def test_kill_9_mid_write_leaves_a_stale_temp_that_clear_removes(_cache_root):
+    import os
+    import signal
+    import subprocess
+    import sys
+    env = {**os.environ, "MELIB_CACHE": str(_cache_root)}
+    proc = subprocess.Popen([sys.executable, "-c", _WRITER, "hang"], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stdout.readline().strip() == "written"
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    folder = _cache_root / "t.proc"
+    temps = [p for p in folder.iterdir() if p.name.startswith(".tmp-")]
+    assert len(temps) == 1 and str(proc.pid) in temps[0].name
+    assert cache_info() == {"t.proc": {"entries": 0, "bytes": 0}}  # no entry, torn or whole
+    assert "1 stale temporary files" in cache_mod.cache_report()
+    out = cache_clear()
+    assert (out.entries, out.temp_files, out.left) == (0, 1, []) and not folder.exists()
+
+
+def test_two_writers_leave_whole_entries(_cache_root):
+    import os
+    import subprocess
+    import sys
+    env = {**os.environ, "MELIB_CACHE": str(_cache_root)}
+    procs = [subprocess.Popen([sys.executable, "-c", _WRITER, "write"], env=env) for _ in range(2)]
+    assert [p.wait() for p in procs] == [0, 0]
+    folder = _cache_root / "t.proc"
+    assert cache_info()["t.proc"]["entries"] == 6
+    assert sorted(p.name for p in folder.iterdir() if not cache_mod._ENTRY.match(p.name)) == [".melib-function"]
+    for f in folder.glob("*.pkl"):
+        assert cache_mod._read(f)[0] in range(6)

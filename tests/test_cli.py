@@ -52,3 +52,43 @@ def test_results_without_records(tmp_path):
 def test_unknown_profile_is_refused():
     with pytest.raises(SystemExit):
         cli.build_parser().parse_args(["study", "--profile", "huge"])
+
+
+def test_cache_clear_never_leaves_the_cache(tmp_path):
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "keep.json").write_text("{}")
+    (tmp_path / "melib.yaml").write_text("data: {}\n")
+    outside = tmp_path.parent / f"{tmp_path.name}-outside"
+    outside.mkdir()
+    (outside / "thesis.tex").write_text("chapter")
+    for name in ("../..", str(outside), "..", "../../runs"):
+        out = run("cache", "clear", "--function", name, env_home=tmp_path)
+        assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+        assert "cached function" in out.stderr
+    assert (tmp_path / "runs" / "keep.json").is_file() and (tmp_path / "melib.yaml").is_file()
+    assert (outside / "thesis.tex").read_text() == "chapter"
+
+
+def test_cache_commands_on_an_ordinary_folder_leave_it_alone(tmp_path):
+    import os
+    folder = tmp_path / "work"
+    (folder / "notebooks").mkdir(parents=True)
+    (folder / "notebooks" / "a.ipynb").write_text("{}")
+    env = {**os.environ, "MELIB_HOME": str(tmp_path), "MELIB_CACHE": str(folder)}
+    info = subprocess.run([sys.executable, "-m", "melib.cli", "cache", "info"], capture_output=True, text=True,
+                          env=env)
+    assert info.returncode == 0 and "not melib's" in info.stdout and "notebooks" in info.stdout
+    clear = subprocess.run([sys.executable, "-m", "melib.cli", "cache", "clear"], capture_output=True, text=True,
+                           env=env)
+    assert clear.returncode == 0 and "removed 0 cache entries" in clear.stdout and "left" in clear.stdout
+    assert (folder / "notebooks" / "a.ipynb").read_text() == "{}"
+
+
+@pytest.mark.parametrize("content", [b"{}", b"\xff\xfe\x00 not utf-8"])
+def test_results_with_an_unusable_record_names_it(tmp_path, content):
+    bad = tmp_path / "runs" / "m" / "0123456789abcdef" / "fold000.json"
+    bad.parent.mkdir(parents=True)
+    bad.write_bytes(content)
+    out = run("results", "--runs", str(tmp_path / "runs"), env_home=tmp_path)
+    assert "Traceback" not in out.stderr, out.stderr
+    assert str(bad) in out.stdout + out.stderr and "skipped 1" in out.stdout + out.stderr

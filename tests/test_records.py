@@ -85,3 +85,81 @@ def test_results_gathers_tables(tmp_path):
     assert (~records.results(tmp_path)["complete"]).sum() == 1
     with pytest.raises(ConfigError, match="unknown level"):
         records.results(tmp_path, level="clips")
+
+
+# ---- #10 cases 13 and 17: a record is used only when it is the one melib wrote there ------------------
+
+def _run(tmp_path):
+    df, X = toy()
+    ev = train.evaluate(LogisticRegression(C=0.5), X, df, "loso", root=tmp_path, progress=False)
+    return df, X, ev, sorted(tmp_path.glob("LogisticRegression/*/fold*.json"))
+
+
+def test_a_record_copied_over_another_folds_file_is_refused(tmp_path):
+    _, _, _, files = _run(tmp_path)
+    files[1].write_bytes(files[0].read_bytes())
+    with pytest.raises(DataError, match="fold001.json") as info:
+        records.read(files[1])
+    assert "fold 0" in str(info.value) or "fold" in info.value.found
+    with pytest.raises(DataError, match="fold001.json"):
+        records.results(tmp_path)
+
+
+def test_an_edited_metric_is_refused(tmp_path):
+    _, _, _, files = _run(tmp_path)
+    rec = json.loads(files[2].read_text())
+    rec["metrics"]["uf1"] = 0.123
+    files[2].write_text(json.dumps(rec, indent=1))
+    with pytest.raises(DataError, match="checksum"):
+        records.read(files[2])
+
+
+def test_a_record_from_another_run_folder_is_refused(tmp_path):
+    _, _, _, files = _run(tmp_path)
+    other = files[0].parent.parent / ("f" * 16) / "fold000.json"
+    other.parent.mkdir()
+    other.write_bytes(files[0].read_bytes())
+    with pytest.raises(DataError, match="run"):
+        records.read(other)
+
+
+@pytest.mark.parametrize("content", [b"{}", b"\xff\xfe\x00garbage", b"[1, 2]", b""])
+def test_an_unusable_record_is_a_data_error_naming_the_file(tmp_path, content):
+    _, _, _, files = _run(tmp_path)
+    files[3].write_bytes(content)
+    with pytest.raises(DataError, match="fold003.json"):
+        records.read(files[3])
+    with pytest.raises(DataError, match="fold003.json"):
+        records.results(tmp_path)
+    table = records.results(tmp_path, skip_bad=True)  # or counted and reported
+    assert len(table) == 1 and not table["complete"].iloc[0] and table["folds_done"].iloc[0] == 3
+    assert [s["path"] for s in table.attrs["skipped"]] == [str(files[3])]
+
+
+def test_resume_recomputes_a_bad_record_with_a_note(tmp_path, capsys, monkeypatch):
+    df, X, ev, files = _run(tmp_path)
+    rec = json.loads(files[1].read_text())
+    rec["metrics"]["accuracy"] = 0.123
+    files[1].write_text(json.dumps(rec))
+    files[2].write_bytes(files[0].read_bytes())
+    calls = []
+    real = train._run_fold
+    monkeypatch.setattr(train, "_run_fold", lambda task, **kw: calls.append(task["fold"]) or real(task, **kw))
+    again = train.evaluate(LogisticRegression(C=0.5), X, df, "loso", root=tmp_path, progress=False)
+    assert sorted(calls) == [1, 2]
+    err = capsys.readouterr().err
+    assert "fold001.json" in err and "fold002.json" in err and "recomput" in err
+    assert again.pooled == ev.pooled
+    assert records.read(files[1])["metrics"] == ev.records[1]["metrics"]
+
+
+def test_every_record_carries_a_checksum_and_the_package_versions(tmp_path):
+    _, _, _, files = _run(tmp_path)
+    raw = json.loads(files[0].read_text())
+    assert raw["checksum"].startswith("sha256:")
+    packages = records.provenance()["packages"]
+    assert set(packages) >= {"torch", "numpy", "scipy", "opencv", "scikit-image", "scikit-learn", "pandas", "dlib"}
+    import numpy, sklearn, torch
+    assert (packages["numpy"], packages["scikit-learn"]) == (numpy.__version__, sklearn.__version__)
+    assert packages["torch"].split("+")[0] == torch.__version__.split("+")[0]
+    assert raw["packages"] == packages
