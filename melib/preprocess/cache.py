@@ -165,7 +165,8 @@ def cached(version: int, name: str | None = None) -> Callable[[Callable], Callab
         def cache_path(*args, **kwargs) -> Path:
             bound = sig.bind(*args, **kwargs)
             bound.apply_defaults()
-            key = repr((fname, version, tuple((k, fingerprint(v)) for k, v in bound.arguments.items())))
+            key = repr((fname, version, tuple((k, fingerprint(v)) for k, v in bound.arguments.items()))
+                       + config.key_settings())
             return _function_dir(fname) / (hashlib.sha256(key.encode()).hexdigest() + _SUFFIX)
 
         @functools.wraps(fn)

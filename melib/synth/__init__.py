@@ -65,7 +65,11 @@ Presets (:data:`PRESETS`; ``generate_default(root, preset=...)``, ``melib data s
 ``release`` gives each layout its release's frame size, frame rate, face width and clip lengths
 (:data:`~melib.synth.spec.RELEASES`, with the papers they come from: CASME II and SMIC-HS 640x480, SAMM
 960x650; 200, 200 and 100 fps); ``release-full`` also its subject and clip counts (CASME II 26 / 255,
-SAMM 29 / 159, SMIC-HS 16 / 164). RELEASE_TIMING_NOTE
+SAMM 29 / 159, SMIC-HS 16 / 164). Measured on 2 shared cores (``benches/bench_synth.py``): a release-scale
+clip takes 0.4-3.5 s of one core (15-45 ms a frame: SMIC 0.4 s, CASME II 2 s, SAMM 3.4 s), so ``release-full``
+takes 20-25 min of one core; ``n_jobs`` threads (default: every core) render clips side by side, and the
+bytes do not depend on their number. The source face is 93 px wide, so release-scale faces (190-400 px)
+are upsampled and softer than the releases'.
 
 On disk (:mod:`~melib.synth.store`): a folder that melib did not write, or a set holding files melib did not
 write, is refused, never deleted; :func:`verify` lists what is missing or changed; a damaged set is reported

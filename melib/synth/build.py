@@ -32,7 +32,7 @@ def _render_and_write(c: dict, subject: Subject, layout_dir: Path, p: dict) -> d
 
 
 def _n_jobs(n_jobs: int | None) -> int:
-    return min(2, os.cpu_count() or 1) if n_jobs is None else max(1, int(n_jobs))
+    return (os.cpu_count() or 1) if n_jobs is None else max(1, int(n_jobs))
 
 
 def generate(root, layout: str, seed: int = 0, n_jobs: int | None = None, progress: bool = True,
