@@ -229,9 +229,11 @@ def face_landmarks(row, upsample: int = 0, min_score: float = 0.0) -> dict:
 
 
 def _synth_layout(folder: Path) -> Path | None:
-    """The synthetic layout folder (melib's ``synth_params.json`` and ground truth) that holds a clip folder."""
+    """The layout folder of a melib synthetic set (its parameter record names a layout) holding a clip folder."""
+    from ..synth.store import read_record
+
     for parent in list(folder.parents)[:6]:
-        if (parent / "ground_truth.csv").is_file() and (parent / "synth_params.json").is_file():
+        if (read_record(parent) or {}).get("layout"):
             return parent
     return None
 

@@ -19,12 +19,14 @@ release names them, ``folder`` relative to the layout root, first/last frame num
 release would write), ``fps``, ``amplitude`` (pixels the landmarks move at apex), ``frame_ext``) and
 ``ground_truth.npz`` with, per clip, ``"<subject>/<clip>/landmarks"`` (T, 68, 2) float32 (x, y) of every
 frame, ``.../intensity`` (T,) the expression's onset-apex-offset profile (0..1) and ``.../pose`` (T, 2, 3)
-the head-jitter similarity applied to each frame. :func:`read_ground_truth` reads both.
+the head-jitter similarity applied to each frame. :func:`read_ground_truth` reads both. The face stage can
+take a clip's landmarks from there instead of from dlib (``MELIB_LANDMARKS=ground_truth``,
+:func:`melib.preprocess.face.ground_truth_landmarks`).
 
-How a clip is made. One public-domain face photograph (``skimage.data.astronaut()``, NASA), whose 68 landmarks
-dlib placed once (kept in :data:`~melib.synth.faces.SOURCE_LANDMARKS`: generating needs no dlib). Each subject is that photo, possibly mirrored, placed
-by a similarity transform in a larger frame (the photo's own flag, shuttle and suit are the background),
-reshaped by a landmark-driven thin-plate-spline morph (eye spacing and size, brow height, nose length and
+How a clip is made. One public-domain face photograph (``skimage.data.astronaut()``, NASA), whose 68
+landmarks dlib placed once (kept as :data:`SOURCE_LANDMARKS`: generating needs no dlib). Each subject is
+that photo, possibly mirrored, placed by a similarity transform in a larger frame (the photo's own flag,
+shuttle and suit are the background), reshaped by a landmark-driven thin-plate-spline morph (eye spacing and size, brow height, nose length and
 width, mouth width and height, jaw width, chin length), recoloured inside a soft skin mask and lit by a
 per-subject gain, colour temperature and light gradient, plus a per-layout look. Each clip gets an AU
 set from PSN Table 2 (``melib.labels.OBJECTIVE_AU_COMBOS``; class VII from :data:`OTHER_AU_COMBOS`, AUs
@@ -58,7 +60,8 @@ back in subject order (:func:`~melib.synth.spec.labels`): subjects then show mos
 each class keeps its count. Subjects already look different (mirror, morph, skin tone, light), so a classifier
 can learn "subject -> label" from appearance alone: at ``amplitude=0`` a sample-level k-fold scores above chance
 while leave-one-subject-out stays at or below it (``tests/test_synth_knobs.py`` measures both).
-:func:`label_dependence` gives the dependence as Cramer's V (d = 0: 0 on the default set; d = 1: ~0.8).
+:func:`label_dependence` gives it as Cramer's V between subject and label: on the default set 0 at d = 0
+and about 0.85 at d = 1 (release-full: 0.1-0.2 and 0.96); one draw at a small d is noisy.
 At d = 0 the mixing stream is not drawn, so the set's bytes are those of a set made without the knob.
 
 Presets (:data:`PRESETS`; ``generate_default(root, preset=...)``, ``melib data synth --preset``):
