@@ -42,8 +42,8 @@ def test_ground_truth_landmarks_are_close_to_dlibs(samples, tmp_path, monkeypatc
         found = face_track(row, size=(112, 112), gray=True, landmarks="dlib")
         assert np.isnan(truth["score"]) and not np.isnan(found["score"])
         # the ground truth, mapped by dlib's alignment, against dlib's landmarks (112x112 face pixels)
-        gt_in_dlib_crop = face_mod.apply_transform(found["transform"], face_mod.ground_truth_landmarks(row)["landmarks"])
-        errors.append(np.linalg.norm(gt_in_dlib_crop - found["landmarks"], axis=1))
+        gt = face_mod.ground_truth_landmarks(row)["landmarks"]
+        errors.append(np.linalg.norm(face_mod.apply_transform(found["transform"], gt) - found["landmarks"], axis=1))
         pixels.append(np.abs(truth["frames"].astype(float) - found["frames"]).mean())
     errors = np.concatenate(errors)
     assert np.median(errors) < 2.0 and errors.max() < 8, (np.median(errors), errors.max())

@@ -106,6 +106,8 @@ def test_release_preset_has_each_releases_frames():
         assert q["subjects"] == synth.DEFAULTS["subjects"] and 20 <= q["frames"][0] < q["frames"][1] <= 140
     tuned = synth.default_params(preset="release", amplitude=1.5)["layouts"]["smic"]
     assert tuned["amplitude"] == 1.5 and tuned["width"] == 640  # parameters override the preset's
+    fewer = synth.default_params(preset="release-full", clips_per_subject=2)["layouts"]["samm"]
+    assert fewer["subjects"] == 29 and fewer["clips_per_subject"] == 2 and "clips" not in fewer
 
 
 @pytest.mark.parametrize("layout,subjects,clips", [("casme2", 26, 255), ("samm", 29, 159), ("smic", 16, 164)])

@@ -110,6 +110,15 @@ def test_a_damaged_set_is_reported_and_rebuilt(tmp_path, fresh):
     assert not [p for p in tmp_path.iterdir() if p.name != "synth"]
 
 
+def test_a_lost_layout_record_is_damage_not_a_stranger(tmp_path, fresh):
+    root = synth.generate_default(tmp_path / "synth", progress=False, **TINY)
+    (root / "casme2" / synth.PARAMS_FILE).unlink()
+    assert any(p.startswith(f"casme2/{synth.PARAMS_FILE}") for p in synth.verify(root))
+    with pytest.warns(UserWarning, match="damaged"):
+        synth.generate_default(root, progress=False, **TINY)
+    assert files_of(root) == fresh
+
+
 def test_an_extra_frame_in_a_clip_is_damage(tmp_path, fresh):
     root = synth.generate_default(tmp_path / "synth", progress=False, **TINY)
     clip = root / "smic" / synth.read_ground_truth(root / "smic")["folder"][0]

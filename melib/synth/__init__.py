@@ -23,20 +23,20 @@ the head-jitter similarity applied to each frame. :func:`read_ground_truth` read
 take a clip's landmarks from there instead of from dlib (``MELIB_LANDMARKS=ground_truth``,
 :func:`melib.preprocess.face.ground_truth_landmarks`).
 
-How a clip is made. One public-domain face photograph (``skimage.data.astronaut()``, NASA), whose 68
-landmarks dlib placed once (kept as :data:`SOURCE_LANDMARKS`: generating needs no dlib). Each subject is
-that photo, possibly mirrored, placed by a similarity transform in a larger frame (the photo's own flag,
-shuttle and suit are the background), reshaped by a landmark-driven thin-plate-spline morph (eye spacing and size, brow height, nose length and
-width, mouth width and height, jaw width, chin length), recoloured inside a soft skin mask and lit by a
-per-subject gain, colour temperature and light gradient, plus a per-layout look. Each clip gets an AU
-set from PSN Table 2 (``melib.labels.OBJECTIVE_AU_COMBOS``; class VII from :data:`OTHER_AU_COMBOS`, AUs
-that appear in no Table 2 combination); every AU moves named landmarks (and two cheek points) in the
-face's own axes (:data:`AU_MOTION`); the displacements of the AU set are scaled so that the largest
-landmark displacement is ``amplitude * strength`` pixels at apex (``strength`` ~ U(0.75, 1) per clip), and
-a thin-plate spline through them and through still anchors (the other landmarks, forehead, a ring around
-the face, the frame border) gives a dense field. Frame t is the subject image warped by
-``intensity(t) * field`` (inverted by fixed-point iteration) and by a head-jitter similarity in one
-``cv2.remap``, times an illumination flicker gain, plus Gaussian sensor noise.
+How a clip is made. One public-domain face photograph (``skimage.data.astronaut()``, NASA), whose 68 landmarks
+dlib placed once (kept as :data:`SOURCE_LANDMARKS`: generating needs no dlib). Each subject is that photo,
+possibly mirrored, placed by a similarity transform in a larger frame (the photo's own flag, shuttle and suit
+are the background), reshaped by a landmark-driven thin-plate-spline morph (eye spacing and size, brow height,
+nose length and width, mouth width and height, jaw width, chin length), recoloured inside a soft skin mask and
+lit by a per-subject gain, colour temperature and light gradient, plus a per-layout look. Each clip gets an AU
+set from PSN Table 2 (``melib.labels.OBJECTIVE_AU_COMBOS``; class VII from :data:`OTHER_AU_COMBOS`, AUs that
+appear in no Table 2 combination); every AU moves named landmarks (and two cheek points) in the face's own
+axes (:data:`AU_MOTION`); the displacements of the AU set are scaled so that the largest landmark displacement
+is ``amplitude * strength`` pixels at apex (``strength`` ~ U(0.75, 1) per clip), and a thin-plate spline
+through them and through still anchors (the other landmarks, forehead, a ring around the face, the frame
+border) gives a dense field. Frame t is the subject image warped by ``intensity(t) * field`` (inverted by
+fixed-point iteration) and by a head-jitter similarity in one ``cv2.remap``, times an illumination flicker
+gain, plus Gaussian sensor noise.
 The ground-truth landmarks are the subject's landmarks moved by the same field and jitter.
 
 Chance-level control: the label of a clip comes from its own random stream (``label_seed``, default

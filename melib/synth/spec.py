@@ -73,10 +73,11 @@ def rng(seed: int, layout: str, stream: int, *index: int) -> np.random.Generator
 
 
 def preset_params(preset: str, layout: str, params: dict) -> dict:
-    """``params`` over the preset's parameters for ``layout``."""
+    """``params`` over the preset's parameters for ``layout`` (``clips_per_subject`` over its ``clips``)."""
     if preset not in PRESETS:
         raise ConfigError(f"unknown synth preset {preset!r}; choose one of {', '.join(PRESETS)}")
-    return {**PRESETS[preset][layout], **params}
+    base = {k: v for k, v in PRESETS[preset][layout].items() if not (k == "clips" and "clips_per_subject" in params)}
+    return {**base, **params}
 
 
 def resolve(layout: str, seed: int, params: dict) -> dict:

@@ -63,7 +63,7 @@ def write_manifest(folder: Path) -> None:
     (folder / MANIFEST_FILE).write_text(json.dumps({"version": 1, "files": files}, indent=0, sort_keys=True))
 
 
-def _written(folder: Path, rec: dict) -> dict[str, int | None]:
+def _written(folder: Path, layout: str) -> dict[str, int | None]:
     """{path relative to a layout folder: size (None: not recorded)} of every file melib wrote there."""
     try:
         files = json.loads((folder / MANIFEST_FILE).read_text())["files"]
@@ -72,20 +72,17 @@ def _written(folder: Path, rec: dict) -> dict[str, int | None]:
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         pass
     try:  # a set from before the manifest: what its ground truth names
-        named = ground_truth_files(folder, rec["layout"])
+        named = ground_truth_files(folder, layout)
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         named = []
     return {**dict.fromkeys(named), PARAMS_FILE: None}
 
 
-def _verify_layout(folder: Path, prefix: str) -> list[str]:
+def _verify_layout(folder: Path, layout: str, prefix: str) -> list[str]:
     if not folder.is_dir():
         return [f"{prefix}: missing"]
-    rec = read_record(folder)
-    if not _is_layout(rec):
-        return [f"{prefix}{PARAMS_FILE}: missing or not melib's"]
-    written, present = _written(folder, rec), _files(folder)
-    problems = []
+    problems = [] if _is_layout(read_record(folder)) else [f"{prefix}{PARAMS_FILE}: missing or not melib's"]
+    written, present = _written(folder, layout), _files(folder)
     for rel, size in written.items():
         if rel not in present:
             problems.append(f"{prefix}{rel}: missing")
@@ -104,28 +101,35 @@ def verify(root) -> list[str]:
     root = Path(root)
     rec = read_record(root)
     if _is_layout(rec):
-        return _verify_layout(root, "")
+        return _verify_layout(root, rec["layout"], "")
     if not _is_default(rec):
         return [f"{root / PARAMS_FILE}: missing or not written by melib.synth"]
     problems = []
     for layout, params in rec["layouts"].items():
-        problems += _verify_layout(root / layout, f"{layout}/")
+        problems += _verify_layout(root / layout, layout, f"{layout}/")
         if (root / layout).is_dir() and read_record(root / layout) not in (None, params):
             problems.append(f"{layout}/{PARAMS_FILE}: not the parameters of the set")
     return problems
+
+
+def _layout_files(folder: Path, layout: str) -> list[Path]:
+    rels = sorted(_written(folder, layout), key=lambda r: ("/" not in r, r in (MANIFEST_FILE, PARAMS_FILE),
+                                                           r == PARAMS_FILE))
+    return [folder / r for r in rels]
 
 
 def _melib_files(folder: Path) -> list[Path] | None:
     """The files melib wrote in ``folder`` (a set or a layout), the records last; None when it is not a set."""
     rec = read_record(folder)
     if _is_layout(rec):
-        rels = sorted(_written(folder, rec), key=lambda r: ("/" not in r, r in (MANIFEST_FILE, PARAMS_FILE),
-                                                             r == PARAMS_FILE))
-        return [folder / r for r in rels]
+        return _layout_files(folder, rec["layout"])
     layouts = [folder / x for x in LAYOUTS if _is_layout(read_record(folder / x))]
-    if not _is_default(rec) and not (layouts and all(p in layouts for p in folder.iterdir())):
+    if _is_default(rec):  # its layout folders are melib's by name, even one whose own record is lost
+        layouts = [folder / x for x in LAYOUTS if (folder / x).is_dir()]
+    elif not (layouts and all(p in layouts for p in folder.iterdir())):
         return None
-    return [f for p in layouts for f in _melib_files(p)] + ([folder / PARAMS_FILE] if _is_default(rec) else [])
+    files = [f for p in layouts for f in _layout_files(p, p.name)]
+    return files + [folder / PARAMS_FILE] if _is_default(rec) else files
 
 
 def check_replaceable(final: Path) -> None:
