@@ -52,3 +52,23 @@ def data_root(name: str) -> Path | None:
         if data.get(name):
             return Path(data[name]).expanduser()
     return None
+
+
+LANDMARK_SOURCES = ("dlib", "ground_truth")
+
+
+def landmarks(source: str | None = None) -> str:
+    """Where the face stage takes landmarks from: ``source``, else ``$MELIB_LANDMARKS``, else ``dlib``
+    (``ground_truth``: melib's synthetic sets only, see :mod:`melib.preprocess.face`)."""
+    value = source if source is not None else (os.environ.get("MELIB_LANDMARKS") or "dlib")
+    if value not in LANDMARK_SOURCES:
+        what = "landmarks" if source is not None else "MELIB_LANDMARKS"
+        raise ConfigError(f"{what}={value!r}; choose one of {', '.join(LANDMARK_SOURCES)}")
+    return value
+
+
+def key_settings() -> tuple:
+    """Settings from the environment that change what cached steps compute, for their cache keys; empty at
+    the defaults, so that keys made without them stay valid."""
+    source = landmarks()
+    return () if source == "dlib" else (("landmarks", source),)

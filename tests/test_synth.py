@@ -13,6 +13,8 @@ import pandas as pd
 import pytest
 
 from melib import labels, synth
+from melib.synth.faces import _MIRROR
+from melib.synth.spec import SMIC_SHORT
 from melib.errors import ConfigError
 
 TINY = {"subjects": 1, "clips_per_subject": 3, "width": 160, "height": 120, "frames": (5, 6)}
@@ -85,7 +87,7 @@ def test_smic_layout(synth_small):
     want = {"I": "positive", "II": "surprise", "III": "negative", "IV": "negative", "V": "negative", "VI": "negative"}
     for r in gt.itertuples():
         m = re.fullmatch(r"SMIC_all_raw/HS/(s\d+)/micro/(positive|negative|surprise)/(s\d+)_(po|ne|sur)_\d\d", r.folder)
-        assert m and m.group(1) == m.group(3) == r.subject and m.group(4) == synth._SMIC_SHORT[m.group(2)]
+        assert m and m.group(1) == m.group(3) == r.subject and m.group(4) == SMIC_SHORT[m.group(2)]
         assert m.group(2) == want[r.objective_class]
         names = sorted(p.name for p in (root / r.folder).iterdir())
         assert names == [f"image{k:06d}.bmp" for k in range(r.first_frame, r.last_frame + 1)]
@@ -146,7 +148,7 @@ def test_pixels_move_as_the_ground_truth_says(clip_parts):
 
 
 def test_mirror_swaps_sides():
-    m = synth._MIRROR
+    m = _MIRROR
     assert sorted(m) == list(range(68)) and (m[m] == np.arange(68)).all()
     assert (m[[0, 17, 36, 39, 48, 27, 8]] == [16, 26, 45, 42, 54, 27, 8]).all()
 
@@ -200,16 +202,22 @@ def test_generate_default_skips_a_complete_set(tmp_path):
     root = tmp_path / "synth"
     synth.generate_default(root, seed=0, progress=False, **TINY)
     assert sorted(p.name for p in root.iterdir()) == ["casme2", "samm", "smic", synth.PARAMS_FILE]
-    (root / "marker").write_text("")
+    stamp = {p: p.stat().st_mtime_ns for p in root.rglob("*")}
     synth.generate_default(root, seed=0, progress=False, **TINY)
-    assert (root / "marker").exists()  # same parameters: nothing rebuilt
+    assert {p: p.stat().st_mtime_ns for p in root.rglob("*")} == stamp  # same parameters: nothing rebuilt
     synth.generate_default(root, seed=0, progress=False, **{**TINY, "noise": 1.0})
-    assert not (root / "marker").exists()
     assert json.loads((root / synth.PARAMS_FILE).read_text())["layouts"]["samm"]["noise"] == 1.0
-    assert not list(tmp_path.glob(".*tmp*"))
+    assert synth.verify(root) == []
+    assert not list(tmp_path.glob(".*"))
 
 
 def test_bad_parameters_raise():
+    with pytest.raises(ConfigError, match="subject_label_dependence"):
+        synth.generate("/nonexistent", "casme2", seed=0, subject_label_dependence=1.5)
+    with pytest.raises(ConfigError, match="clips_per_subject, not both"):
+        synth.generate("/nonexistent", "casme2", seed=0, clips=10, clips_per_subject=2)
+    with pytest.raises(ConfigError, match="preset"):
+        synth.generate_default("/nonexistent", preset="huge")
     with pytest.raises(ConfigError, match="layout"):
         synth.generate("/nonexistent", "casme", seed=0)
     with pytest.raises(ConfigError, match="amplitud"):
@@ -219,6 +227,15 @@ def test_bad_parameters_raise():
 
 
 # --- what the later steps see: dlib finds the face and its landmarks -----------------------------
+
+def test_source_landmarks_are_dlibs():
+    """The kept landmarks of the source photo are where dlib puts them (generating needs no dlib)."""
+    from melib.preprocess.face import detect_face, detect_landmarks
+
+    img, lm = synth.source_face()
+    found = detect_landmarks(img, detect_face(img)[0])
+    assert np.abs(found - synth.SOURCE_LANDMARKS).max() <= 1 and np.array_equal(lm, synth.SOURCE_LANDMARKS)
+
 
 def test_dlib_finds_the_generated_face(synth_small):
     from melib.preprocess.face import detector, predictor

@@ -249,7 +249,7 @@ def cached(version: int, name: str | None = None, ignore: tuple[str, ...] = ()) 
             bound = sig.bind(*args, **kwargs)
             bound.apply_defaults()
             params = tuple((k, fingerprint(v)) for k, v in bound.arguments.items() if k not in skip)
-            key = repr((fname, version, code(), params))
+            key = repr((fname, version, code(), params) + config.key_settings())
             return _function_dir(fname) / (hashlib.sha256(key.encode()).hexdigest() + _SUFFIX)
 
         @functools.wraps(fn)

@@ -6,6 +6,12 @@ CropNet, section 3.1.1.2-3; LocalRegions, section 3.1). One similarity transform
 cropping the landmarks' box plus a margin, is then applied to every frame: re-aligning each frame would
 erase the micro-motion under study (LocalRegions, section 3.1, refers every frame to the first).
 
+Landmarks come from dlib by default. A clip of one of melib's synthetic sets can take them from the set's
+ground truth instead (:func:`ground_truth_landmarks`, no dlib needed, e.g. on a machine where dlib does not
+install): ``MELIB_LANDMARKS=ground_truth`` (read by :func:`melib.config.landmarks`, and part of every cache
+key) or ``face_track(row, landmarks="ground_truth")``; a clip of real data is then refused. dlib is imported
+only when it is used.
+
 Sizes are (height, width) in pixels; points are (x, y) in pixel coordinates.
 """
 from __future__ import annotations
@@ -18,7 +24,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..errors import DataError
+from .. import config
+from ..errors import ConfigError, DataError
 from .cache import cached
 
 # Output face size (height, width) per paper.
@@ -69,19 +76,25 @@ def _models_dir() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "models"
 
 
+def _dlib():
+    try:
+        import dlib
+    except ImportError as exc:
+        raise ConfigError("dlib is not installed (pip install dlib-bin); without it, clips of melib's synthetic "
+                          "sets can take their landmarks from the ground truth: MELIB_LANDMARKS=ground_truth") from exc
+    return dlib
+
+
 @functools.lru_cache(maxsize=1)
 def detector():
     """dlib's HOG frontal face detector, loaded once per process."""
-    import dlib
-
-    return dlib.get_frontal_face_detector()
+    return _dlib().get_frontal_face_detector()
 
 
 @functools.lru_cache(maxsize=1)
 def predictor():
     """dlib's 68-point shape predictor from face-recognition-models, loaded once per process."""
-    import dlib
-
+    dlib = _dlib()
     path = _models_dir() / "shape_predictor_68_face_landmarks.dat"
     if not path.is_file():
         raise DataError(path, "dlib's 68-point shape predictor model file")
@@ -114,10 +127,14 @@ def detect_face(image: np.ndarray, upsample: int = 0, min_score: float = 0.0,
 
 def detect_landmarks(image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
     """The 68 landmarks (x, y) placed by dlib's shape predictor inside ``box``; float array (68, 2)."""
-    import dlib
-
-    shape = predictor()(_dlib_image(image), dlib.rectangle(*map(int, box)))
+    shape = predictor()(_dlib_image(image), _dlib().rectangle(*map(int, box)))
     return np.array([(shape.part(i).x, shape.part(i).y) for i in range(68)], dtype=np.float64)
+
+
+def landmark_box(landmarks: np.ndarray) -> tuple[int, int, int, int]:
+    """The box ``(left, top, right, bottom)`` around landmarks (the face box when they were given, not found)."""
+    (x0, y0), (x1, y1) = np.min(landmarks, axis=0), np.max(landmarks, axis=0)
+    return int(x0), int(y0), int(np.ceil(x1)), int(np.ceil(y1))
 
 
 def apply_transform(transform: np.ndarray, points: np.ndarray) -> np.ndarray:
@@ -186,8 +203,7 @@ def align_clip(frames: np.ndarray, size: tuple[int, int] = (112, 112), margin: f
         landmarks = detect_landmarks(frames[reference], box)
     else:
         landmarks = np.asarray(landmarks, dtype=np.float64)
-        (x0, y0), (x1, y1) = landmarks.min(axis=0), landmarks.max(axis=0)
-        box, score = (int(x0), int(y0), int(np.ceil(x1)), int(np.ceil(y1))), float("nan")
+        box, score = landmark_box(landmarks), float("nan")
     transform = alignment_transform(landmarks, size, margin)
     return AlignedClip(frames=warp_clip(frames, transform, size), transform=transform,
                        landmarks=apply_transform(transform, landmarks), box=box, score=score,
@@ -212,16 +228,64 @@ def face_landmarks(row, upsample: int = 0, min_score: float = 0.0) -> dict:
     return {"landmarks": detect_landmarks(image, box), "box": np.asarray(box), "score": float(score)}
 
 
-def face_track(row, size: tuple[int, int] = (112, 112), margin: float = DEFAULT_MARGIN, gray: bool = False,
-               upsample: int = 0, min_score: float = 0.0) -> dict:
-    """:func:`align_clip` of one samples row with its cached onset-frame detection (:func:`face_landmarks`).
+def _synth_layout(folder: Path) -> Path | None:
+    """The layout folder of a melib synthetic set (its parameter record names a layout) holding a clip folder."""
+    from ..synth.store import read_record
 
-    Returns :meth:`AlignedClip.to_dict`. Not cached itself: the warp is cheap next to reading the frames,
-    and the papers' pipelines cache what they make of it.
+    for parent in list(folder.parents)[:6]:
+        if (read_record(parent) or {}).get("layout"):
+            return parent
+    return None
+
+
+@functools.lru_cache(maxsize=4)
+def _ground_truth(layout: Path, stamp: tuple) -> dict[str, tuple[int, np.ndarray]]:
+    from ..synth import read_ground_truth
+
+    gt = read_ground_truth(layout)
+    return {f: (int(first), lm) for f, first, lm in zip(gt["folder"], gt["first_frame"], gt["landmarks"])}
+
+
+def ground_truth_landmarks(row) -> dict:
+    """The face box and 68 landmarks of a synthetic clip's first frame (the onset), from its set's ground truth.
+
+    Same keys as :func:`face_landmarks` (``score`` is nan). A clip that is not from one of melib's synthetic
+    sets (``synthetic`` False, or no ground truth above its frames) raises ConfigError: real data needs dlib.
+    """
+    from ..datasets import frame_number
+
+    frames = list(row["frames"])
+    first = Path(frames[0]) if frames else None
+    layout = None if first is None else _synth_layout(first.parent)
+    if not bool(row.get("synthetic", True)) or layout is None:
+        raise ConfigError(f"ground-truth landmarks (MELIB_LANDMARKS=ground_truth) exist only for melib's synthetic "
+                          f"sets; clip {row.get('subject')}/{row.get('clip')} ({first}) is not one: use dlib")
+    npz = layout / "ground_truth.npz"
+    stamp = tuple((f.stat().st_size, f.stat().st_mtime_ns) for f in (layout / "ground_truth.csv", npz))
+    folder = first.parent.relative_to(layout).as_posix()
+    entry = _ground_truth(layout, stamp).get(folder)
+    k = None if entry is None else frame_number(first) - entry[0]
+    if entry is None or not 0 <= k < len(entry[1]):
+        raise DataError(npz, f"landmarks of frame {first.name} of clip folder {folder}", "none")
+    landmarks = entry[1][k].astype(np.float64)
+    return {"landmarks": landmarks, "box": np.asarray(landmark_box(landmarks)), "score": float("nan")}
+
+
+def face_track(row, size: tuple[int, int] = (112, 112), margin: float = DEFAULT_MARGIN, gray: bool = False,
+               upsample: int = 0, min_score: float = 0.0, landmarks: str | None = None) -> dict:
+    """:func:`align_clip` of one samples row with its onset-frame landmarks: dlib's (cached,
+    :func:`face_landmarks`) or the synthetic set's ground truth (:func:`ground_truth_landmarks`).
+
+    ``landmarks``: ``"dlib"`` or ``"ground_truth"``; None reads ``MELIB_LANDMARKS`` (default dlib). Returns
+    :meth:`AlignedClip.to_dict`. Not cached itself: the warp is cheap next to reading the frames, and the
+    papers' pipelines cache what they make of it.
     """
     from .. import datasets
 
-    face = face_landmarks(row, upsample=upsample, min_score=min_score)
+    if config.landmarks(landmarks) == "ground_truth":
+        face = ground_truth_landmarks(row)
+    else:
+        face = face_landmarks(row, upsample=upsample, min_score=min_score)
     frames = datasets.read_clip(row, gray=gray)
     transform = alignment_transform(face["landmarks"], size, margin)
     return AlignedClip(frames=warp_clip(frames, transform, size), transform=transform,
