@@ -87,10 +87,12 @@ def test_casme2_rows_fixes_and_exclusions(loaded):
     assert (early["onset"], early["n_frames"]) == (5, 4)
     disgust = by_clip(df, "EP19_05f")
     assert disgust["aus"] == "4+L10" and disgust["au_set"] == {4, 10}
-    assert disgust["objective_class"] == "IV"  # blank in the sheet: derived from the AUs
+    assert disgust["objective_class"] == "VII"  # blank in the sheet: derived; 4+10 is no PSN Table 2 combination
     assert by_clip(df, "EP01_11f")["objective_class"] == "III"  # written 3
     fixes = reasons(df.attrs["fixes"])
-    assert set(fixes) == {("casme2/sub04", "EP12_01f"), ("casme2/sub05", "EP12_03f")}
+    assert set(fixes) == {("casme2/sub04", "EP12_01f"), ("casme2/sub05", "EP12_03f"), ("casme2/sub06", "EP16_05")}
+    assert list(df.loc[df["apex_placeholder"], "clip"]) == ["EP16_05"]  # apex 2 of 1..3: one frame at 200 fps
+    assert "apex 2 within 5 ms of the onset (1)" in fixes[("casme2/sub06", "EP16_05")]
     assert "apex not annotated (written '/')" in fixes[("casme2/sub04", "EP12_01f")]
     assert "onset 3" in fixes[("casme2/sub05", "EP12_03f")]
     excl = reasons(df.attrs["exclusions"])
@@ -104,8 +106,8 @@ def test_casme2_subject_as_text_and_without_objective_column(tmp_path, loaded):
     ref = loaded["casme2"]
     assert list(df["subject"]) == list(ref["subject"]) and list(df["clip"]) == list(ref["clip"])
     derived = dict(zip(df["clip"], df["objective_class"]))
-    assert derived == {"EP02_01f": "I", "EP19_05f": "IV", "EP01_11f": "III", "EP12_01f": "II",
-                       "EP09_05f": "VII", "EP12_03f": "II", "EP16_05": "VI"}
+    assert derived == {"EP02_01f": "I", "EP19_05f": "VII", "EP01_11f": "III", "EP12_01f": "II",
+                       "EP09_05f": "VII", "EP12_03f": "VII", "EP16_05": "VI"}  # exact PSN Table 2 combinations
 
 
 def test_casme2_cropped_release(tmp_path):
@@ -130,7 +132,8 @@ def test_samm_header_below_notes_and_padded_subjects(loaded):
     minus = by_clip(df, "007_3_1")
     assert minus["apex"] == 12 and minus["apex_estimated"]
     assert by_clip(df, "011_2_5")["offset"] == 55
-    assert set(reasons(df.attrs["fixes"])) == {("samm/007", "007_3_1"), ("samm/011", "011_2_5")}
+    assert set(reasons(df.attrs["fixes"])) == {("samm/007", "007_3_1"), ("samm/011", "011_2_5"), ("samm/011", "011_2_4")}
+    assert list(df.loc[df["apex_placeholder"], "clip"]) == ["011_2_4"]
     assert df.attrs["exclusions"] == []
 
 
@@ -189,7 +192,7 @@ def test_casme_sq_micro_rows_naming_rules_and_unknowns(loaded):
     assert df.attrs["not_micro_rows"] == 1
     assert len(df.attrs["fixes"]) == 2
     excl = reasons(df.attrs["exclusions"])
-    assert list(excl) == [("casme_sq/s16", "anger1_1")] and "onset unknown" in excl[("casme_sq/s16", "anger1_1")]
+    assert excl == {("casme_sq/s16", "anger1_1"): "CAS(ME)^2code_final.xlsx row 5: onset not annotated (written '0')"}
 
 
 # --- synth -------------------------------------------------------------------------------------
@@ -348,8 +351,8 @@ def test_check_and_report(monkeypatch, tmp_path, trees):
     assert list(table["dataset"]) == ["casme", "casme2", "casme_sq", "samm", "smic", "synth"]
     assert got.loc["casme", "status"] == "not configured"
     assert got.loc["casme2", ["status", "clips", "expected", "fixes", "exclusions"]].tolist() == \
-        ["present", 7, 255, 2, 2]
-    assert got.loc["samm", ["status", "clips", "fixes"]].tolist() == ["present", 6, 2]
+        ["present", 7, 255, 3, 2]
+    assert got.loc["samm", ["status", "clips", "fixes"]].tolist() == ["present", 6, 3]
     assert got.loc["smic", "status"] == "missing"
     assert got.loc["casme_sq", "status"] == "error" and "rawpic" in got.loc["casme_sq", "error"]
     assert got.loc["synth", "clips"] == 6
@@ -358,7 +361,7 @@ def test_check_and_report(monkeypatch, tmp_path, trees):
     assert "casme2/sub06/EP99_99f: folder" in report
     assert "casme2: 7 clips found, 255 expected" in report
     assert "casme: not configured; set MELIB_DATA_CASME" in report
-    assert "samm: 2 fixes" in report
+    assert "samm: 3 fixes" in report
     assert datasets.check(["samm"])["dataset"].tolist() == ["samm"]
     with pytest.raises(ConfigError):
         datasets.check(["nope"])
@@ -450,7 +453,8 @@ def test_an_invalid_objective_class_cell_is_a_fix_and_no_annotation_gives_no_cla
              rf.Clip(1, "EP19_05f", range(1, 6), 1, 3, 5, "4+9", "disgust", "X"),
              rf.Clip(2, "EP01_11f", range(10, 15), 10, 12, 14, "", "", None)]
     df = datasets.load("casme2", rf.make_casme2(tmp_path, clips=clips))
-    assert dict(zip(df["clip"], df["objective_class"])) == {"EP02_01f": "I", "EP19_05f": "IV", "EP01_11f": None}
+    assert dict(zip(df["clip"], df["objective_class"].where(df["objective_class"].notna(), None))) == {
+        "EP02_01f": "I", "EP19_05f": "IV", "EP01_11f": None}
     assert entries(df.attrs["fixes"], "casme2/sub01", "EP02_01f") == [
         "objective class 9 is not one of I-VII; derived from the AUs '12': I"]
     assert entries(df.attrs["fixes"], "casme2/sub01", "EP19_05f") == [
@@ -471,13 +475,15 @@ def test_truncated_jpeg_names_the_file(tmp_path, capfd):
     with pytest.raises(DataError, match=r"img2\.jpg.*complete JPEG.*truncated"):
         datasets.read_clip(row)
     assert "Premature end" not in capfd.readouterr().err  # refused before libjpeg fills in grey
+    with (folder / "img3.jpg").open("ab") as f:
+        f.write(b"\x00" * 16)  # bytes after the end-of-image marker (some writers pad) are no truncation
     row = {"frames": [str(folder / "img1.jpg"), str(folder / "img3.jpg")]}
     assert datasets.read_clip(row).shape == (2, 64, 64, 3)
 
 
 def test_a_release_variable_pointed_at_the_synthetic_set_loads_it_as_synthetic(tmp_path):
     root = rf.make_synth(tmp_path / "synth")
-    for folder, fps in ((root / "smic", 50), (root / "casme2", 200), (root / "casme2" / "CASME2_RAW_selected", 200)):
+    for folder, fps in ((root / "smic", 50), (root / "smic" / "SMIC_all_raw", 50), (root / "casme2", 200)):
         name = folder.relative_to(root).parts[0]
         with pytest.warns(UserWarning, match="synthetic set"):
             df = datasets.load(name, folder)
@@ -507,12 +513,13 @@ def test_bad_frame_number_cells_are_quoted(tmp_path):
 
 def test_samm_au_alternatives_are_recorded_not_merged(tmp_path):
     clips = [rf.Clip(6, "006_1_2", range(5562, 5571), 5562, 5566, 5570, "R6 or R12", "Happiness", 1),
-             rf.Clip(6, "006_1_3", range(100, 109), 100, 104, 108, "4+R10 or 4+R9", "Disgust", None),
+             rf.Clip(6, "006_1_3", range(100, 109), 100, 104, 108, "4+R9 or 4+R7+R9", "Disgust", None),
              rf.Clip(7, "007_3_1", range(10, 15), 10, 12, 14, "12 or 4", "Other", None)]
     df = datasets.load("samm", rf.make_samm(tmp_path, clips=clips))
     sets = dict(zip(df["clip"], df["au_set"]))
-    assert sets == {"006_1_2": set(), "006_1_3": {4}, "007_3_1": set()}
-    assert dict(zip(df["clip"], df["objective_class"])) == {"006_1_2": "I", "006_1_3": "IV", "007_3_1": None}
+    assert sets == {"006_1_2": set(), "006_1_3": {4, 9}, "007_3_1": set()}
+    assert dict(zip(df["clip"], df["objective_class"].where(df["objective_class"].notna(), None))) == {
+        "006_1_2": "I", "006_1_3": "IV", "007_3_1": None}
     why = {(e["clip"]): e["reason"] for e in df.attrs["fixes"] if e.get("field") == "aus"}
     assert "'R6 or R12'" in why["006_1_2"] and "alternatives" in why["006_1_2"]
     assert "classes I, III" in why["007_3_1"]
@@ -544,7 +551,7 @@ def test_check_names_the_annotation_read_and_flags_broken_releases(monkeypatch, 
     table = datasets.check()
     assert not datasets.failed(table)
     got = table.set_index("dataset")["annotation"].to_dict()
-    assert got["casme2"].endswith("CASME2-coding-20190701.xlsx") and got["samm"].endswith("_v2.xlsx")
+    assert got["casme2"].endswith("CASME2-coding-20190701.xlsx") and got["samm"].endswith("_v2.xlsx (sheet MICRO_ONLY)")
     assert got["casme_sq"].endswith("code_final.xlsx") and "CASME_B_Section_coding.xlsx" in got["casme"]
     assert got["smic"] == "folder names (SMIC ships no coding sheet)"
     report = datasets.check_report(table=table)
