@@ -56,8 +56,10 @@ def _config_data(cfg: Path) -> dict:
     if not isinstance(data, dict):
         raise ConfigError(f"{cfg}: expected {shape}, found 'data' is a {type(data).__name__}")
     for name, path in data.items():
+        if name not in DATASETS:
+            raise ConfigError(f"{cfg}: expected {shape} naming {', '.join(DATASETS)}, found unknown dataset {name!r}")
         if path is not None and not isinstance(path, str):
-            raise ConfigError(f"{cfg}: expected {shape}, found the path of {name} is an {type(path).__name__}")
+            raise ConfigError(f"{cfg}: expected {shape}, found {path!r} (not a path) for {name}")
     return data
 
 

@@ -31,7 +31,8 @@ def test_unknown_dataset_names_the_choices():
     ("data: {casme2: [unclosed\n", "not valid YAML"),
     ("data:\n  - casme2\n  - /x\n", "'data' is a list"),
     ("- a\n- b\n", "a list"),
-    ("data:\n  casme2: 3\n", "casme2 is an int"),
+    ("data:\n  casme2: 3\n", "3 (not a path) for casme2"),
+    ("data:\n  casme2: /x\n  casmeii: /y\n", "unknown dataset 'casmeii'"),
 ])
 def test_a_malformed_config_file_is_a_config_error_naming_it(tmp_path, monkeypatch, text, found):
     cfg = tmp_path / "melib.yaml"

@@ -132,7 +132,8 @@ def test_samm_header_below_notes_and_padded_subjects(loaded):
     minus = by_clip(df, "007_3_1")
     assert minus["apex"] == 12 and minus["apex_estimated"]
     assert by_clip(df, "011_2_5")["offset"] == 55
-    assert set(reasons(df.attrs["fixes"])) == {("samm/007", "007_3_1"), ("samm/011", "011_2_5"), ("samm/011", "011_2_4")}
+    assert set(reasons(df.attrs["fixes"])) == {("samm/007", "007_3_1"), ("samm/011", "011_2_5"),
+                                               ("samm/011", "011_2_4")}
     assert list(df.loc[df["apex_placeholder"], "clip"]) == ["011_2_4"]
     assert df.attrs["exclusions"] == []
 

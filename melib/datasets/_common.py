@@ -307,7 +307,8 @@ def apex_placeholder(log: Log, subject: str, clip: str, apex: int, bounds, fps: 
     for name, b in zip(("onset", "offset"), bounds):
         if b is None or abs(apex - b) * 1000.0 / fps > PLACEHOLDER_MS:
             continue
-        where = f"on the {name} ({b})" if apex == b else f"within {PLACEHOLDER_MS:g} ms of the {name} ({b}) at {fps} fps"
+        where = (f"on the {name} ({b})" if apex == b
+                 else f"within {PLACEHOLDER_MS:g} ms of the {name} ({b}) at {fps} fps")
         log.fix(subject, clip, f"apex {apex} {where}: a boundary placeholder, not a measured apex (apex_placeholder)",
                 field="apex_placeholder", old=apex, new=True)
         return True

@@ -25,7 +25,8 @@ def frame_number(path: str | Path) -> int:
 
 
 def frame_pattern(path: str | Path) -> str:
-    """The naming set of a frame file: its name with the frame number as ``*`` (``reg_img46.jpg`` -> ``reg_img*.jpg``)."""
+    """The naming set of a frame file: its name with the frame number as ``*`` (``reg_img46.jpg`` ->
+    ``reg_img*.jpg``)."""
     p = Path(path)
     return _LAST_DIGITS.sub("*", p.stem, count=1) + p.suffix.lower()
 
