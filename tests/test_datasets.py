@@ -560,7 +560,11 @@ def test_check_names_the_annotation_read_and_flags_broken_releases(monkeypatch, 
     assert "smic: read folder names" in report
     monkeypatch.setenv("MELIB_DATA_SMIC", str(tmp_path / "gone"))
     monkeypatch.setenv("MELIB_DATA_SAMM", str(trees["casme"]))
-    assert datasets.failed(datasets.check(["casme2", "smic", "samm"])) == ["smic", "samm"]
+    monkeypatch.setenv("MELIB_DATA_CASME2", str(trees["synth"] / "casme2"))  # a synthetic set, not the release
+    table = datasets.check(["casme2", "smic", "samm"])
+    assert table["status"].tolist() == ["synthetic", "missing", "error"]
+    assert datasets.failed(table) == ["casme2", "smic", "samm"]
+    assert "casme2: note: " in datasets.check_report(table=table)
     monkeypatch.delenv("MELIB_DATA_SYNTH")  # the default synthetic set not yet generated is not a failure
     assert datasets.check(["synth"]).loc[0, "status"] == "not generated"
     assert datasets.failed(datasets.check(["synth"])) == []

@@ -125,7 +125,10 @@ def manifest(name: str) -> dict:
     path = MANIFESTS / f"{name}.yaml"
     if not path.exists():
         raise DataError(path, f"the data manifest of {name}", "no such file")
-    return yaml.safe_load(path.read_text())
+    try:
+        return yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise DataError(path, f"the YAML data manifest of {name}", str(exc).splitlines()[0]) from None
 
 
 def _annotation(name: str, df: pd.DataFrame) -> str:
@@ -138,8 +141,9 @@ def _annotation(name: str, df: pd.DataFrame) -> str:
 
 
 def check(names=None) -> pd.DataFrame:
-    """One row per dataset: status (present / not configured / missing / error, and ``not generated`` for the
-    default synthetic set before ``melib data synth``), root, the annotation read, clips found vs expected,
+    """One row per dataset: status (present / not configured / missing / error / synthetic: a release variable
+    pointed at a melib synthetic set; ``not generated`` for the default synthetic set before ``melib data
+    synth``), root, the annotation read, clips found vs expected,
     number of fixes and of exclusions, and a note (an annotation chosen among several, a synthetic set
     configured as a release). The full lists are in ``attrs["details"]``."""
     names = list(names) if names is not None else list(NAMES)
@@ -162,8 +166,9 @@ def check(names=None) -> pd.DataFrame:
             except DataError as exc:
                 row.update(status="error", error=str(exc))
             else:
-                row.update(status="present", annotation=_annotation(name, df), clips=len(df),
-                           fixes=len(df.attrs["fixes"]), exclusions=len(df.attrs["exclusions"]),
+                fake = name != "synth" and bool(df["synthetic"].any())
+                row.update(status="synthetic" if fake else "present", annotation=_annotation(name, df),
+                           clips=len(df), fixes=len(df.attrs["fixes"]), exclusions=len(df.attrs["exclusions"]),
                            note=df.attrs.get("note") or df.attrs.get("annotation_note"))
                 details[name] = {"fixes": df.attrs["fixes"], "exclusions": df.attrs["exclusions"]}
         rows.append(row)
@@ -176,8 +181,8 @@ def check(names=None) -> pd.DataFrame:
 
 
 def failed(table: pd.DataFrame) -> list[str]:
-    """The datasets of a ``check`` table that are configured but missing or broken."""
-    return table.loc[table["status"].isin(["missing", "error"]), "dataset"].tolist()
+    """The datasets of a ``check`` table that are configured but missing, broken, or a synthetic set."""
+    return table.loc[table["status"].isin(["missing", "error", "synthetic"]), "dataset"].tolist()
 
 
 def check_report(names=None, table: pd.DataFrame | None = None) -> str:
@@ -198,7 +203,7 @@ def check_report(names=None, table: pd.DataFrame | None = None) -> str:
             lines.append(f"{r['dataset']}: {r['error']}")
         else:
             lines.append(f"{r['dataset']}: read {r['annotation']}")
-            if r["note"]:
+            if isinstance(r["note"], str):
                 lines.append(f"{r['dataset']}: note: {r['note']}")
             if not pd.isna(r["expected"]) and r["clips"] != r["expected"]:
                 lines.append(f"{r['dataset']}: {r['clips']} clips found, {r['expected']} expected")
