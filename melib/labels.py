@@ -212,10 +212,6 @@ def _emotion(row) -> str:
     return "" if e is None or (isinstance(e, float) and e != e) else str(e).strip().lower()
 
 
-def _has_aus(row) -> bool:
-    return bool(_row_aus(row))
-
-
 def _original(row, ctx):
     e = _emotion(row)
     return (e, None) if e else (None, "no emotion annotated")
@@ -240,9 +236,8 @@ def _objective(row, ctx):
 
 
 def _pnso(row, ctx):
-    if not _has_aus(row):
-        return None, "no AUs annotated"
-    return pnso_class(_row_aus(row), normalise_objective(row.get("objective_class"))), None
+    cls, why = _objective(row, ctx)
+    return (pnso_class(_row_aus(row), cls), None) if cls else (None, why)
 
 
 _C3D_MAP = {"happiness": "happiness", "positive": "happiness", "disgust": "disgust",

@@ -225,3 +225,13 @@ def test_au_readings(text, readings):
 ])
 def test_derived_objective(aus, expected):
     assert labels.derived_objective(aus) == expected
+
+
+def test_pnso_of_au_alternatives_follows_the_release_class(tmp_path):
+    df = datasets.load("samm", rf.make_samm(tmp_path, clips=[
+        rf.Clip(6, "006_1_2", range(10, 20), 10, 14, 19, "R6 or R12", "Happiness", 1),
+        rf.Clip(6, "006_1_3", range(10, 20), 10, 14, 19, "12 or 4", "Other", None)]))
+    out = labels.assign(df, "pnso")
+    assert dict(zip(out["clip"], out["label"].where(out["label"].notna(), None))) == {
+        "006_1_2": "positive", "006_1_3": None}
+    assert out.loc[out["clip"] == "006_1_3", "excluded_because"].item().startswith("the AU alternatives")
