@@ -7,10 +7,16 @@ import sys
 from .errors import MelibError
 
 
-def _data_check(args) -> None:
+def _data_check(args) -> int:
+    """Exit status 1 when a configured dataset is missing or broken."""
     from . import datasets
 
-    print(datasets.check_report(args.dataset or None))
+    table = datasets.check(args.dataset or None)
+    print(datasets.check_report(table=table))
+    bad = datasets.failed(table)
+    if bad:
+        print(f"melib: configured but missing or broken: {', '.join(bad)}", file=sys.stderr)
+    return 1 if bad else 0
 
 
 def _data_synth(args) -> None:
@@ -122,13 +128,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; a melib error (or a file that cannot be read or written) is one line on stderr and
+    exit status 2, an interrupt exit status 130, never a traceback."""
     args = build_parser().parse_args(argv)
     try:
-        args.func(args)
+        return args.func(args) or 0
     except MelibError as e:
         print(f"melib: error: {e}", file=sys.stderr)
-        return 2
-    return 0
+    except OSError as e:
+        print(f"melib: error: {e.strerror or e}{f': {e.filename}' if e.filename else ''}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("melib: interrupted", file=sys.stderr)
+        return 130
+    return 2
 
 
 if __name__ == "__main__":

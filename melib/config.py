@@ -7,6 +7,7 @@ with a ``data:`` mapping of dataset name to path.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import yaml
@@ -37,6 +38,31 @@ def config_file() -> Path:
     return Path(os.environ.get("MELIB_CONFIG", home() / "melib.yaml"))
 
 
+def _config_data(cfg: Path) -> dict:
+    """The ``data:`` mapping of a config file (empty when the file or the key is absent); ConfigError naming the
+    file when it is not YAML or not of that shape."""
+    if not cfg.exists():
+        return {}
+    shape = "a YAML mapping like 'data: {casme2: /path/to/CASME2}'"
+    try:
+        doc = yaml.safe_load(cfg.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{cfg}: not valid YAML ({str(exc).splitlines()[0]}); expected {shape}") from None
+    if doc is None:
+        return {}
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{cfg}: expected {shape}, found a {type(doc).__name__}")
+    data = doc.get("data") or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{cfg}: expected {shape}, found 'data' is a {type(data).__name__}")
+    for name, path in data.items():
+        if name not in DATASETS:
+            raise ConfigError(f"{cfg}: expected {shape} naming {', '.join(DATASETS)}, found unknown dataset {name!r}")
+        if path is not None and not isinstance(path, str):
+            raise ConfigError(f"{cfg}: expected {shape}, found {path!r} (not a path) for {name}")
+    return data
+
+
 def data_root(name: str) -> Path | None:
     """The configured root of dataset ``name``, or None when the user has not pointed melib at it."""
     if name not in DATASETS:
@@ -46,12 +72,8 @@ def data_root(name: str) -> Path | None:
     env = os.environ.get(f"MELIB_DATA_{name.upper()}")
     if env:
         return Path(env)
-    cfg = config_file()
-    if cfg.exists():
-        data = (yaml.safe_load(cfg.read_text()) or {}).get("data") or {}
-        if data.get(name):
-            return Path(data[name]).expanduser()
-    return None
+    path = _config_data(config_file()).get(name)
+    return Path(path).expanduser() if path else None
 
 
 LANDMARK_SOURCES = ("dlib", "ground_truth")
@@ -72,3 +94,10 @@ def key_settings() -> tuple:
     the defaults, so that keys made without them stay valid."""
     source = landmarks()
     return () if source == "dlib" else (("landmarks", source),)
+
+
+def check_device(device) -> str:
+    """``device`` when torch can be asked for it (``auto``, ``cpu``, ``cuda``, ``cuda:<N>``); else ConfigError."""
+    if isinstance(device, str) and re.fullmatch(r"auto|cpu|cuda(:\d+)?", device):
+        return device
+    raise ConfigError(f"unknown device {device!r}; choose auto (CUDA when present), cpu, cuda or cuda:<N>")

@@ -171,6 +171,9 @@ def folds(samples: pd.DataFrame, protocol: str, **params) -> list[Fold]:
         pool = np.unique(np.concatenate([np.concatenate([f.train, f.test]) for f in out]))
     else:
         pool = labelled(samples, datasets)
+        if not len(pool):
+            raise DataError(None, f"labelled clips for {protocol!r}", "none; check the samples, datasets= and the "
+                                                                      "label scheme's exclusions")
         out = _PROTOCOLS[protocol](samples, pool, **params)
     _check(samples, pool, out, protocol)
     for f in out:
@@ -191,11 +194,15 @@ def _labels(samples, pool):
 
 def _loso(samples, pool):
     groups = samples["subject"].to_numpy()[pool]
+    if len(set(groups)) < 2:
+        raise DataError(None, "'loso' folds: at least 2 subjects",
+                        f"{len(set(groups))} ({', '.join(sorted(set(groups)))}); use stratified_kfold or holdout")
     return [Fold(i, str(groups[te][0]), pool[tr], pool[te])
             for i, (tr, te) in enumerate(LeaveOneGroupOut().split(pool, groups=groups))]
 
 
 def _group_kfold(samples, pool, n_splits: int = 5, seed: int | None = 0, stratify: bool = False):
+    _at_least("n_splits", n_splits, 2, "group_kfold")
     groups = samples["subject"].to_numpy()[pool]
     n_groups = len(set(groups))
     if n_splits > n_groups:
@@ -214,6 +221,7 @@ def _stratified_kfold(samples, pool, n_splits: int = 10, seed: int | None = 0):
 
     ``seed=None`` keeps the table order (no shuffle); the papers shuffle, so the default is seed 0.
     """
+    _at_least("n_splits", n_splits, 2, "stratified_kfold")
     y = _labels(samples, pool)
     counts = pd.Series(y).value_counts()
     rare = counts[counts < n_splits]
@@ -228,6 +236,9 @@ def _holdout(samples, pool, test_size: float = 0.2, n_repeats: int = 5, seed: in
              stratify: bool = False):
     """C3D 8.1: random train-test splits, one per seed. C3D states neither test size nor stratification:
     test_size=0.2 and no stratification are this library's choices."""
+    if isinstance(test_size, bool) or not isinstance(test_size, (int, float)) or not 0 < test_size < 1:
+        raise ConfigError(f"test_size of holdout is the share of clips tested, a number in (0, 1), not {test_size!r}")
+    _at_least("n_repeats", n_repeats, 1, "holdout")
     y = _labels(samples, pool)
     out = []
     for r in range(n_repeats):
@@ -242,6 +253,8 @@ def _cross_dataset(samples, train: Sequence[str] | str = (), test: Sequence[str]
     """Train on datasets ``train``, test on datasets ``test``: one fold, or with ``n_splits`` k folds that each
     train on k-1 stratified folds of the training datasets and test on all of the test datasets (one reading
     of C3D 8.2, which applies stratified 5-fold to its cross-dataset scenarios too)."""
+    if n_splits is not None:
+        _at_least("n_splits", n_splits, 2, "cross_dataset")
     train = (train,) if isinstance(train, str) else tuple(train)
     test = (test,) if isinstance(test, str) else tuple(test)
     if not train or not test:
@@ -263,6 +276,11 @@ def _cross_dataset(samples, train: Sequence[str] | str = (), test: Sequence[str]
             for f in _stratified_kfold(samples, tr, n_splits=n_splits, seed=seed)]
 
 
+def _at_least(name: str, value, minimum: int, protocol: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ConfigError(f"{name} of {protocol} must be an integer >= {minimum}, not {value!r}")
+
+
 _PROTOCOLS = {"loso": _loso, "group_kfold": _group_kfold, "stratified_kfold": _stratified_kfold,
               "holdout": _holdout}
 
@@ -276,6 +294,11 @@ def validation_split(samples: pd.DataFrame, train: np.ndarray, fraction: float =
     sample-level split (``kind="sample"``). The test fold is never involved.
     """
     train = np.asarray(train)
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
+        raise ConfigError(f"the validation fraction is a share of the training part in (0, 1), not {fraction!r}")
+    if len(train) < 2:
+        raise DataError(None, "at least 2 clips in a training part to carve a validation part from",
+                        f"{len(train)}; lower val_fraction to 0 or use more data")
     y = samples["label"].to_numpy()[train].astype(str)
     groups = samples["subject"].to_numpy()[train]
     classes = set(y)

@@ -149,6 +149,10 @@ def resolve(profile_name: str = "smoke", data=None, dataset=None, scheme=None, p
     for k, v in (defaults or {}).items():
         if given[k] is None:
             given[k] = v
+    if given["device"] not in (None, ""):
+        config.check_device(given["device"])
+    if given["epochs"] is not None and (isinstance(given["epochs"], bool) or int(given["epochs"]) < 1):
+        raise ConfigError(f"epochs must be an integer >= 1, not {given['epochs']!r}")
     data = given["data"] if given["data"] not in (None, "") else pr.data
     data = str(data)
     if data not in ("synth", "real") and not Path(data).expanduser().exists():

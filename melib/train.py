@@ -32,6 +32,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import metrics, parallel, protocols, records
+from .config import check_device
 from .errors import ConfigError, DataError
 
 OPTIMIZERS = ("sgd", "adam", "adamp")
@@ -83,6 +84,11 @@ class TrainConfig:
     progress: bool = True
 
     def __post_init__(self):
+        for name in ("epochs", "batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ConfigError(f"{name} must be an integer >= 1, not {value!r}")
+        check_device(self.device)
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
         if self.loss not in LOSSES:

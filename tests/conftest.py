@@ -26,3 +26,14 @@ def home(tmp_path_factory):
         for var in ("MELIB_CACHE", "MELIB_RUNS", "MELIB_DATA_SYNTH"):
             mp.delenv(var, raising=False)
         yield h
+
+
+@pytest.fixture(scope="session")
+def casme2_release(synth_small, tmp_path_factory):
+    """The small set's ``casme2/`` copied without melib's synthetic-set marker (``synth_params.json``): what a
+    licensed CASME II release looks like to the loader, so it is read as real data."""
+    import shutil
+
+    dst = tmp_path_factory.mktemp("casme2_release") / "CASME2"
+    shutil.copytree(synth_small / "casme2", dst, ignore=shutil.ignore_patterns("synth_params.json"))
+    return dst

@@ -111,17 +111,20 @@ SAMM_CLIPS = [
 SAMM_NOTES = [["SAMM Micro FACS codes, version 2"], ["Notes: frame numbers are file numbers"], []]
 
 
-def make_samm(root: Path, clips=SAMM_CLIPS, notes=True, header=None) -> Path:
+def make_samm(root: Path, clips=SAMM_CLIPS, notes=True, header=None, objective=True) -> Path:
     """``SAMM/006/006_1_2/006_05562.jpg`` and ``SAMM_Micro_FACS_Codes_v2.xlsx`` (sheet MICRO_ONLY, notes above
-    the header row, Subject written as the int 6)."""
+    the header row, Subject written as the int 6); ``objective=False`` leaves out the Objective Classes column."""
     head = header or ["Subject", "Filename", "Inducement Code", "Onset Frame", "Apex Frame", "Offset Frame",
                       "Duration", "Micro", "Action Units", "Estimated Emotion", "Objective Classes", "Notes"]
-    rows = (SAMM_NOTES if notes else []) + [head]
+    keep = [i for i, h in enumerate(head) if objective or h != "Objective Classes"]
+    rows = (SAMM_NOTES if notes else []) + [[head[i] for i in keep]]
     for c in clips:
         sub = f"{int(c.subject):03d}"
         write_frames(root / "SAMM" / sub / c.name, c.on_disk, lambda n, s=sub: f"{s}_{n:05d}.jpg")
-        rows.append([c.subject, c.name, 1, c.onset, c.apex, c.offset, c.offset - c.onset + 1, "Micro - 1/2",
-                     c.aus, c.emotion, c.objective, ""])
+        duration = c.offset - c.onset + 1 if isinstance(c.offset, int) and isinstance(c.onset, int) else None
+        row = [c.subject, c.name, 1, c.onset, c.apex, c.offset, duration, "Micro - 1/2", c.aus, c.emotion,
+               c.objective, ""]
+        rows.append([row[i] for i in keep])
     write_xlsx(root / "SAMM_Micro_FACS_Codes_v2.xlsx",
                {"ALL": [["not", "this", "sheet"]], "MICRO_ONLY": rows})
     return root
@@ -215,3 +218,48 @@ def make_synth(root: Path) -> Path:
     (root / "smic" / "synth_params.json").write_text('{"fps": 50.0, "seed": 0}\n')
     (root / "casme2" / "ground_truth.csv").write_text("clip,motion\n")
     return root
+
+
+# --- objective classes as the owners wrote them ---------------------------------------------------
+
+# (AU cell, the owners' Objective Class, rows) in the proportions of the real sheets (issue #10): rows whose AU
+# set is a PSN Table 2 combination (or holds none) and whose class follows it; rows with AUs beyond a
+# combination that the owners call VII (the "largest contained combination" rule gives the combination's
+# class); rows where the owners' class follows neither rule. Exact match agrees on CASME II 251/255 and SAMM
+# 144/159, the contained rule on 220/255 and 143/159, as on the real sheets.
+OBJECTIVE_PATTERN = {
+    "casme2": [
+        ("12", "I", 10), ("6+12", "I", 8), ("L12", "I", 4), ("7+12", "I", 3), ("6+7+12", "I", 2),
+        ("1+2", "II", 12), ("25", "II", 3), ("1+2+25", "II", 3), ("5", "II", 2),
+        ("4", "III", 30), ("4+7", "III", 25), ("17+24", "III", 4), ("23", "III", 3), ("4+6+7", "III", 2),
+        ("10", "IV", 5), ("4+9", "IV", 6), ("4+7+10", "IV", 6), ("9", "IV", 3), ("4+40", "IV", 2),
+        ("1", "V", 4), ("15", "V", 6), ("1+4", "V", 4), ("15+17", "V", 6), ("1+2+4", "VI", 3), ("20", "VI", 2),
+        ("14", "VII", 20), ("17", "VII", 25), ("14+17", "VII", 7), ("38", "VII", 4), ("43", "VII", 6),
+        # beyond a combination: the owners say VII
+        ("4+14", "VII", 8), ("1+2+14", "VII", 4), ("12+17", "VII", 4), ("4+7+17", "VII", 5), ("14+15", "VII", 4),
+        ("10+14", "VII", 3), ("6+14", "VII", 3),
+        # neither rule
+        ("14+43", "III", 2), ("4+15", "IV", 1), ("1+2+4+7", "III", 1),
+    ],
+    "samm": [
+        ("12", "I", 10), ("6+12", "I", 8), ("R12", "I", 6), ("1+2", "II", 10), ("5", "II", 3),
+        ("4", "III", 20), ("4+7", "III", 15), ("23", "III", 6), ("17+24", "III", 4),
+        ("9", "IV", 4), ("10", "IV", 4), ("4+9", "IV", 2), ("15", "V", 3), ("1+4", "V", 2),
+        ("20", "VI", 3), ("1+2+4", "VI", 2), ("14", "VII", 15), ("43", "VII", 10), ("17", "VII", 8),
+        ("14+17", "VII", 8),
+        ("4+14", "VII", 1),
+        ("7", "III", 5), ("2", "II", 4), ("24", "III", 3), ("16", "IV", 3),
+    ],
+}
+
+
+def objective_pattern_clips(dataset: str) -> list[Clip]:
+    """One clip (5 frames, apex in the middle) per row of ``OBJECTIVE_PATTERN[dataset]``, over 26 subjects."""
+    rows = [(aus, cls) for aus, cls, n in OBJECTIVE_PATTERN[dataset] for _ in range(n)]
+    roman = ("I", "II", "III", "IV", "V", "VI", "VII")
+    out = []
+    for i, (aus, cls) in enumerate(rows):
+        sub = 1 + i % 26 if dataset == "casme2" else 6 + i % 26
+        name = f"EP{i:03d}" if dataset == "casme2" else f"{sub:03d}_{i}_1"
+        out.append(Clip(sub, name, range(1, 6), 1, 3, 5, aus, "others", roman.index(cls) + 1))
+    return out

@@ -134,11 +134,11 @@ def test_the_error_detector_sees_a_traceback(tmp_path):
 
 
 @needs_chromium
-def test_real_frames_stay_out_of_the_book_unless_opted_in(tmp_path, monkeypatch, synth_small):
+def test_real_frames_stay_out_of_the_book_unless_opted_in(tmp_path, monkeypatch, casme2_release):
     for name in study.REAL_DATASETS:
         monkeypatch.delenv(f"MELIB_DATA_{name.upper()}", raising=False)
     monkeypatch.setenv("MELIB_CONFIG", str(tmp_path / "no-such-melib.yaml"))
-    monkeypatch.setenv("MELIB_DATA_CASME2", str(synth_small / "casme2"))  # read by the release loader: real
+    monkeypatch.setenv("MELIB_DATA_CASME2", str(casme2_release))  # no synthetic-set marker: read as real
     monkeypatch.setenv("MELIB_HOME", str(tmp_path))
     real = study.samples(study.resolve("smoke", data="real"))
     assert not real["synthetic"].any()

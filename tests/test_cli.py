@@ -92,3 +92,30 @@ def test_results_with_an_unusable_record_names_it(tmp_path, content):
     out = run("results", "--runs", str(tmp_path / "runs"), env_home=tmp_path)
     assert "Traceback" not in out.stderr, out.stderr
     assert str(bad) in out.stdout + out.stderr and "skipped 1" in out.stdout + out.stderr
+
+
+def test_data_check_exits_non_zero_when_a_configured_dataset_is_missing_or_broken(tmp_path):
+    import os
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MELIB_DATA_")}
+    env.update(MELIB_HOME=str(tmp_path), MELIB_CONFIG=str(tmp_path / "absent.yaml"))
+    check = [sys.executable, "-m", "melib.cli", "data", "check"]
+    out = subprocess.run(check, capture_output=True, text=True, env={**env, "MELIB_DATA_SAMM": str(tmp_path / "no")})
+    assert out.returncode == 1 and "does not exist" in out.stdout
+    (tmp_path / "empty").mkdir()
+    out = subprocess.run(check + ["casme2"], capture_output=True, text=True,
+                         env={**env, "MELIB_DATA_CASME2": str(tmp_path / "empty")})
+    assert out.returncode == 1 and "CASME2_RAW_selected" in out.stdout and "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize("text", ["data: {casme2: [unclosed\n", "data:\n  - casme2\n"])
+def test_a_malformed_config_file_is_one_line_and_exit_2(tmp_path, text):
+    import os
+    (tmp_path / "melib.yaml").write_text(text)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MELIB_DATA_") and k != "MELIB_CONFIG"}
+    env["MELIB_HOME"] = str(tmp_path)
+    for args in (["data", "check"], ["study", "--profile", "paper", "--data", "real", "--notebooks", "00_datasets"]):
+        out = subprocess.run([sys.executable, "-m", "melib.cli", *args], capture_output=True, text=True, env=env)
+        assert out.returncode == 2, (args, out.stderr)
+        assert "Traceback" not in out.stderr
+        lines = out.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("melib: error: ") and "melib.yaml" in lines[0]

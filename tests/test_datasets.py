@@ -87,10 +87,12 @@ def test_casme2_rows_fixes_and_exclusions(loaded):
     assert (early["onset"], early["n_frames"]) == (5, 4)
     disgust = by_clip(df, "EP19_05f")
     assert disgust["aus"] == "4+L10" and disgust["au_set"] == {4, 10}
-    assert disgust["objective_class"] == "IV"  # blank in the sheet: derived from the AUs
+    assert disgust["objective_class"] == "VII"  # blank in the sheet: derived; 4+10 is no PSN Table 2 combination
     assert by_clip(df, "EP01_11f")["objective_class"] == "III"  # written 3
     fixes = reasons(df.attrs["fixes"])
-    assert set(fixes) == {("casme2/sub04", "EP12_01f"), ("casme2/sub05", "EP12_03f")}
+    assert set(fixes) == {("casme2/sub04", "EP12_01f"), ("casme2/sub05", "EP12_03f"), ("casme2/sub06", "EP16_05")}
+    assert list(df.loc[df["apex_placeholder"], "clip"]) == ["EP16_05"]  # apex 2 of 1..3: one frame at 200 fps
+    assert "apex 2 within 5 ms of the onset (1)" in fixes[("casme2/sub06", "EP16_05")]
     assert "apex not annotated (written '/')" in fixes[("casme2/sub04", "EP12_01f")]
     assert "onset 3" in fixes[("casme2/sub05", "EP12_03f")]
     excl = reasons(df.attrs["exclusions"])
@@ -104,8 +106,8 @@ def test_casme2_subject_as_text_and_without_objective_column(tmp_path, loaded):
     ref = loaded["casme2"]
     assert list(df["subject"]) == list(ref["subject"]) and list(df["clip"]) == list(ref["clip"])
     derived = dict(zip(df["clip"], df["objective_class"]))
-    assert derived == {"EP02_01f": "I", "EP19_05f": "IV", "EP01_11f": "III", "EP12_01f": "II",
-                       "EP09_05f": "VII", "EP12_03f": "II", "EP16_05": "VI"}
+    assert derived == {"EP02_01f": "I", "EP19_05f": "VII", "EP01_11f": "III", "EP12_01f": "II",
+                       "EP09_05f": "VII", "EP12_03f": "VII", "EP16_05": "VI"}  # exact PSN Table 2 combinations
 
 
 def test_casme2_cropped_release(tmp_path):
@@ -130,7 +132,9 @@ def test_samm_header_below_notes_and_padded_subjects(loaded):
     minus = by_clip(df, "007_3_1")
     assert minus["apex"] == 12 and minus["apex_estimated"]
     assert by_clip(df, "011_2_5")["offset"] == 55
-    assert set(reasons(df.attrs["fixes"])) == {("samm/007", "007_3_1"), ("samm/011", "011_2_5")}
+    assert set(reasons(df.attrs["fixes"])) == {("samm/007", "007_3_1"), ("samm/011", "011_2_5"),
+                                               ("samm/011", "011_2_4")}
+    assert list(df.loc[df["apex_placeholder"], "clip"]) == ["011_2_4"]
     assert df.attrs["exclusions"] == []
 
 
@@ -189,7 +193,7 @@ def test_casme_sq_micro_rows_naming_rules_and_unknowns(loaded):
     assert df.attrs["not_micro_rows"] == 1
     assert len(df.attrs["fixes"]) == 2
     excl = reasons(df.attrs["exclusions"])
-    assert list(excl) == [("casme_sq/s16", "anger1_1")] and "onset unknown" in excl[("casme_sq/s16", "anger1_1")]
+    assert excl == {("casme_sq/s16", "anger1_1"): "CAS(ME)^2code_final.xlsx row 5: onset not annotated (written '0')"}
 
 
 # --- synth -------------------------------------------------------------------------------------
@@ -348,8 +352,8 @@ def test_check_and_report(monkeypatch, tmp_path, trees):
     assert list(table["dataset"]) == ["casme", "casme2", "casme_sq", "samm", "smic", "synth"]
     assert got.loc["casme", "status"] == "not configured"
     assert got.loc["casme2", ["status", "clips", "expected", "fixes", "exclusions"]].tolist() == \
-        ["present", 7, 255, 2, 2]
-    assert got.loc["samm", ["status", "clips", "fixes"]].tolist() == ["present", 6, 2]
+        ["present", 7, 255, 3, 2]
+    assert got.loc["samm", ["status", "clips", "fixes"]].tolist() == ["present", 6, 3]
     assert got.loc["smic", "status"] == "missing"
     assert got.loc["casme_sq", "status"] == "error" and "rawpic" in got.loc["casme_sq", "error"]
     assert got.loc["synth", "clips"] == 6
@@ -358,7 +362,209 @@ def test_check_and_report(monkeypatch, tmp_path, trees):
     assert "casme2/sub06/EP99_99f: folder" in report
     assert "casme2: 7 clips found, 255 expected" in report
     assert "casme: not configured; set MELIB_DATA_CASME" in report
-    assert "samm: 2 fixes" in report
+    assert "samm: 3 fixes" in report
     assert datasets.check(["samm"])["dataset"].tolist() == ["samm"]
     with pytest.raises(ConfigError):
         datasets.check(["nope"])
+
+
+# --- bad input (issue #10): nothing dropped, mixed or changed without a counted record ------------------
+
+def entries(records, subject, clip):
+    return [e["reason"] for e in records if (e["subject"], e["clip"]) == (subject, clip)]
+
+
+def test_raw_and_cropped_frames_in_one_folder_are_not_mixed_and_appledouble_is_ignored(tmp_path):
+    root = rf.make_casme2(tmp_path / "raw", clips=rf.CASME2_CLIPS[:2])
+    folder = root / "CASME2_RAW_selected" / "sub01" / "EP02_01f"
+    for n in range(95, 105):  # the cropped release unpacked over the raw one
+        rf.write_frame(folder / f"reg_img{n}.jpg", n)
+    (folder / "._img95.jpg").write_bytes(b"\x00\x05\x16\x07 macOS AppleDouble")
+    (folder / "._reg_img96.jpg").write_bytes(b"\x00\x05\x16\x07 macOS AppleDouble")
+    df = datasets.load("casme2", root)
+    row = by_clip(df, "EP02_01f")
+    assert row["n_frames"] == 10 and [Path(f).name for f in row["frames"]] == [f"img{n}.jpg" for n in range(95, 105)]
+    why = " | ".join(entries(df.attrs["fixes"], "casme2/sub01", "EP02_01f"))
+    assert "10 frame file(s) of another set (reg_img*.jpg) ignored" in why
+    assert "2 macOS AppleDouble file(s) (._*) ignored" in why
+    cropped = rf.make_casme2(tmp_path / "crop", clips=rf.CASME2_CLIPS[:2], cropped=True)
+    for n in range(95, 105):
+        rf.write_frame(cropped / "Cropped" / "sub01" / "EP02_01f" / f"img{n}.jpg", n)
+    row = by_clip(datasets.load("casme2", cropped), "EP02_01f")
+    assert {Path(f).name[:7] for f in row["frames"]} == {"reg_img"} and row["n_frames"] == 10
+
+
+def test_two_frame_sets_without_a_rule_exclude_the_clip_naming_the_folder(tmp_path):
+    root = rf.make_samm(tmp_path, clips=rf.SAMM_CLIPS[:2])
+    folder = root / "SAMM" / "006" / "006_1_2"
+    for n in range(5562, 5571):
+        rf.write_frame(folder / f"copy_{n}.jpg", n)
+    df = datasets.load("samm", root)
+    assert list(df["clip"]) == ["006_1_3"]
+    (why,) = entries(df.attrs["exclusions"], "samm/006", "006_1_2")
+    assert str(folder) in why and "006_*.jpg" in why and "copy_*.jpg" in why
+
+
+def test_two_coding_sheets_the_newest_is_read_and_named(tmp_path):
+    root = rf.make_casme2(tmp_path)
+    rf.make_casme2(tmp_path / "old", clips=rf.CASME2_CLIPS[:1])
+    (tmp_path / "old" / "CASME2-coding-20190701.xlsx").rename(root / "CASME2-coding-20140508.xlsx")
+    with pytest.warns(UserWarning, match="CASME2-coding-20190701.xlsx"):
+        df = datasets.load("casme2", root)
+    assert len(df) == 7 and df.attrs["annotation"].endswith("CASME2-coding-20190701.xlsx")
+    assert "CASME2-coding-20140508.xlsx" in df.attrs["annotation_note"]
+    old = datasets.load("casme2", root, annotation="CASME2-coding-20140508.xlsx")
+    assert len(old) == 1 and "annotation_note" not in old.attrs
+    (root / "CASME2-coding-20140508.xlsx").rename(root / "CASME2-coding-20190701 (copy).xlsx")
+    with pytest.raises(DataError, match=r"one CASME II coding sheet.*20190701 \(copy\)\.xlsx.*annotation="):
+        datasets.load("casme2", root)
+    with pytest.raises(DataError, match="nope.xlsx"):
+        datasets.load("casme2", root, annotation="nope.xlsx")
+
+
+def test_casme_sq_rows_with_typos_are_exclusions_with_the_value(tmp_path):
+    rows = [["Subject", "Expression", "Onset", "Apex", "Offset", "AUs", "Emotion", "Type", "Self-report"],
+            *rf.CASME_SQ_ROWS[:2],
+            ["1O", "disgust1_3", 30, 32, 35, "1+2", "surprise", "micro-expression", ""],  # O for 0
+            [2, "anger1_2", 10, 12, 14, "14", "others", "mirco-expression", ""]]            # micro misspelt
+    df = datasets.load("casme_sq", rf.make_casme_sq(tmp_path, rows=rows))
+    assert list(df["clip"]) == ["disgust1_1", "disgust1_2"]
+    why = [e["reason"] for e in df.attrs["exclusions"]]
+    assert any("row 4" in w and "subject id '1O'" in w for w in why), why
+    assert any("row 5" in w and "expression type 'mirco-expression'" in w for w in why), why
+    assert df.attrs["title_rows"] == 1 and df.attrs["not_micro_rows"] == 0
+
+
+def test_smic_subject_folder_spelling(tmp_path):
+    root = rf.make_smic(tmp_path / "a", variants=("HS",))
+    base = root / "SMIC_all_raw" / "HS"
+    (base / "s2").rename(base / "s2 ")
+    df = datasets.load("smic", root)
+    assert len(df) == 5 and "smic/s02" in set(df["subject"])
+    assert any("'s2 '" in r for r in entries(df.attrs["fixes"], "smic/s02", ""))
+    root = rf.make_smic(tmp_path / "b", variants=("HS",))
+    base = root / "SMIC_all_raw" / "HS"
+    rf.write_frames(base / "s01" / "micro" / "negative" / "s01_ne_01", range(1, 6), lambda n: f"image{n:06d}.bmp")
+    with pytest.raises(DataError, match=r"one folder per subject.*s01.*s1"):
+        datasets.load("smic", root)
+
+
+def test_an_invalid_objective_class_cell_is_a_fix_and_no_annotation_gives_no_class(tmp_path):
+    clips = [rf.Clip(1, "EP02_01f", range(95, 105), 95, 99, 104, "12", "happiness", 9),
+             rf.Clip(1, "EP19_05f", range(1, 6), 1, 3, 5, "4+9", "disgust", "X"),
+             rf.Clip(2, "EP01_11f", range(10, 15), 10, 12, 14, "", "", None)]
+    df = datasets.load("casme2", rf.make_casme2(tmp_path, clips=clips))
+    assert dict(zip(df["clip"], df["objective_class"].where(df["objective_class"].notna(), None))) == {
+        "EP02_01f": "I", "EP19_05f": "IV", "EP01_11f": None}
+    assert entries(df.attrs["fixes"], "casme2/sub01", "EP02_01f") == [
+        "objective class 9 is not one of I-VII; derived from the AUs '12': I"]
+    assert entries(df.attrs["fixes"], "casme2/sub01", "EP19_05f") == [
+        "objective class 'X' is not one of I-VII; derived from the AUs '4+9': IV"]
+
+
+def test_truncated_jpeg_names_the_file(tmp_path, capfd):
+    folder = tmp_path / "clip"
+    rf.write_frames(folder, range(1, 4), lambda n: f"img{n}.jpg")
+    import cv2
+    big = np.random.default_rng(0).integers(0, 255, (64, 64, 3)).astype(np.uint8)
+    for n in (1, 2, 3):
+        cv2.imwrite(str(folder / f"img{n}.jpg"), big)
+    data = (folder / "img2.jpg").read_bytes()
+    (folder / "img2.jpg").write_bytes(data[: len(data) // 2])
+    row = {"frames": [str(folder / f"img{n}.jpg") for n in (1, 2, 3)]}
+    capfd.readouterr()
+    with pytest.raises(DataError, match=r"img2\.jpg.*complete JPEG.*truncated"):
+        datasets.read_clip(row)
+    assert "Premature end" not in capfd.readouterr().err  # refused before libjpeg fills in grey
+    with (folder / "img3.jpg").open("ab") as f:
+        f.write(b"\x00" * 16)  # bytes after the end-of-image marker (some writers pad) are no truncation
+    row = {"frames": [str(folder / "img1.jpg"), str(folder / "img3.jpg")]}
+    assert datasets.read_clip(row).shape == (2, 64, 64, 3)
+
+
+def test_a_release_variable_pointed_at_the_synthetic_set_loads_it_as_synthetic(tmp_path):
+    root = rf.make_synth(tmp_path / "synth")
+    for folder, fps in ((root / "smic", 50), (root / "smic" / "SMIC_all_raw", 50), (root / "casme2", 200)):
+        name = folder.relative_to(root).parts[0]
+        with pytest.warns(UserWarning, match="synthetic set"):
+            df = datasets.load(name, folder)
+        assert df["synthetic"].all() and (df["fps"] == fps).all(), folder
+        assert "synth_params.json" in df.attrs["note"]
+    with pytest.warns(UserWarning, match="synthetic set"):
+        assert datasets.load("casme2", root)["synthetic"].all()  # the set's root: frames found one level down
+
+
+def test_bad_frame_number_cells_are_quoted(tmp_path):
+    import datetime
+    clips = [rf.Clip(1, "EP02_01f", range(95, 105), "abc", 99, 104, "12", "happiness", 1),
+             rf.Clip(1, "EP19_05f", range(1, 6), 41.5, 3, 5, "4+9", "disgust", 4),
+             rf.Clip(2, "EP01_11f", range(10, 15), -5, 12, 14, "4+7", "repression", 3),
+             rf.Clip(4, "EP12_01f", range(20, 27), 20, 23, datetime.datetime(2019, 7, 1), "1+2", "surprise", 2),
+             rf.Clip(5, "EP09_05f", range(1, 6), None, 3, 5, "14", "others", 7)]
+    df = datasets.load("casme2", rf.make_casme2(tmp_path, clips=clips))
+    assert len(df) == 5
+    fixes = {(e["subject"], e["clip"]): e["reason"] for e in df.attrs["fixes"] if e.get("field") in ("onset", "offset")}
+    assert fixes[("casme2/sub01", "EP02_01f")] == "onset 'abc' is not a frame number; first frame on disk (95) used"
+    assert fixes[("casme2/sub01", "EP19_05f")] == "onset '41.5' is not a frame number; first frame on disk (1) used"
+    assert fixes[("casme2/sub02", "EP01_11f")] == "onset '-5' is not a frame number; first frame on disk (10) used"
+    assert fixes[("casme2/sub04", "EP12_01f")] == \
+        "offset '2019-07-01 00:00:00' is not a frame number; last frame on disk (26) used"
+    assert fixes[("casme2/sub05", "EP09_05f")] == "onset not annotated; first frame on disk (1) used"
+
+
+def test_samm_au_alternatives_are_recorded_not_merged(tmp_path):
+    clips = [rf.Clip(6, "006_1_2", range(5562, 5571), 5562, 5566, 5570, "R6 or R12", "Happiness", 1),
+             rf.Clip(6, "006_1_3", range(100, 109), 100, 104, 108, "4+R9 or 4+R7+R9", "Disgust", None),
+             rf.Clip(7, "007_3_1", range(10, 15), 10, 12, 14, "12 or 4", "Other", None)]
+    df = datasets.load("samm", rf.make_samm(tmp_path, clips=clips))
+    sets = dict(zip(df["clip"], df["au_set"]))
+    assert sets == {"006_1_2": set(), "006_1_3": {4, 9}, "007_3_1": set()}
+    assert dict(zip(df["clip"], df["objective_class"].where(df["objective_class"].notna(), None))) == {
+        "006_1_2": "I", "006_1_3": "IV", "007_3_1": None}
+    why = {(e["clip"]): e["reason"] for e in df.attrs["fixes"] if e.get("field") == "aus"}
+    assert "'R6 or R12'" in why["006_1_2"] and "alternatives" in why["006_1_2"]
+    assert "classes I, III" in why["007_3_1"]
+
+
+def test_boundary_apexes_are_flagged_as_placeholders(tmp_path):
+    clips = [rf.Clip(5, "EP09_05f", range(1, 11), 1, 1, 10, "14", "others", 7),     # apex = onset
+             rf.Clip(12, "EP09_06", range(1, 11), 1, 10, 10, "14", "others", 7),     # apex = offset
+             rf.Clip(1, "EP02_01f", range(95, 105), 95, 99, 104, "12", "happiness", 1)]
+    df = datasets.load("casme2", rf.make_casme2(tmp_path / "c2", clips=clips))
+    assert df["apex_placeholder"].dtype == bool
+    assert dict(zip(df["clip"], df["apex_placeholder"])) == {"EP02_01f": False, "EP09_05f": True, "EP09_06": True}
+    assert entries(df.attrs["fixes"], "casme2/sub05", "EP09_05f") == [
+        "apex 1 on the onset (1): a boundary placeholder, not a measured apex (apex_placeholder)"]
+    samm = datasets.load("samm", rf.make_samm(tmp_path / "samm", clips=[
+        rf.Clip(32, "032_3_2", range(10, 30), 10, 11, 29, "12", "Happiness", 1),      # apex = onset + 1 at 200 fps
+        rf.Clip(6, "006_1_3", range(100, 109), 100, 102, 108, "R12", "Happiness", 1)]))
+    assert dict(zip(samm["clip"], samm["apex_placeholder"])) == {"006_1_3": False, "032_3_2": True}
+    assert "within 5 ms of the onset" in entries(samm.attrs["fixes"], "samm/032", "032_3_2")[0]
+
+
+def test_check_names_the_annotation_read_and_flags_broken_releases(monkeypatch, tmp_path, trees):
+    monkeypatch.setenv("MELIB_CONFIG", str(tmp_path / "none.yaml"))
+    for name in datasets.NAMES:
+        monkeypatch.delenv(f"MELIB_DATA_{name.upper()}", raising=False)
+    monkeypatch.setenv("MELIB_HOME", str(tmp_path))
+    for name in ("casme", "casme2", "casme_sq", "samm", "smic", "synth"):
+        monkeypatch.setenv(f"MELIB_DATA_{name.upper()}", str(trees[name]))
+    table = datasets.check()
+    assert not datasets.failed(table)
+    got = table.set_index("dataset")["annotation"].to_dict()
+    assert got["casme2"].endswith("CASME2-coding-20190701.xlsx") and got["samm"].endswith("_v2.xlsx (sheet MICRO_ONLY)")
+    assert got["casme_sq"].endswith("code_final.xlsx") and "CASME_B_Section_coding.xlsx" in got["casme"]
+    assert got["smic"] == "folder names (SMIC ships no coding sheet)"
+    report = datasets.check_report(table=table)
+    assert f"casme2: read {trees['casme2'] / 'CASME2-coding-20190701.xlsx'}" in report
+    assert "smic: read folder names" in report
+    monkeypatch.setenv("MELIB_DATA_SMIC", str(tmp_path / "gone"))
+    monkeypatch.setenv("MELIB_DATA_SAMM", str(trees["casme"]))
+    monkeypatch.setenv("MELIB_DATA_CASME2", str(trees["synth"] / "casme2"))  # a synthetic set, not the release
+    table = datasets.check(["casme2", "smic", "samm"])
+    assert table["status"].tolist() == ["synthetic", "missing", "error"]
+    assert datasets.failed(table) == ["casme2", "smic", "samm"]
+    assert "casme2: note: " in datasets.check_report(table=table)
+    monkeypatch.delenv("MELIB_DATA_SYNTH")  # the default synthetic set not yet generated is not a failure
+    assert datasets.check(["synth"]).loc[0, "status"] == "not generated"
+    assert datasets.failed(datasets.check(["synth"])) == []

@@ -19,13 +19,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
-def only_casme2(monkeypatch, tmp_path, synth_small):
-    """A "real" CASME II: the synthetic casme2 folder read by the release loader, nothing else configured."""
+def only_casme2(monkeypatch, tmp_path, casme2_release):
+    """A "real" CASME II: a copy of the synthetic casme2 folder without melib's marker, read by the release
+    loader, nothing else configured."""
     for name in study.REAL_DATASETS:
         monkeypatch.delenv(f"MELIB_DATA_{name.upper()}", raising=False)
     monkeypatch.setenv("MELIB_CONFIG", str(tmp_path / "no-such-melib.yaml"))
-    monkeypatch.setenv("MELIB_DATA_CASME2", str(synth_small / "casme2"))
-    return synth_small / "casme2"
+    monkeypatch.setenv("MELIB_DATA_CASME2", str(casme2_release))
+    return casme2_release
 
 
 # ---- profiles ------------------------------------------------------------------------------------------

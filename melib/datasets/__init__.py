@@ -8,9 +8,10 @@ say which releases are present and what was fixed or excluded (``melib data chec
 from __future__ import annotations
 
 import json
+import os
+import warnings
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pandas as pd
 import yaml
@@ -18,15 +19,17 @@ import yaml
 from .. import config
 from ..errors import ConfigError, DataError
 from . import casme, casme2, casme_sq, samm, smic
-from ._common import COLUMNS, frame_number, list_frames
+from ._common import COLUMNS
+from ._frames import frame_number, list_frames, read_frames
 
 LOADERS = {"casme": casme.load, "casme2": casme2.load, "casme_sq": casme_sq.load, "samm": samm.load,
            "smic": smic.load}
 SYNTH_PARTS = ("casme2", "samm", "smic")
 NAMES = (*LOADERS, "synth")
 MANIFESTS = Path(__file__).resolve().parents[2] / "data_manifests"
+SYNTH_MARKER = "synth_params.json"  # what melib.synth writes in a synthetic set's root and in each layout
 
-__all__ = ["load", "read_clip", "check", "check_report", "manifest", "frame_number", "list_frames",
+__all__ = ["load", "read_clip", "check", "check_report", "failed", "manifest", "frame_number", "list_frames",
            "COLUMNS", "NAMES"]
 
 
@@ -47,7 +50,26 @@ def load(name: str, root: str | Path | None = None, **options) -> pd.DataFrame:
                                   f"in {config.config_file()}")
     if name == "synth":
         return _load_synth(Path(root), **options)
-    return LOADERS[name](root, **options)
+    df = LOADERS[name](root, **options)
+    marker = None if options.get("synthetic") else _synth_marker(Path(root), df.attrs.get("frames_dir"))
+    if marker is None:
+        return df
+    note = (f"{root} is a melib synthetic set ({marker}), not the {name} release: loaded as synthetic "
+            f"(synthetic=True, fps as rendered); point MELIB_DATA_{name.upper()} at the release")
+    warnings.warn(note, stacklevel=2)
+    df["synthetic"] = True
+    df = _synth_part(df, marker, name)
+    df.attrs["note"] = note
+    return df
+
+
+def _synth_marker(root: Path, frames_dir) -> Path | None:
+    """melib's synthetic-set marker in the root, in a folder above it (up to two), or beside the frame folder."""
+    root = root.expanduser().resolve()
+    places = [root, *root.parents[:2]]
+    if frames_dir:
+        places += [Path(frames_dir).resolve().parent, Path(frames_dir).resolve().parent.parent]
+    return next((d / SYNTH_MARKER for d in places if (d / SYNTH_MARKER).is_file()), None)
 
 
 def _load_synth(root: Path, **options) -> pd.DataFrame:
@@ -57,50 +79,43 @@ def _load_synth(root: Path, **options) -> pd.DataFrame:
                           f"{', '.join(SYNTH_PARTS)}={{...}}")
     if not root.is_dir():
         raise DataError(root, "the synthetic set (sub-folders casme2/, samm/, smic/)", "no such folder")
-    parts = [_synth_part(root / p, LOADERS[p](root / p, synthetic=True, **options.get(p, {})))
+    parts = [_synth_part(LOADERS[p](root / p, synthetic=True, **options.get(p, {})), root / p / SYNTH_MARKER, p)
              for p in SYNTH_PARTS if (root / p).is_dir()]
     if not parts:
         raise DataError(root, "the synthetic set: at least one of the sub-folders casme2/, samm/, smic/", "none")
     df = pd.concat(parts, ignore_index=True)
     df.attrs = {"fixes": [f for p in parts for f in p.attrs["fixes"]],
                 "exclusions": [e for p in parts for e in p.attrs["exclusions"]],
-                "root": str(root), "parts": [p.attrs.get("root") for p in parts]}
+                "root": str(root), "parts": [p.attrs.get("root") for p in parts],
+                "annotation": [p.attrs.get("annotation") or f"{p.attrs['root']} (folder names)" for p in parts]}
     return df
 
 
-def _synth_part(folder: Path, df: pd.DataFrame) -> pd.DataFrame:
-    """The fps melib.synth recorded in ``<part>/synth_params.json`` (it renders at its own rate, not the release's)."""
-    params = folder / "synth_params.json"
+def _synth_part(df: pd.DataFrame, params: Path, layout: str) -> pd.DataFrame:
+    """The fps melib.synth recorded (it renders at its own rate, not the release's): ``fps`` of a layout's
+    ``synth_params.json``, or ``layouts.<layout>.fps`` of a set root's."""
     if params.is_file():
         try:
-            fps = float(json.loads(params.read_text())["fps"])
-        except (ValueError, KeyError, TypeError) as exc:
+            got = json.loads(params.read_text())
+            fps = got["fps"] if params.parent.name == layout else got.get("layouts", {}).get(layout, {}).get("fps")
+            fps = None if fps is None else float(fps)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise DataError(params, "a JSON object with a numeric 'fps'", repr(exc)) from None
-        df["fps"] = int(fps) if fps.is_integer() else fps
+        if fps is not None:
+            df["fps"] = int(fps) if fps.is_integer() else fps
     return df
 
 
 def read_clip(row, gray: bool = False) -> np.ndarray:
     """A clip's frames as uint8, (T, H, W, 3) RGB or (T, H, W) grey.
 
-    An unreadable or missing frame, or frames of different sizes, raise DataError naming the file.
+    A missing, unreadable or truncated frame (a JPEG without its end-of-image marker), or frames of different
+    sizes, raise DataError naming the file.
     """
     frames = row["frames"]
     if len(frames) == 0:
         raise DataError(None, f"frames for clip {row.get('subject')}/{row.get('clip')}", "an empty list")
-    out, shape = [], None
-    for f in frames:
-        img = cv2.imread(str(f), cv2.IMREAD_GRAYSCALE if gray else cv2.IMREAD_COLOR)
-        if img is None:
-            why = "no such file" if not Path(f).exists() else "a file OpenCV cannot decode"
-            raise DataError(f, "a readable image", why)
-        if shape is None:
-            shape = img.shape[:2]
-        elif img.shape[:2] != shape:
-            raise DataError(f, f"a frame of size {shape[1]}x{shape[0]} like {Path(frames[0]).name}",
-                            f"{img.shape[1]}x{img.shape[0]}")
-        out.append(img if gray else cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
-    return np.stack(out).astype(np.uint8, copy=False)
+    return read_frames(frames, gray)
 
 
 # --- manifests and the data check -----------------------------------------------------------------
@@ -110,12 +125,27 @@ def manifest(name: str) -> dict:
     path = MANIFESTS / f"{name}.yaml"
     if not path.exists():
         raise DataError(path, f"the data manifest of {name}", "no such file")
-    return yaml.safe_load(path.read_text())
+    try:
+        return yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise DataError(path, f"the YAML data manifest of {name}", str(exc).splitlines()[0]) from None
+
+
+def _annotation(name: str, df: pd.DataFrame) -> str:
+    """What a loader read its labels from: the coding sheet(s), or SMIC's folder names."""
+    if name == "smic":
+        return "folder names (SMIC ships no coding sheet)"
+    got = df.attrs.get("annotation")
+    got = ", ".join(map(str, got)) if isinstance(got, list) else str(got)
+    return got + (f" (sheet {df.attrs['annotation_sheet']})" if df.attrs.get("annotation_sheet") else "")
 
 
 def check(names=None) -> pd.DataFrame:
-    """One row per dataset: status (present / not configured / missing / error), root, clips found vs
-    expected, number of fixes and of exclusions. The full lists are in ``attrs["details"]``."""
+    """One row per dataset: status (present / not configured / missing / error / synthetic: a release variable
+    pointed at a melib synthetic set; ``not generated`` for the default synthetic set before ``melib data
+    synth``), root, the annotation read, clips found vs expected,
+    number of fixes and of exclusions, and a note (an annotation chosen among several, a synthetic set
+    configured as a release). The full lists are in ``attrs["details"]``."""
     names = list(names) if names is not None else list(NAMES)
     rows, details = [], {}
     for name in names:
@@ -124,43 +154,59 @@ def check(names=None) -> pd.DataFrame:
         expected = manifest(name).get("expected_clips")
         root = config.data_root(name)
         row = {"dataset": name, "status": "not configured", "root": None if root is None else str(root),
-               "clips": None, "expected": expected, "fixes": None, "exclusions": None, "error": None}
+               "annotation": None, "clips": None, "expected": expected, "fixes": None, "exclusions": None,
+               "error": None, "note": None}
         if root is not None and not Path(root).exists():
-            row["status"] = "missing"
+            row["status"] = "not generated" if name == "synth" and not os.environ.get("MELIB_DATA_SYNTH") else "missing"
         elif root is not None:
             try:
-                df = load(name, root)
+                with warnings.catch_warnings():  # the notes are in the report
+                    warnings.simplefilter("ignore", UserWarning)
+                    df = load(name, root)
             except DataError as exc:
                 row.update(status="error", error=str(exc))
             else:
-                row.update(status="present", clips=len(df), fixes=len(df.attrs["fixes"]),
-                           exclusions=len(df.attrs["exclusions"]))
+                fake = name != "synth" and bool(df["synthetic"].any())
+                row.update(status="synthetic" if fake else "present", annotation=_annotation(name, df),
+                           clips=len(df), fixes=len(df.attrs["fixes"]), exclusions=len(df.attrs["exclusions"]),
+                           note=df.attrs.get("note") or df.attrs.get("annotation_note"))
                 details[name] = {"fixes": df.attrs["fixes"], "exclusions": df.attrs["exclusions"]}
         rows.append(row)
-    table = pd.DataFrame(rows, columns=["dataset", "status", "root", "clips", "expected", "fixes", "exclusions",
-                                        "error"])
+    table = pd.DataFrame(rows, columns=["dataset", "status", "root", "annotation", "clips", "expected", "fixes",
+                                        "exclusions", "error", "note"])
     for col in ("clips", "expected", "fixes", "exclusions"):
         table[col] = table[col].astype("Int64")
     table.attrs["details"] = details
     return table
 
 
+def failed(table: pd.DataFrame) -> list[str]:
+    """The datasets of a ``check`` table that are configured but missing, broken, or a synthetic set."""
+    return table.loc[table["status"].isin(["missing", "error", "synthetic"]), "dataset"].tolist()
+
+
 def check_report(names=None, table: pd.DataFrame | None = None) -> str:
-    """``check`` rendered as text: the table, then every fix and exclusion with its reason."""
+    """``check`` rendered as text: the table, what each dataset was read from, then every fix and exclusion
+    with its reason."""
     table = check(names) if table is None else table
-    shown = table.drop(columns=["error"]).astype(object).where(table.drop(columns=["error"]).notna(), "-")
+    brief = table.drop(columns=["error", "note", "annotation"])
+    shown = brief.astype(object).where(brief.notna(), "-")
     lines = ["Datasets", "", shown.to_string(index=False), ""]
     for _, r in table.iterrows():
         if r["status"] == "not configured":
             lines.append(f"{r['dataset']}: not configured; set MELIB_DATA_{r['dataset'].upper()} or add it to "
                          f"melib.yaml (see data_manifests/{r['dataset']}.yaml for where to request it)")
-        elif r["status"] == "missing":
+        elif r["status"] in ("missing", "not generated"):
             hint = " (write it with `melib data synth`)" if r["dataset"] == "synth" else ""
             lines.append(f"{r['dataset']}: {r['root']} does not exist{hint}")
         elif r["status"] == "error":
             lines.append(f"{r['dataset']}: {r['error']}")
-        elif not pd.isna(r["expected"]) and r["clips"] != r["expected"]:
-            lines.append(f"{r['dataset']}: {r['clips']} clips found, {r['expected']} expected")
+        else:
+            lines.append(f"{r['dataset']}: read {r['annotation']}")
+            if isinstance(r["note"], str):
+                lines.append(f"{r['dataset']}: note: {r['note']}")
+            if not pd.isna(r["expected"]) and r["clips"] != r["expected"]:
+                lines.append(f"{r['dataset']}: {r['clips']} clips found, {r['expected']} expected")
     for name, d in table.attrs.get("details", {}).items():
         for kind in ("fixes", "exclusions"):
             if d[kind]:

@@ -1,8 +1,8 @@
 """Helpers shared by the release loaders: frame ordering, spreadsheet reading, the fix log, clip rows."""
 from __future__ import annotations
 
-import os
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
@@ -10,37 +10,13 @@ from typing import Iterable
 import pandas as pd
 
 from ..errors import DataError
-from ..labels import normalise_objective, objective_class, parse_aus
+from ..labels import au_readings, certain_aus, derived_objective, normalise_objective
+from ._frames import frame_number, frame_sets, has_frames, scan
 
-COLUMNS = ["dataset", "subject", "clip", "onset", "apex", "offset", "apex_estimated", "n_frames",
-           "aus", "au_set", "emotion", "objective_class", "fps", "frames", "synthetic"]
-IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff"}
+COLUMNS = ["dataset", "subject", "clip", "onset", "apex", "offset", "apex_estimated", "apex_placeholder",
+           "n_frames", "aus", "au_set", "emotion", "objective_class", "fps", "frames", "synthetic"]
 _DIGITS = re.compile(r"\d+")
-
-
-# --- frames ------------------------------------------------------------------------------------
-
-def frame_number(path: str | Path) -> int:
-    """The frame number in a frame file name: the last run of digits in its stem (``reg_img46.jpg`` -> 46)."""
-    runs = _DIGITS.findall(Path(path).stem)
-    if not runs:
-        raise DataError(path, "a frame file name with a frame number (e.g. img46.jpg)")
-    return int(runs[-1])
-
-
-def list_frames(folder: str | Path) -> list[Path]:
-    """The image files in ``folder``, ordered by frame number (``img100`` after ``img99``), others ignored."""
-    folder = Path(folder)
-    try:
-        entries = [Path(e.path) for e in os.scandir(folder)
-                   if e.is_file() and Path(e.name).suffix.lower() in IMAGE_EXTS]
-    except FileNotFoundError:
-        return []
-    return sorted((p for p in entries if _DIGITS.search(p.stem)), key=frame_number)
-
-
-def has_frames(folder: Path) -> bool:
-    return folder.is_dir() and any(Path(e.name).suffix.lower() in IMAGE_EXTS for e in os.scandir(folder))
+PLACEHOLDER_MS = 5.0  # an annotated apex this close to the onset or offset is a placeholder (one frame at 200 fps)
 
 
 # --- folders and files -------------------------------------------------------------------------
@@ -75,6 +51,44 @@ def find_files(root: Path, patterns: Iterable[str], what: str, depth: int = 2) -
     if not found:
         raise DataError(root, f"{what} ({' or '.join(patterns)})", "no such file")
     return sorted(found, key=lambda p: (p.name, str(p)))
+
+
+def _version(path: Path) -> tuple[str, int] | None:
+    """The version a sheet's name carries: a date (``CASME2-coding-20190701``) or ``v2``; None without one."""
+    date = re.search(r"(?<!\d)((?:19|20)\d{6})(?!\d)", path.stem)
+    if date:
+        return "date", int(date.group(1))
+    v = re.search(r"(?i)(?<![a-z])v(\d+)(?!\d)", path.stem)
+    return ("v", int(v.group(1))) if v else None
+
+
+def pick_sheet(root: Path, patterns: Iterable[str], what: str, annotation=None) -> tuple[Path, str | None]:
+    """The annotation file of a release and a note when it was chosen among several.
+
+    ``annotation`` (a path, absolute or relative to root) picks one. Otherwise several matches are read only
+    when each name carries a different version (a date or ``v<N>``): the newest is read, with a warning and
+    the note saying so; any other ambiguity raises DataError listing the files.
+    """
+    patterns = tuple(patterns)
+    if annotation is not None:
+        path = Path(annotation).expanduser()
+        path = path if path.is_absolute() else root / path
+        if not path.is_file():
+            raise DataError(path, f"the {what} given as annotation=", "no such file")
+        return path, None
+    found = find_files(root, patterns, f"the {what}")
+    if len(found) == 1:
+        return found[0], None
+    names = ", ".join(str(p.relative_to(root)) for p in found)
+    versions = [_version(p) for p in found]
+    if None in versions or len({v[0] for v in versions}) > 1 or len(set(versions)) < len(versions):
+        raise DataError(root, f"one {what} ({' or '.join(patterns)})",
+                        f"{len(found)}: {names}; pass annotation=<file> to choose one, or move the others away")
+    newest = found[versions.index(max(versions))]
+    note = (f"{len(found)} {what}s found ({names}); read the newest by the version in its name, {newest.name} "
+            f"(annotation=<file> reads another)")
+    warnings.warn(note, stacklevel=3)
+    return newest, note
 
 
 # --- spreadsheets ------------------------------------------------------------------------------
@@ -151,6 +165,22 @@ def to_int(value) -> int | None:
     return int(text) if re.fullmatch(r"-?\d+(\.0+)?", text) else None
 
 
+_NOT_ANNOTATED = {"/", "-", "-1", "0", "?"}
+
+
+def frame_cell(value) -> tuple[int | None, str | None]:
+    """A frame-number cell: (number, None), or (None, why) quoting what is written when it is no frame number."""
+    n = to_int(value)
+    if n is not None and n > 0:
+        return n, None
+    written = text(value)
+    if not written:
+        return None, "not annotated"
+    if written in _NOT_ANNOTATED:
+        return None, f"not annotated (written {written!r})"
+    return None, f"{written!r} is not a frame number"
+
+
 def text(value) -> str:
     return "" if value is None or (not isinstance(value, str) and pd.isna(value)) else str(value).strip()
 
@@ -184,30 +214,57 @@ class Log:
         self.exclusions.append(self._entry(subject, clip, reason, extra))
 
 
+def clip_frames(log: Log, subject: str, clip: str, folder: Path, prefer: Iterable[str] = ()) -> list[Path] | None:
+    """The frames of one clip folder: one naming set, macOS AppleDouble ``._*`` files left out (a logged fix).
+
+    A folder holding several sets (raw ``img*.jpg`` and cropped ``reg_img*.jpg`` unpacked together) keeps the
+    first set of ``prefer`` present, logging the files left out; without such a rule the clip is excluded.
+    """
+    frames, apple = scan(folder)
+    if apple:
+        log.fix(subject, clip, f"{apple} macOS AppleDouble file(s) (._*) ignored", field="frames")
+    sets = frame_sets(frames)
+    if len(sets) <= 1:
+        return frames
+    chosen = next((p for p in prefer if p in sets), None)
+    others = ", ".join(f"{k}: {len(v)}" for k, v in sets.items())
+    if chosen is None:
+        log.exclude(subject, clip, f"folder {folder} holds {len(sets)} sets of frames ({others}); which one is the "
+                                   f"clip is ambiguous")
+        return None
+    left = [k for k in sets if k != chosen]
+    log.fix(subject, clip, f"{sum(len(sets[k]) for k in left)} frame file(s) of another set ({', '.join(left)}) "
+                           f"ignored; the clip is the {chosen} set", field="frames")
+    return sets[chosen]
+
+
 def resolve_clip(log: Log, subject: str, clip: str, frames: list[Path], onset: int | None,
-                 apex: int | None, offset: int | None, annotated: bool = True, apex_written: str = ""):
+                 apex: int | None, offset: int | None, annotated: bool = True, unread: dict | None = None):
     """Reconcile an annotation with the frames on disk.
 
-    Returns ``(frames, onset, apex, offset, apex_estimated)`` or None when the clip is excluded.
+    Returns ``(frames, onset, apex, offset, apex_estimated, annotated_bounds)`` or None when the clip is excluded.
     Unambiguous fixes (onset before the first frame on disk or offset after the last: clamp to the
-    folder; onset or offset not annotated: the folder's first or last frame; apex missing or outside
-    onset..offset: the middle frame, flagged as estimated) are logged; anything else is an exclusion.
+    folder; onset or offset missing or not a frame number: the folder's first or last frame; apex missing or
+    outside onset..offset: the middle frame, flagged as estimated) are logged; anything else is an exclusion.
+    ``unread`` says, per field, why a cell gave no number (``frame_cell``), quoting what is written.
     ``annotated=False`` (a release that annotates nothing, SMIC): the folder is the clip and nothing is logged.
     """
     if not frames:
         log.exclude(subject, clip, "no frames on disk")
         return None
+    unread = unread or {}
     numbers = [frame_number(f) for f in frames]
     first, last = numbers[0], numbers[-1]
     if not annotated:
         onset, offset = first, last
+    bounds = (onset if onset and onset > 0 else None, offset if offset and offset > 0 else None)
     if onset is None or onset <= 0:
-        log.fix(subject, clip, f"onset not annotated; first frame on disk ({first}) used", field="onset",
-                old=onset, new=first)
+        log.fix(subject, clip, f"onset {unread.get('onset', 'not annotated')}; first frame on disk ({first}) used",
+                field="onset", old=onset, new=first)
         onset = first
     if offset is None or offset <= 0:
-        log.fix(subject, clip, f"offset not annotated; last frame on disk ({last}) used", field="offset",
-                old=offset, new=last)
+        log.fix(subject, clip, f"offset {unread.get('offset', 'not annotated')}; last frame on disk ({last}) used",
+                field="offset", old=offset, new=last)
         offset = last
     if onset > offset:
         log.exclude(subject, clip, f"onset {onset} after offset {offset}")
@@ -237,39 +294,69 @@ def resolve_clip(log: Log, subject: str, clip: str, frames: list[Path], onset: i
             elif apex is not None and apex > 0:
                 why = f"apex {apex} outside onset..offset {onset}..{offset}"
             else:
-                why = f"apex not annotated (written {apex_written!r})" if apex_written else "apex not annotated"
+                why = f"apex {unread.get('apex', 'not annotated')}"
             log.fix(subject, clip, f"{why}; middle frame {middle} used (apex_estimated)", field="apex",
                     old=apex, new=middle)
         apex, estimated = middle, True
-    return [str(f) for f in kept], onset, apex, offset, estimated
+    return [str(f) for f in kept], onset, apex, offset, estimated, bounds
 
 
-def clip_row(dataset: str, subject: str, clip: str, resolved, aus: str, emotion: str,
-             objective, fps: int, synthetic: bool, has_aus: bool = True) -> dict:
-    frames, onset, apex, offset, estimated = resolved
-    au_set = parse_aus(aus)
-    cls = normalise_objective(objective)
+def apex_placeholder(log: Log, subject: str, clip: str, apex: int, bounds, fps: float) -> bool:
+    """Is an annotated apex a placeholder: on the annotated onset or offset, or within ``PLACEHOLDER_MS`` of one
+    (the releases' boundary apexes, e.g. CASME II sub05 EP09_05f, SAMM 032_3_2)? Logged as a fix."""
+    for name, b in zip(("onset", "offset"), bounds):
+        if b is None or abs(apex - b) * 1000.0 / fps > PLACEHOLDER_MS:
+            continue
+        where = (f"on the {name} ({b})" if apex == b
+                 else f"within {PLACEHOLDER_MS:g} ms of the {name} ({b}) at {fps} fps")
+        log.fix(subject, clip, f"apex {apex} {where}: a boundary placeholder, not a measured apex (apex_placeholder)",
+                field="apex_placeholder", old=apex, new=True)
+        return True
+    return False
+
+
+def clip_row(log: Log, subject: str, clip: str, resolved, aus: str, emotion: str, objective, fps: int,
+             synthetic: bool, has_aus: bool = True) -> dict:
+    """One samples-table row. An objective class that is not I-VII, and an AU cell listing alternatives
+    (``'R6 or R12'``: ``au_set`` keeps the AUs every alternative has), are logged fixes; the class is derived
+    from the AUs (``labels.derived_objective``) where the release writes none."""
+    frames, onset, apex, offset, estimated, bounds = resolved
+    cls, why = normalise_objective(objective), None
     if cls is None and has_aus:
-        cls = objective_class(au_set)
-    return {"dataset": dataset, "subject": f"{dataset}/{subject}", "clip": clip, "onset": onset, "apex": apex,
-            "offset": offset, "apex_estimated": estimated, "n_frames": len(frames), "aus": aus,
-            "au_set": au_set, "emotion": emotion.lower(), "objective_class": cls, "fps": fps,
-            "frames": frames, "synthetic": synthetic}
+        cls, why = derived_objective(aus)
+        if text(objective):
+            got = f"derived from the AUs {aus!r}: {cls}" if cls else f"none derived from the AUs {aus!r} ({why})"
+            log.fix(subject, clip, f"objective class {objective!r} is not one of I-VII; {got}",
+                    field="objective_class", old=objective, new=cls)
+    readings = au_readings(aus)
+    au_set = certain_aus(aus)
+    if len(readings) > 1:
+        alts = " | ".join("+".join(map(str, sorted(r))) or "none" for r in readings)
+        kept = "+".join(map(str, sorted(au_set))) or "none"
+        log.fix(subject, clip, f"AUs {aus!r} list alternatives ({alts}); au_set keeps the AUs of every one ({kept})"
+                               + (f"; no objective class: {why}" if cls is None and why else ""),
+                field="aus", old=aus, new=sorted(au_set))
+    placeholder = not estimated and not synthetic and apex_placeholder(log, subject, clip, apex, bounds, fps)
+    return {"dataset": log.dataset, "subject": f"{log.dataset}/{subject}", "clip": clip, "onset": onset,
+            "apex": apex, "offset": offset, "apex_estimated": estimated, "apex_placeholder": placeholder,
+            "n_frames": len(frames), "aus": aus, "au_set": au_set, "emotion": emotion.lower(),
+            "objective_class": cls, "fps": fps, "frames": frames, "synthetic": synthetic}
 
 
 def samples_frame(rows: list[dict], log: Log, **attrs) -> pd.DataFrame:
-    """The samples table (``COLUMNS``) with the fixes and exclusions in ``attrs``."""
+    """The samples table (``COLUMNS``) with the fixes and exclusions in ``attrs`` (and the ``attrs`` given,
+    those that are not None)."""
     df = pd.DataFrame(rows, columns=COLUMNS)
     for col in ("onset", "apex", "offset", "n_frames", "fps"):
         df[col] = df[col].astype("int64")
-    for col in ("apex_estimated", "synthetic"):
+    for col in ("apex_estimated", "apex_placeholder", "synthetic"):
         df[col] = df[col].astype(bool)
     for col in ("au_set", "frames", "objective_class"):
         df[col] = df[col].astype(object)
     df = df.sort_values(["subject", "clip"], kind="stable").reset_index(drop=True)
     df.attrs["fixes"] = list(log.fixes)
     df.attrs["exclusions"] = list(log.exclusions)
-    df.attrs.update({k: (str(v) if isinstance(v, Path) else v) for k, v in attrs.items()})
+    df.attrs.update({k: (str(v) if isinstance(v, Path) else v) for k, v in attrs.items() if v is not None})
     return df
 
 
@@ -289,12 +376,13 @@ def require_subjects(folder: Path, accept, what: str) -> list[Path]:
 
 
 def coded_clips(log: Log, table: pd.DataFrame, sheet: Path, locate, fps: int, synthetic: bool,
-                apex=None, used: set[Path] | None = None) -> tuple[list[dict], set[Path]]:
+                apex=None, used: set[Path] | None = None, prefer: Iterable[str] = ()) -> tuple[list[dict], set[Path]]:
     """The clip rows of a coding sheet with one row per clip folder (CASME, CASME II, SAMM).
 
     ``locate(subject_number, clip) -> (subject, folder or None, why)`` finds a row's folder; ``apex(row)``
-    reads its apex cell (default: column ``apex``). Rows without a subject or file name, without a folder,
-    or repeating a clip (also one already in ``used``) are exclusions. Returns the rows and the folders used.
+    reads its apex cell (default: column ``apex``); ``prefer`` goes to ``clip_frames``. Rows without a subject
+    or file name, without a folder, or repeating a clip (also one already in ``used``) are exclusions.
+    Returns the rows and the folders used.
     """
     rows, used = [], set() if used is None else used
     for line, r in table.iterrows():
@@ -310,12 +398,16 @@ def coded_clips(log: Log, table: pd.DataFrame, sheet: Path, locate, fps: int, sy
             log.exclude(subject, clip, f"{sheet.name} row {line}: a second row for the same clip")
             continue
         used.add(folder)
-        apex_cell = apex(r) if apex else r["apex"]
-        res = resolve_clip(log, subject, clip, list_frames(folder), to_int(r["onset"]), to_int(apex_cell),
-                           to_int(r["offset"]), apex_written=text(apex_cell))
+        frames = clip_frames(log, subject, clip, folder, prefer)
+        if frames is None:
+            continue
+        cells = {"onset": frame_cell(r["onset"]), "apex": frame_cell(apex(r) if apex else r["apex"]),
+                 "offset": frame_cell(r["offset"])}
+        res = resolve_clip(log, subject, clip, frames, *(cells[k][0] for k in ("onset", "apex", "offset")),
+                           unread={k: why for k, (_, why) in cells.items() if why})
         if res is not None:
-            rows.append(clip_row(log.dataset, subject, clip, res, text(r["aus"]), text(r["emotion"]),
-                                 r.get("objective"), fps, synthetic))
+            rows.append(clip_row(log, subject, clip, res, text(r["aus"]), text(r["emotion"]), r.get("objective"),
+                                 fps, synthetic))
     return rows, used
 
 

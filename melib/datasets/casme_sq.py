@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import DataError
-from ._common import (Log, _norm, clip_row, excel_sheets, existing_dir, find_dir, find_files, list_frames,
-                      read_raw_sheet, resolve_clip, samples_frame, text, to_int)
+from ._common import (Log, _norm, clip_frames, clip_row, excel_sheets, existing_dir, find_dir, frame_cell,
+                      pick_sheet, read_raw_sheet, resolve_clip, samples_frame, text, to_int)
 
 DATASET = "casme_sq"
 FPS = 30
@@ -40,14 +40,22 @@ def _naming(path: Path, names: list[str]):
     return subjects, videos
 
 
-def load(root, synthetic: bool = False):
+def _kind(cell) -> str:
+    """``micro`` / ``macro`` from an expression-type cell, else what is written."""
+    written = text(cell).lower()
+    return next((k for k in ("micro", "macro") if k in written), written)
+
+
+def load(root, annotation=None, synthetic: bool = False):
     """CAS(ME)² micro-expression clips cut from the long videos.
 
     An unknown offset (0) with a known apex is set to apex + (apex − onset) (a symmetric estimate, logged as
-    a fix); an unknown onset, or an unknown offset with an unknown apex, is an exclusion."""
+    a fix); an unknown onset, or an unknown offset with an unknown apex, is an exclusion. Rows whose subject
+    id or expression type cannot be read are exclusions quoting the cell; rows with no number in the subject
+    and frame cells are title rows (counted in ``attrs["title_rows"]``)."""
     root = existing_dir(root, "CAS(ME)² (rawpic/ and CAS(ME)^2code_final.xlsx)")
     rawpic = find_dir(root, ("rawpic",), "CAS(ME)² frames")
-    path = find_files(root, SHEET, "the CAS(ME)² code sheet")[-1]
+    path, note = pick_sheet(root, SHEET, "CAS(ME)² code sheet", annotation)
     names = excel_sheets(path)
     subjects, videos = _naming(path, names)
     code_sheet = next((n for n in names if not _norm(n).startswith("namingrule")), None)
@@ -55,13 +63,23 @@ def load(root, synthetic: bool = False):
     if raw.shape[1] < 8:
         raise DataError(path, f"a code sheet {code_sheet!r} with columns {CODE_COLUMNS}", f"{raw.shape[1]} columns")
     log = Log(DATASET)
-    rows, seen, not_micro = [], set(), 0
+    rows, seen, not_micro, titles = [], set(), 0, 0
     for line, r in enumerate(raw.itertuples(index=False), start=1):
         sid, clip = to_int(r[0]), text(r[1])
         if sid is None or not clip:
-            continue  # blank or title rows
-        if "micro" not in text(r[7]).lower():
+            if not any(to_int(v) is not None for v in (r[0], r[2], r[3], r[4])):
+                titles += bool(text(r[0]) or clip)  # blank rows are not counted
+                continue
+            log.exclude(text(r[0]), clip, f"{path.name} row {line}: subject id {text(r[0])!r} or expression name "
+                                          f"{clip!r} cannot be read")
+            continue
+        kind = _kind(r[7])
+        if kind == "macro":
             not_micro += 1
+            continue
+        if kind != "micro":
+            log.exclude(str(sid), clip, f"{path.name} row {line}: expression type {text(r[7])!r} is neither "
+                                        f"micro- nor macro-expression")
             continue
         if sid not in subjects:
             log.exclude(str(sid), clip, f"{path.name} row {line}: subject id {sid} not in naming rule1")
@@ -83,18 +101,21 @@ def load(root, synthetic: bool = False):
         if len(dirs) != 1:
             log.exclude(subject, clip, f"{len(dirs)} folders match {sub_dir / pattern}")
             continue
-        onset, apex, offset = (to_int(v) or None for v in (r[2], r[3], r[4]))
+        (onset, on_why), (apex, apex_why), (offset, off_why) = (frame_cell(v) for v in (r[2], r[3], r[4]))
         if onset is None:
-            log.exclude(subject, clip, f"{path.name} row {line}: onset unknown (0)")
+            log.exclude(subject, clip, f"{path.name} row {line}: onset {on_why}")
             continue
         if offset is None:
             if apex is None or apex <= onset:
-                log.exclude(subject, clip, f"{path.name} row {line}: offset unknown (0) and no apex after the onset")
+                log.exclude(subject, clip, f"{path.name} row {line}: offset {off_why} and no apex after the onset")
                 continue
             offset = apex + (apex - onset)
-            log.fix(subject, clip, f"offset unknown (0); set to apex + (apex - onset) = {offset} (an estimate)",
-                    field="offset", old=0, new=offset)
-        res = resolve_clip(log, subject, clip, list_frames(dirs[0]), onset, apex, offset)
+            log.fix(subject, clip, f"offset {off_why}; set to apex + (apex - onset) = {offset} (an estimate)",
+                    field="offset", old=r[4], new=offset)
+        frames = clip_frames(log, subject, clip, dirs[0])
+        res = None if frames is None else resolve_clip(log, subject, clip, frames, onset, apex, offset,
+                                                       unread={"apex": apex_why} if apex_why else None)
         if res is not None:
-            rows.append(clip_row(DATASET, subject, clip, res, text(r[5]), text(r[6]), None, FPS, synthetic))
-    return samples_frame(rows, log, root=root, annotation=path, frames_dir=rawpic, not_micro_rows=not_micro)
+            rows.append(clip_row(log, subject, clip, res, text(r[5]), text(r[6]), None, FPS, synthetic))
+    return samples_frame(rows, log, root=root, annotation=path, frames_dir=rawpic, not_micro_rows=not_micro,
+                         title_rows=titles, annotation_note=note)

@@ -1,0 +1,75 @@
+"""Degenerate protocol and training parameters are melib errors naming the parameter (issue #10, cases 14, 18)."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from melib import protocols, study, train
+from melib.errors import ConfigError, DataError
+
+
+def table(subjects=3, per_subject=4):
+    rows = [{"dataset": "casme2", "subject": f"casme2/sub{s:02d}", "clip": f"c{s}_{c}", "label": "abc"[c % 3]}
+            for s in range(subjects) for c in range(per_subject)]
+    return pd.DataFrame(rows, columns=["dataset", "subject", "clip", "label"])
+
+
+def test_loso_with_one_subject():
+    with pytest.raises(DataError, match=r"loso.*at least 2 subjects.*1 \(casme2/sub00\)"):
+        protocols.folds(table(subjects=1), "loso")
+
+
+@pytest.mark.parametrize("protocol", ["loso", "group_kfold", "stratified_kfold", "holdout"])
+def test_an_empty_table(protocol):
+    with pytest.raises(DataError, match=rf"labelled clips for {protocol!r}.*none"):
+        protocols.folds(table(subjects=0), protocol)
+
+
+@pytest.mark.parametrize("protocol", ["group_kfold", "stratified_kfold"])
+@pytest.mark.parametrize("n_splits", [0, 1, -2, "3", 2.5, True])
+def test_n_splits_must_be_an_integer_of_at_least_two(protocol, n_splits):
+    with pytest.raises(ConfigError, match=rf"n_splits.*{protocol}.*an integer >= 2.*{n_splits!r}"):
+        protocols.folds(table(subjects=4, per_subject=6), protocol, n_splits=n_splits)
+
+
+def test_cross_dataset_n_splits():
+    df = pd.concat([table(), table().assign(dataset="samm", subject=lambda d: "samm/" + d["subject"])])
+    with pytest.raises(ConfigError, match="n_splits"):
+        protocols.folds(df, "cross_dataset", train="casme2", test="samm", n_splits=1)
+    assert len(protocols.folds(df, "cross_dataset", train="casme2", test="samm")) == 1
+
+
+@pytest.mark.parametrize("test_size", [0, 0.0, 1.0, -0.2, "0.2", 12])
+def test_holdout_test_size(test_size):
+    with pytest.raises(ConfigError, match=rf"test_size.*{test_size!r}"):
+        protocols.folds(table(), "holdout", test_size=test_size)
+
+
+def test_holdout_n_repeats():
+    with pytest.raises(ConfigError, match="n_repeats"):
+        protocols.folds(table(), "holdout", n_repeats=0)
+
+
+@pytest.mark.parametrize("n", [0, 1])
+def test_validation_split_of_a_tiny_training_part(n):
+    df = table()
+    with pytest.raises(DataError, match=rf"at least 2 clips.*validation.*{n}"):
+        protocols.validation_split(df, np.arange(n))
+
+
+@pytest.mark.parametrize("fraction", [0, 1.0, -0.1])
+def test_validation_fraction(fraction):
+    with pytest.raises(ConfigError, match="fraction"):
+        protocols.validation_split(table(), np.arange(12), fraction=fraction)
+
+
+@pytest.mark.parametrize("field, value", [("epochs", 0), ("epochs", -3), ("batch_size", 0), ("batch_size", -1),
+                                          ("device", "tpu")])
+def test_train_config_refuses(field, value):
+    with pytest.raises(ConfigError, match=field):
+        train.TrainConfig(**{field: value})
+
+
+@pytest.mark.parametrize("kw", [{"device": "tpu"}, {"epochs": 0}])
+def test_study_parameters_are_checked_when_resolved(kw):
+    with pytest.raises(ConfigError, match=next(iter(kw))):
+        study.resolve("smoke", **kw)
