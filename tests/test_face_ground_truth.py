@@ -83,8 +83,8 @@ def test_refused_for_real_data(tmp_path):
         face_track(real.iloc[0], landmarks="ground_truth")
 
 
-def test_refused_for_a_synthetic_layout_loaded_as_real(synth_small):
-    as_real = datasets.load("casme2", Path(synth_small) / "casme2")  # e.g. MELIB_DATA_CASME2 at a synthetic set
+def test_refused_for_real_data_even_beside_a_ground_truth_file(casme2_release):
+    as_real = datasets.load("casme2", casme2_release)  # a synthetic layout without melib's marker: read as real
     assert not as_real["synthetic"].any()
     with pytest.raises(ConfigError, match="synthetic"):
         face_track(as_real.iloc[0], landmarks="ground_truth")
