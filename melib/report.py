@@ -24,7 +24,7 @@ import seaborn as sns
 import yaml
 
 from .errors import ConfigError, DataError, MelibError
-from .published import DATASET_NAMES, DATASET_ORDER
+from .datasets import display_name, order
 
 RATE_METRICS = ("accuracy", "uf1", "uar", "f1", "rate")
 NOT_RUN = "not run in this study"
@@ -82,7 +82,7 @@ def provenance_label(samples: pd.DataFrame, seed: int | None = None) -> str:
     if used["synthetic"].isna().any():
         raise DataError(None, "'synthetic' set to True or False on every clip", f"{used['synthetic'].isna().sum()} blank")
     syn = used["synthetic"].astype(bool)
-    names = ", ".join(DATASET_NAMES.get(d, d) for d in _ordered(used.loc[~syn, "dataset"])) if "dataset" in used \
+    names = ", ".join(display_name(d) for d in order(used.loc[~syn, "dataset"])) if "dataset" in used \
         else "unnamed datasets"
     if syn.all():
         s, default = _synth_seed_and_default(samples, seed)
@@ -92,11 +92,6 @@ def provenance_label(samples: pd.DataFrame, seed: int | None = None) -> str:
     if not syn.any():
         return f"reproduced on real data ({names})"
     return f"mixed: synthetic and real data ({names}); not a reproduction"
-
-
-def _ordered(datasets) -> list[str]:
-    present = set(datasets)
-    return [d for d in DATASET_ORDER if d in present] + sorted(present - set(DATASET_ORDER))
 
 
 # ---- published beside this study -----------------------------------------------------------------------
