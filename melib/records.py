@@ -163,7 +163,7 @@ def results(root: str | Path | None = None, *, model: str | None = None, level: 
 
 # ---- headline numbers ----------------------------------------------------------------------------------
 
-HEADLINE_COLUMNS = ["paper", "table", "method", "dataset", "setting", "metric", "value", "protocol",
+HEADLINE_COLUMNS = ["paper", "table", "method", "dataset", "setting", "metric", "value", "scheme", "protocol",
                     "subject_overlap", "n_clips", "provenance"]
 
 
@@ -191,4 +191,4 @@ def headlines(tag: str, root: str | Path | None = None) -> pd.DataFrame:
     parts = [p for p in parts if len(p)]
     if not parts:
         return pd.DataFrame(columns=HEADLINE_COLUMNS)
-    return pd.concat(parts, ignore_index=True)[HEADLINE_COLUMNS]
+    return pd.concat(parts, ignore_index=True).reindex(columns=HEADLINE_COLUMNS)  # rows saved before "scheme": NA

@@ -89,13 +89,18 @@ def spec_params(name: str, input_spec: Mapping[str, tuple]) -> dict:
 _DEVICE: contextvars.ContextVar[str | None] = contextvars.ContextVar("melib_preprocess_device", default=None)
 
 
+def torch_device(device: str | None) -> str | None:
+    """``device`` as torch names it: "auto" is CUDA when present, else the CPU; None stays None."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return None if device is None else str(device)
+
+
 @contextlib.contextmanager
 def on_device(device: str | None):
     """Run the torch steps (RPCA) of the pipelines called inside on ``device`` ("cpu", "cuda", "auto": CUDA
     when present; None: as given, i.e. the CPU)."""
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    token = _DEVICE.set(None if device is None else str(device))
+    token = _DEVICE.set(torch_device(device))
     try:
         yield
     finally:
