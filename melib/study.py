@@ -23,11 +23,11 @@ Conventions every notebook follows (``notebooks/NN_name.ipynb``, NN the chapter 
 3. Cells call melib and display; a loop over results for display is the most a cell does. Anything else
    goes into melib with a test. Training goes through the chapter's ``run`` (cached run records),
    preprocessing through cached steps, so a re-run is fast.
-4. Frames of real (licensed) clips are shown only when ``show_real_frames=True`` (``melib.display``).
+4. Frames of real (licensed) clips are shown only when ``show_real_frames=True`` (``melib.frames``).
 5. Notebooks are committed without outputs (``jupyter nbconvert --clear-output``); executed copies live in
    ``notebooks/executed/`` (git-ignored).
 6. Figures are matplotlib figures shown with ``plt.show()``; images of frames go through
-   ``display.example_frames`` (PNG at native size) or a guarded figure (rule 4).
+   ``frames.example_frames`` (PNG at native size) or a guarded figure (rule 4).
 7. A model chapter ends with ``params.keep_headline(p, <chapter>.headline(result))``: its paper's headline
    rows, kept under ``params.headline_tag`` for the results overview (``50_results_overview``, run after
    the chapters).

@@ -15,6 +15,7 @@ import torch
 
 from .. import labels as label_schemes
 from .. import models, protocols, published, records, report, train
+from ..models import baselines as estimators
 from ..errors import ConfigError, DataError
 from ..params import Params, train_config
 from ..preprocess import registry as pipelines
@@ -131,7 +132,7 @@ def training(p: Params, key: tuple, model: str, lab: pd.DataFrame, protocol: str
     present = set(lab["label"].iloc[pool])
     order = [c for c in label_schemes.classes(lab.attrs["scheme"]) if c in present]
     mp = {classes_as: order if classes_as == "classes" else len(order), **(model_params or {})}
-    baseline = model in models.baselines.ESTIMATORS
+    baseline = model in estimators.ESTIMATORS
     if baseline:
         mp.pop(classes_as)
         pipeline, pp, spec, epochs, stages = "lbp", {}, {}, None, 1
@@ -168,8 +169,8 @@ def execute(p: Params, spec: TrainingSpec, samples: pd.DataFrame, progress: bool
     if not len(kept_samples):
         raise DataError(None, f"clips that {spec.model}'s preprocessing accepts",
                         f"none of {len(lab)} ({len(exclusions)} exclusions)")
-    if spec.model in models.baselines.ESTIMATORS:
-        est = models.baselines.ESTIMATORS[spec.model](**spec.model_params)
+    if spec.model in estimators.ESTIMATORS:
+        est = estimators.ESTIMATORS[spec.model](**spec.model_params)
         ev = train.evaluate(est, X["features"], kept_samples, spec.protocol,
                             protocol_params=dict(spec.protocol_params), name=spec.name, progress=progress)
     else:

@@ -147,11 +147,11 @@ class Chapter:
 
     def settings(self, p: Params, **changes) -> dict:
         """The plan for ``p.profile``: :data:`PLAN_KEYS`, the profile's plan, the ``plan`` parameter, then
-        ``changes``; a key the chapter does not have is refused."""
+        ``changes`` (None: unchanged); a key the chapter does not have is refused."""
         if p.profile not in self.plans:
             raise self._refuse("profile", p.profile, ", ".join(self.plans))
         out = {**PLAN_KEYS, **self.plans[p.profile]}
-        for source, given in (("plan", p.plan), ("run", changes)):
+        for source, given in (("plan", p.plan), ("run", {k: v for k, v in changes.items() if v is not None})):
             unknown = sorted(set(given) - set(out))
             if unknown:
                 raise self._refuse(source, {k: given[k] for k in unknown}, f"the keys {', '.join(out)}")

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from .. import published, report
-from ..display import example_clip, frames_allowed
+from ..frames import example_clip, frames_allowed
 from ..errors import ConfigError
 from ..preprocess import pipelines
 from .common import Run, execute_all, headline_frame, headline_row, labelled, protocol_for, protocol_name, training

@@ -1,7 +1,7 @@
 """The preprocessing chapter (01): one clip followed through every paper's steps (faces and regions, the
 temporal windows, RPCA, residual images and flow, CGPO, the temporal perception of PSN).
 
-``result = preprocessing.run(p, samples)`` picks the clip (``melib.display.example_clip``) and runs RPCA
+``result = preprocessing.run(p, samples)`` picks the clip (``melib.frames.example_clip``) and runs RPCA
 on it on the study's device (:func:`rpca_example`); the notebook draws the rest from ``melib.preprocess``.
 Nothing is trained.
 """
@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..display import example_clip, frames_allowed
+from ..frames import example_clip, frames_allowed
 from ..params import face_size
 from ..preprocess import face, rpca, temporal
 from ..preprocess.registry import torch_device

@@ -49,7 +49,7 @@ import numpy as np
 import pandas as pd
 
 from .. import published, report, train
-from ..display import example_clip
+from ..frames import example_clip
 from ..params import face_size
 from .common import RPCA_ON, Run, execute_all, headline_frame, headline_row, labelled, protocol_for, training
 from .contract import Chapter
@@ -305,7 +305,7 @@ def curves_figure(result: Result, name: str = "PSN"):
 
 
 def tp_figure(p, samples: pd.DataFrame, show_real_frames: bool = False):
-    """PSN Fig. 5 for one clip (``display.example_clip``): tp = std(x_t - x_{t-1}) (Eq. 7) over the aligned grey
+    """PSN Fig. 5 for one clip (``frames.example_clip``): tp = std(x_t - x_{t-1}) (Eq. 7) over the aligned grey
     clip, onset, apex and offset marked. A curve, not a frame: drawn for real clips too."""
     from ..preprocess import face, figures, temporal
 
