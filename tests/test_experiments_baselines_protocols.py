@@ -24,7 +24,7 @@ def provenance(samples):
 
 @pytest.fixture(scope="module")
 def p(home):
-    return study.setup("smoke")
+    return params.setup("smoke")
 
 
 # ---- baselines ---------------------------------------------------------------------------------------------
@@ -217,13 +217,13 @@ def test_sweep_rows_and_tables(p, home):
 def test_known_answer_settings(p):
     """The paper models' known-answer runs: 30 epochs and class weights (one epoch under smoke), their inputs
     and trainer changes; nothing for the baselines."""
-    default = study.setup("default")
+    default = params.setup("default")
     assert ka.settings(default, "lbp_top_svm") == {}
     c3d = ka.settings(default, "c3d_model_a")
     assert c3d["epochs"] == 30 and c3d["class_weights"] == "balanced" and c3d["inputs"] == {"onset_difference": True}
     assert ka.settings(default, "cropnet")["lr"] == 1e-2
     assert ka.settings(default, "localregions")["inputs"]["scale"] == "clip_sd"
-    assert "epochs" not in ka.settings(study.setup("smoke"), "psn")
+    assert "epochs" not in ka.settings(params.setup("smoke"), "psn")
 
 
 def test_sweep_in_a_process_pool_matches_serial(p, home, tmp_path, monkeypatch):

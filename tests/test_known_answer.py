@@ -90,7 +90,7 @@ def test_lbp_baselines_chapter_protocol(sets, method):
     frames and label seeds 1-7 it scores 0.26-0.44, so that is the tail of its null, not a leak."""
     from melib import study
 
-    p = study.setup("default")
+    p = params.setup("default")
     assert_near_chance(ka.evaluate_method(p, sets[0.0], method), f"{method}, group_kfold")
     assert_above_chance(ka.evaluate_method(p, sets[3.0], method), f"{method}, group_kfold")
 
@@ -147,7 +147,7 @@ def test_paper_model_known_answer(sets, model):
     amplitude 3, then near chance at amplitude 0 (run only once the first holds). Measured: ``MEASURED``."""
     from melib import study
 
-    p = study.setup("default")
+    p = params.setup("default")
     kw = ka.settings(p, model)
     assert kw["epochs"] == 30 and kw["class_weights"] == "balanced"
     assert_above_chance(ka.evaluate_method(p, sets[3.0], model, **kw), f"{model}, group_kfold")
