@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import pytest
 
-from melib import study
+from melib import params, study
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)

@@ -4,11 +4,11 @@ the leakage audit, and LocalRegions' stage 2 on stage-1 weights."""
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 
 from melib import models, params, report, train
+from melib.datasets import frame_number
 from melib.errors import ConfigError
 from melib.experiments import c3d, common, cropnet, views
 from melib.experiments import local_regions as lr
@@ -61,6 +61,7 @@ def test_scenario_protocols_follow_table_4_and_fit_small_sets(smoke):
     proto, prm = c3d.scenario_protocol(p, lab, 8, {**st, "cross_splits": 5})
     assert proto == "cross_dataset" and prm["train"] == ("casme2", "smic") and prm["n_splits"] == 5
     assert sum(c3d.scenario_protocol(p, lab, n, st)[0] == "cross_dataset" for n in c3d.SCENARIOS) == 5
+    assert st["folds"] == 5  # C3D 8.2: stratified 5-fold inside the datasets
     with pytest.raises(ConfigError, match="scenarios 1-8"):
         c3d.scenario_protocol(p, lab, 9, st)
     # the protocol parameter changes the intra-dataset scenarios only
@@ -119,8 +120,7 @@ def test_initial_frames_start_the_window_at_the_onset(smoke):
     onset = pipelines.c3d_inputs(row, window=12, size=32, anchor="onset")["clip"]
     apex = pipelines.c3d_inputs(row, window=12, size=32)["clip"]
     moved = row.copy()  # the same window, reached by moving the apex to the window's centre
-    moved["apex"] = int(pd.Series(row["frames"]).map(lambda f: int("".join(filter(str.isdigit, f.split("/")[-1]))))
-                        .iloc[min(6, n - 1)])
+    moved["apex"] = frame_number(row["frames"][min(6, n - 1)])
     moved["apex_estimated"] = True
     assert temporal.apex_position(moved) == min(6, n - 1)
     np.testing.assert_array_equal(onset, pipelines.c3d_inputs.uncached(moved, window=12, size=32)["clip"])

@@ -5,7 +5,6 @@ from pathlib import Path
 
 import nbformat
 import numpy as np
-import pandas as pd
 import pytest
 
 from melib import params, report

@@ -30,7 +30,7 @@ import pandas as pd
 from .. import published, train
 from ..errors import ConfigError
 from ..report import provenance_label, side_by_side
-from .common import execute_all, labelled, protocol_for, training
+from .common import execute_all, labelled, parts, protocol_for, training
 from .contract import Chapter
 
 LOSO_SCHEME = "megc2019"
@@ -143,10 +143,10 @@ def study_rows(runs: Mapping[str, BaselineRun], provenance: str, by_dataset: boo
         for metric in ("accuracy", "uf1", "uar"):
             rows.append({**base, "dataset": comp, "metric": metric, "value": s[metric]})
         if by_dataset:
-            per = r.evaluation.by_dataset().drop(index="all")
-            for ds, v in per.iterrows():
+            per = parts(r.evaluation)
+            for _, v in per[per["dataset"] != comp].iterrows():
                 for metric in ("uf1", "uar"):
-                    rows.append({**base, "dataset": ds, "metric": metric, "value": float(v[metric])})
+                    rows.append({**base, "dataset": v["dataset"], "metric": metric, "value": float(v[metric])})
     return pd.DataFrame(rows)
 
 

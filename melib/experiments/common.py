@@ -222,6 +222,16 @@ def evaluate_method(p: Params, samples: pd.DataFrame, method: str, protocol: str
                    samples, progress).evaluation
 
 
+def parts(ev: train.Evaluation) -> pd.DataFrame:
+    """Pooled scores on the whole test set (``dataset``: its composite key) and, when it holds several
+    datasets, on each one's part (PSN Table 6, CropNet Table 3, LocalRegions Tables 10-11)."""
+    by = ev.by_dataset().reset_index()
+    names = [d for d in by["dataset"] if d != "all"]
+    whole = published.dataset_key(*names)
+    by = by if len(names) > 1 else by[by["dataset"] == "all"]
+    return by.assign(dataset=by["dataset"].replace({"all": whole})).reset_index(drop=True)
+
+
 # ---- headline rows ---------------------------------------------------------------------------------------
 
 def protocol_name(run: Run) -> str:

@@ -34,7 +34,8 @@ from .. import published, report
 from ..frames import example_clip, frames_allowed
 from ..errors import ConfigError
 from ..preprocess import pipelines
-from .common import Run, execute_all, headline_frame, headline_row, labelled, protocol_for, protocol_name, training
+from .common import (Run, execute_all, headline_frame, headline_row, labelled, parts, protocol_for, protocol_name,
+                     training)
 from .contract import Chapter
 
 PAPER = "CropNet"
@@ -152,10 +153,8 @@ def table3(result: Result, method: str = "CropNet+ARS") -> pd.DataFrame:
         rows = pd.DataFrame(columns=cols)
         every = None
     else:
-        parts = r.evaluation.by_dataset().reset_index()
-        every = published.dataset_key(*[d for d in parts["dataset"] if d != "all"])
-        parts["dataset"] = parts["dataset"].replace({"all": every})
-        rows = parts.assign(method=f"{INPUTS[method][0].upper()}+CropNet", protocol=protocol_name(r),
+        every = published.dataset_key(*r.evaluation.predictions()["dataset"].unique())
+        rows = parts(r.evaluation).assign(method=f"{INPUTS[method][0].upper()}+CropNet", protocol=protocol_name(r),
                             n_folds=len(r.evaluation.records), leakage_max=r.evaluation.leakage()["leakage_max"])
     out = _beside(rows[cols], pub, ["method", "dataset", "metric"], result.provenance.get(TABLE3, report.NOT_RUN),
                   ("uf1", "uar"))

@@ -36,7 +36,8 @@ from dataclasses import dataclass
 import pandas as pd
 
 from .. import published, report
-from .common import Run, execute_all, headline_frame, headline_row, labelled, protocol_for, protocol_name, training
+from .common import (Run, execute_all, headline_frame, headline_row, labelled, parts, protocol_for, protocol_name,
+                     training)
 from .contract import Chapter
 
 PAPER = "LocalRegions"
@@ -130,10 +131,7 @@ def run(p, samples: pd.DataFrame, *, progress: bool = False, **changes) -> Resul
 
 
 def _rows(r: Run, **keys) -> pd.DataFrame:
-    parts = r.evaluation.by_dataset().reset_index()
-    every = published.dataset_key(*[d for d in parts["dataset"] if d != "all"])
-    parts["dataset"] = parts["dataset"].replace({"all": every})
-    return parts.assign(method="LocalRegions", protocol=protocol_name(r), n_folds=len(r.evaluation.records),
+    return parts(r.evaluation).assign(method="LocalRegions", protocol=protocol_name(r), n_folds=len(r.evaluation.records),
                         leakage_max=r.evaluation.leakage()["leakage_max"], **keys)
 
 
