@@ -34,8 +34,9 @@ from sklearn.model_selection import (GroupKFold, GroupShuffleSplit, LeaveOneGrou
                                      StratifiedGroupKFold, StratifiedKFold, StratifiedShuffleSplit)
 
 from .errors import ConfigError, DataError
+from .registry import Registry
 
-_PROTOCOLS: dict[str, Callable] = {}
+_PROTOCOLS: Registry = Registry("protocol")
 _NO_DATASETS = set()  # protocols that choose their own datasets (no ``datasets=``)
 
 
@@ -43,9 +44,7 @@ def register(name: str, datasets: bool = True):
     """Register ``fn(samples, pool, **params) -> list[Fold]`` as protocol ``name`` (``datasets=False``: it
     takes no ``datasets=`` restriction and its ``pool`` is every labelled row)."""
     def deco(fn: Callable) -> Callable:
-        if name in _PROTOCOLS:
-            raise ConfigError(f"protocol {name!r} registered twice")
-        _PROTOCOLS[name] = fn
+        _PROTOCOLS.add(name, fn)
         if not datasets:
             _NO_DATASETS.add(name)
         return fn
@@ -144,11 +143,9 @@ def _check(samples: pd.DataFrame, pool: np.ndarray, folds: list[Fold], protocol:
 
 def folds(samples: pd.DataFrame, protocol: str, **params) -> list[Fold]:
     """The folds of ``protocol`` on ``samples``, each with its leakage audit; see the module docstring."""
-    if protocol not in _PROTOCOLS:
-        raise ConfigError(f"unknown protocol {protocol!r}; choose one of {', '.join(_PROTOCOLS)}")
+    fn = _PROTOCOLS.entry(protocol)
     params = dict(params)
     datasets = params.pop("datasets", None)
-    fn = _PROTOCOLS[protocol]
     own = protocol in _NO_DATASETS
     accepted = [p for p in inspect.signature(fn).parameters if p not in ("samples", "pool")]
     unknown = sorted(set(params) - set(accepted))

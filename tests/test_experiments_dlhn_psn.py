@@ -99,11 +99,11 @@ def test_dlhn_confusion_audit_and_curves(dlhn_result):
     mine, pub = dlhn.confusion(dlhn_result)
     assert list(mine.index) == list(pub.index) == ["positive", "negative", "surprise", "others"]
     assert mine.to_numpy().sum() == len(dlhn_result.samples) and pub.to_numpy().sum() == 650
-    a = dlhn.audit(dlhn_result)
+    a = dlhn_result.audit()
     assert len(a) == 3 and (a["protocol"] == "stratified_kfold").all()
     assert a["leakage"].max() > 0  # sample-level folds share subjects between training and test
-    assert "stratified_kfold" in dlhn.audit_sentence(dlhn_result)
-    cap = dlhn.caption(dlhn_result, "DLHN Table 5")
+    assert "stratified_kfold" in dlhn_result.audit_sentence()
+    cap = dlhn_result.caption("DLHN Table 5")
     assert dlhn_result.provenance in cap and "n_splits=3" in cap and f"{a['leakage'].mean():.0%}" in cap
     h = views.curves(dlhn_result.hcrnn.evaluation)
     assert list(h["epoch"]) == [1] and {"train_loss", "test_loss", "test_acc"} <= set(h.columns)
@@ -185,8 +185,8 @@ def test_psn_tables_5_6_9_and_ablations(psn_result):
 def test_psn_confusion_audit_and_figures(psn_result, samples):
     mine, pub = psn.confusion(psn_result)
     assert mine.to_numpy().sum() == len(psn_result.samples) and pub.to_numpy().sum() == 650
-    assert psn.audit(psn_result)["leakage"].max() > 0
-    assert psn_result.provenance in psn.caption(psn_result, "PSN Table 6")
+    assert psn_result.audit()["leakage"].max() > 0
+    assert psn_result.provenance in psn_result.caption("PSN Table 6")
     p, s = samples
     figs = [psn.ablation_figure(psn_result), psn.curves_figure(psn_result), psn.tp_figure(p, s)]
     assert len(figs[2].axes[0].lines[0].get_xdata()) >= 2

@@ -43,13 +43,13 @@ import pandas as pd
 from .. import models, published, report
 from ..errors import ConfigError
 from ..preprocess.pipelines import c3d_window
-from .common import Run, execute_all, headline_frame, headline_row, labelled, protocol_for, protocol_name, training
-from .contract import Chapter
+from .common import (PROTOCOLS, Run, execute_all, headline_frame, headline_row, labelled, protocol_for, protocol_name,
+                     training)
+from .contract import MODEL_PARAMETERS, Chapter
 
 PAPER = "C3D"
 SCHEME = "c3d"
 PROTOCOL = "stratified_kfold"
-PROTOCOLS = ("stratified_kfold", "loso", "group_kfold", "holdout")
 MODELS = {"Model-A": "c3d_model_a", "Model-B": "c3d_model_b", "Model-C": "c3d_model_c",
           "Split Model": "c3d_split"}
 # C3D Table 4: the eight scenarios (train datasets, test datasets); "Combined" = CASME II + SMIC.
@@ -284,10 +284,6 @@ def splits_figure(run: Run, title: str | None = None):
     return fig
 
 
-CHAPTER = Chapter(
-    name="c3d", notebook="12_c3d", paper=PAPER, schemes=("c3d", "megc2019"), scheme=SCHEME,
-    protocols=PROTOCOLS, protocol=PROTOCOL,
-    parameters=("profile", "data", "dataset", "scheme", "protocol", "epochs", "frame_size", "seed", "device", "plan"),
-    plans=PLANS, plan=plan, run=run, pipelines=("c3d",),
-    tables={"Table 4": table4, "Table 3": table3, "Sec. 8.1": holdout},
-    figures={"Fig. 4": splits_figure}, headline=headline, summary=Result.summary)
+CHAPTER = Chapter("c3d", "12_c3d", PAPER, ("c3d", "megc2019"), SCHEME, PROTOCOLS, PROTOCOL, MODEL_PARAMETERS,
+                  PLANS, plan, run, ("c3d",), {"Table 4": table4, "Table 3": table3, "Sec. 8.1": holdout},
+                  {"Fig. 4": splits_figure}, headline, Result.summary)

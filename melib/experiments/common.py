@@ -26,6 +26,8 @@ BASELINES = {"lbp_top_svm": "top", "lbp_sip_svm": "sip"}
 # Which frames PSN's RPCA sees per profile: on the 16 sampled frames under smoke and default (0.36 s a clip
 # against 1.6 s on the shared CPU), on the 150-frame normalised clip under paper (PSN 3.2 (2))
 RPCA_ON = {"smoke": "sampled", "default": "sampled", "paper": "normalised"}
+# The protocols the study parameter ``protocol`` may name (:func:`protocol_for` gives their parameters).
+PROTOCOLS = ("loso", "stratified_kfold", "group_kfold", "holdout")
 # What the protocol parameter means when a chapter has no setting of its own for it.
 HOLDOUT = {"test_size": 0.2, "n_repeats": 5}  # C3D 8.1: five random splits; the share is a choice
 GROUP_FOLDS = 5

@@ -38,6 +38,9 @@ from ..params import PARAMETERS, Params, setup as setup_params
 from ..preprocess import registry as pipelines
 
 PROFILES = ("smoke", "default", "paper")
+# The study parameters a model chapter honours (all of melib.params.PARAMETERS).
+MODEL_PARAMETERS = ("profile", "data", "dataset", "scheme", "protocol", "epochs", "frame_size", "seed", "device",
+                    "plan")
 # Plan keys every chapter understands (None: what the protocol, the profile or the paper says).
 PLAN_KEYS = {"folds": None,       # k of the k-fold protocols
              "max_folds": None,   # LOSO over more subjects than this runs as that many subject-disjoint folds

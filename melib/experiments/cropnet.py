@@ -34,14 +34,13 @@ from .. import published, report
 from ..frames import example_clip, frames_allowed
 from ..errors import ConfigError
 from ..preprocess import pipelines
-from .common import (Run, execute_all, headline_frame, headline_row, labelled, parts, protocol_for, protocol_name,
-                     training)
-from .contract import Chapter
+from .common import (PROTOCOLS, Run, execute_all, headline_frame, headline_row, labelled, parts, protocol_for,
+                     protocol_name, training)
+from .contract import MODEL_PARAMETERS, Chapter
 
 PAPER = "CropNet"
 MODEL = "cropnet"
 PROTOCOL = "loso"
-PROTOCOLS = ("loso", "group_kfold", "stratified_kfold", "holdout")
 TABLE234 = "cropnet5"  # Tables 2 and 4: CASME II, five classes (CropNet 4.3)
 TABLE3 = "megc2019"    # Table 3: the MEGC2019 composite, three classes
 INPUTS = {  # Table 4 row -> (pipeline kind, CGPO)
@@ -190,11 +189,7 @@ def cgpo_example(samples_table: pd.DataFrame, show_real_frames: bool = False, ki
     return crops, titles, row
 
 
-CHAPTER = Chapter(
-    name="cropnet", notebook="13_cropnet", paper=PAPER, schemes=(TABLE234, TABLE3), scheme=None,
-    protocols=PROTOCOLS, protocol=PROTOCOL,
-    parameters=("profile", "data", "dataset", "scheme", "protocol", "epochs", "seed", "device", "plan",
-                "show_real_frames"),
-    plans=PLANS, plan=plan, run=run, pipelines=("cropnet",),
-    tables={"Table 2": table2, "Table 3": table3, "Table 4": table4}, figures={"Fig. 3": cgpo_example},
-    headline=headline, summary=Result.summary)
+PARAMETERS = (*[k for k in MODEL_PARAMETERS if k != "frame_size"], "show_real_frames")  # CGPO's 320 px is fixed
+CHAPTER = Chapter("cropnet", "13_cropnet", PAPER, (TABLE234, TABLE3), None, PROTOCOLS, PROTOCOL, PARAMETERS, PLANS,
+                  plan, run, ("cropnet",), {"Table 2": table2, "Table 3": table3, "Table 4": table4},
+                  {"Fig. 3": cgpo_example}, headline, Result.summary)

@@ -42,20 +42,21 @@ from .. import metrics, published, report, train
 from ..errors import DataError
 from ..models.dlhn import A_PAPER, A_SWEEP
 from ..models.dlhn import fuse as fuse_probabilities
-from .common import Run, execute_all, headline_frame, headline_row, labelled, model_pipeline, protocol_for, training
-from .contract import Chapter
-from .views import beside, confusion_beside, curves_figure, fold_audit, leakage_sentence, table_caption
+from .common import (PROTOCOLS, Run, execute_all, headline_frame, headline_row, labelled, model_pipeline,
+                     protocol_for, training)
+from .contract import MODEL_PARAMETERS, Chapter
+from .views import FoldViews, beside, confusion_beside, curves_figure
 
 PAPER = "DLHN"
 SCHEME = "pnso"
 PROTOCOL = "stratified_kfold"
-PROTOCOLS = ("stratified_kfold", "loso", "group_kfold", "holdout")
 SUBNETS = {"HCRNN": "dlhn_hcrnn", "RPRNN": "dlhn_rprnn"}
 INPUTS = {"HCRNN": ("eyebrows", "eyes", "nose", "mouth"), "RPRNN": ("sparse",)}
 PLANS = {"smoke": {"folds": 3}, "default": {"folds": 10}, "paper": {"folds": 10}}
 
 
-def fuse(a: train.Evaluation, b: train.Evaluation, weight: float = A_PAPER, name: str | None = None) -> train.Evaluation:
+def fuse(a: train.Evaluation, b: train.Evaluation, weight: float = A_PAPER,
+         name: str | None = None) -> train.Evaluation:
     """Late fusion of two runs on the same folds: O = a P_a + (1 - a) P_b, then argmax (DLHN Eq. 8, a = 0.45).
 
     Both runs must have per-clip probabilities for the same clips in the same folds (HCRNN and RPRNN).
@@ -91,7 +92,7 @@ def plan(p, samples: pd.DataFrame, **changes) -> list:
 
 
 @dataclass
-class Result:
+class Result(FoldViews):
     """HCRNN and RPRNN on the same folds, their fusion at ``a``, and what the numbers are (provenance)."""
     hcrnn: Run
     rprnn: Run
@@ -103,9 +104,11 @@ class Result:
     samples: pd.DataFrame
     exclusions: list[dict] = field(default_factory=list)
 
+    SOURCE = "DLHN 4.1"
+
     @property
-    def scheme(self) -> str:
-        return self.samples.attrs.get("scheme")
+    def evaluation(self) -> train.Evaluation:
+        return self.dlhn
 
     def fused(self, a: float) -> train.Evaluation:
         """DLHN Eq. 8 at weight ``a`` on the same folds: a P_h + (1 - a) P_r."""
@@ -183,21 +186,6 @@ def confusion_figures(result: Result) -> list:
             report.confusion_figure(pub, title=pub.attrs["provenance"])]
 
 
-def caption(result: Result, what: str) -> str:
-    """:func:`table_caption` of the DLHN folds."""
-    return table_caption(result.dlhn, result.protocol, result.protocol_params, result.provenance, what,
-                         result.scheme)
-
-
-def audit(result: Result) -> pd.DataFrame:
-    """:func:`fold_audit` of the DLHN folds (HCRNN, RPRNN and DLHN share them)."""
-    return fold_audit(result.dlhn, result.protocol)
-
-
-def audit_sentence(result: Result) -> str:
-    return leakage_sentence(result.dlhn, result.protocol, result.protocol_params, "DLHN 4.1")
-
-
 def headline(result: Result) -> pd.DataFrame:
     """DLHN's headline (Table 6, a = 0.45): accuracy, mean of the per-fold accuracies (DLHN Eq. 11)."""
     ev = result.fused(A_PAPER)
@@ -230,11 +218,7 @@ def sweep_figure(result: Result, a_values=A_SWEEP):
     return fig
 
 
-CHAPTER = Chapter(
-    name="dlhn", notebook="10_dlhn", paper=PAPER, schemes=("pnso", "megc2019"), scheme=SCHEME,
-    protocols=PROTOCOLS, protocol=PROTOCOL,
-    parameters=("profile", "data", "dataset", "scheme", "protocol", "epochs", "frame_size", "seed", "device", "plan"),
-    plans=PLANS, plan=plan, run=run, pipelines=("dlhn",),
-    tables={"Table 4": a_sweep, "Table 5": ablation, "Table 6": comparison, "Fig. 9": confusion, "audit": audit},
-    figures={"Table 4": sweep_figure, "Fig. 8": curves_figures, "Fig. 9": confusion_figures},
-    headline=headline, summary=Result.summary)
+TABLES = {"Table 4": a_sweep, "Table 5": ablation, "Table 6": comparison, "Fig. 9": confusion, "audit": Result.audit}
+FIGURES = {"Table 4": sweep_figure, "Fig. 8": curves_figures, "Fig. 9": confusion_figures}
+CHAPTER = Chapter("dlhn", "10_dlhn", PAPER, ("pnso", "megc2019"), SCHEME, PROTOCOLS, PROTOCOL, MODEL_PARAMETERS,
+                  PLANS, plan, run, ("dlhn",), TABLES, FIGURES, headline, Result.summary)

@@ -36,14 +36,13 @@ from dataclasses import dataclass
 import pandas as pd
 
 from .. import published, report
-from .common import (Run, execute_all, headline_frame, headline_row, labelled, parts, protocol_for, protocol_name,
-                     training)
-from .contract import Chapter
+from .common import (PROTOCOLS, Run, execute_all, headline_frame, headline_row, labelled, parts, protocol_for,
+                     protocol_name, training)
+from .contract import MODEL_PARAMETERS, Chapter
 
 PAPER = "LocalRegions"
 MODEL = "localregions_2stage"
 PROTOCOL = "loso"
-PROTOCOLS = ("loso", "group_kfold", "stratified_kfold", "holdout")
 FULL, FIVE = "megc2019", "localregions5"  # Table 10 (with Tables 5-7, 12) and Table 11 (with Table 13)
 ALL = ("eye_left", "eye_right", "nose", "cheek_right", "cheek_left", "mouth")
 ABLATIONS = {  # (table, setting printed in melib.published) -> model changes / trainer changes
@@ -131,8 +130,9 @@ def run(p, samples: pd.DataFrame, *, progress: bool = False, **changes) -> Resul
 
 
 def _rows(r: Run, **keys) -> pd.DataFrame:
-    return parts(r.evaluation).assign(method="LocalRegions", protocol=protocol_name(r), n_folds=len(r.evaluation.records),
-                        leakage_max=r.evaluation.leakage()["leakage_max"], **keys)
+    return parts(r.evaluation).assign(method="LocalRegions", protocol=protocol_name(r),
+                                      n_folds=len(r.evaluation.records),
+                                      leakage_max=r.evaluation.leakage()["leakage_max"], **keys)
 
 
 def _beside(rows: pd.DataFrame, pub: pd.DataFrame, on: list[str], metrics, provenance: str) -> pd.DataFrame:
@@ -219,10 +219,6 @@ def headline(result: Result) -> pd.DataFrame:
     return headline_frame(PAPER, rows)
 
 
-CHAPTER = Chapter(
-    name="local_regions", notebook="14_local_regions", paper=PAPER, schemes=(FULL, FIVE), scheme=None,
-    protocols=PROTOCOLS, protocol=PROTOCOL,
-    parameters=("profile", "data", "dataset", "scheme", "protocol", "epochs", "frame_size", "seed", "device", "plan"),
-    plans=PLANS, plan=plan, run=run, pipelines=("localregions",),
-    tables={"Table 10": table10, "Table 11": table11, "Tables 5-7": ablations, "Tables 12-13": cross_dataset},
-    headline=headline, summary=Result.summary)
+TABLES = {"Table 10": table10, "Table 11": table11, "Tables 5-7": ablations, "Tables 12-13": cross_dataset}
+CHAPTER = Chapter("local_regions", "14_local_regions", PAPER, (FULL, FIVE), None, PROTOCOLS, PROTOCOL,
+                  MODEL_PARAMETERS, PLANS, plan, run, ("localregions",), TABLES, {}, headline, Result.summary)

@@ -145,8 +145,7 @@ def cross_dataset(p, samples: pd.DataFrame, method: str, scheme: str = SCHEME,
     for a, b in _cross_pairs(lab, datasets):
         ev = (evaluations or {}).get((a, b))
         if ev is None:
-            protocol, params = ("loso", {"datasets": (a,)}) if a == b else ("cross_dataset", {"train": (a,), "test": (b,)})
-            ev = evaluate_method(p, lab, method, protocol, params, progress=progress, **config_changes)
+            ev = evaluate_method(p, lab, method, *_pair_protocol(a, b), progress=progress, **config_changes)
         s, f = ev.summary(), ev.folds()
         rows.append({"method": method, "train": a, "test": b, "protocol": "loso" if a == b else "cross_dataset",
                      "accuracy": s["accuracy"], "uf1": s["uf1"], "uar": s["uar"],
@@ -184,6 +183,11 @@ def cross_beside_published(cross: pd.DataFrame, provenance: str) -> pd.DataFrame
     return out
 
 
+def _pair_protocol(a: str, b: str) -> tuple[str, dict]:
+    """Train on dataset ``a``, test on ``b``: across datasets, or LOSO inside one (the diagonal)."""
+    return ("loso", {"datasets": (a,)}) if a == b else ("cross_dataset", {"train": (a,), "test": (b,)})
+
+
 def _cross_pairs(lab: pd.DataFrame, datasets=None) -> list[tuple[str, str]]:
     datasets = list(datasets or dict.fromkeys(lab["dataset"]))
     return [(a, b) for a in datasets for b in datasets]
@@ -199,8 +203,7 @@ def plan(p, samples: pd.DataFrame, **changes) -> list:
              for m in st["methods"]]
     for m in st["methods"]:
         for a, b in _cross_pairs(lab):
-            protocol, params = ("loso", {"datasets": (a,)}) if a == b else ("cross_dataset", {"train": (a,), "test": (b,)})
-            specs.append(method_spec(p, lab, m, protocol, params, key=("cross", m, a, b)))
+            specs.append(method_spec(p, lab, m, *_pair_protocol(a, b), key=("cross", m, a, b)))
     return specs
 
 

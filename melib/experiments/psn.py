@@ -51,14 +51,14 @@ import pandas as pd
 from .. import published, report, train
 from ..frames import example_clip
 from ..params import face_size
-from .common import RPCA_ON, Run, execute_all, headline_frame, headline_row, labelled, protocol_for, training
-from .contract import Chapter
-from .views import beside, confusion_beside, curves_figure as _curves, fold_audit, leakage_sentence, table_caption
+from .common import (PROTOCOLS, RPCA_ON, Run, execute_all, headline_frame, headline_row, labelled, protocol_for,
+                     training)
+from .contract import MODEL_PARAMETERS, Chapter
+from .views import FoldViews, beside, confusion_beside, curves_figure as _curves
 
 PAPER = "PSN"
 SCHEME = "pnso"
 PROTOCOL = "stratified_kfold"
-PROTOCOLS = ("stratified_kfold", "loso", "group_kfold", "holdout")
 
 # PSN Fig. 7: the ablations as switches of melib.models.psn.PSN
 ABLATIONS = {"PSN_spatial": {"branches": "spatial"}, "PSN_temporal": {"branches": "temporal"},
@@ -85,7 +85,7 @@ def setting(backbone: str, fusion: str) -> str:
 
 
 @dataclass
-class Result:
+class Result(FoldViews):
     """PSN and its variants on one set of folds: ``runs`` maps a display name to its Run."""
     runs: dict[str, Run]
     kwargs: dict[str, dict]
@@ -99,9 +99,11 @@ class Result:
     def psn(self) -> train.Evaluation:
         return self.runs["PSN"].evaluation
 
+    SOURCE = "PSN 3.2"
+
     @property
-    def scheme(self) -> str:
-        return self.samples.attrs.get("scheme")
+    def evaluation(self) -> train.Evaluation:
+        return self.psn
 
     def summary(self) -> pd.DataFrame:
         """One row per model run: protocol, folds, RR (mean of folds) and std, pooled UF1 / UAR, leakage."""
@@ -265,21 +267,6 @@ def confusion_figures(result: Result) -> list:
             report.confusion_figure(pub, title=pub.attrs["provenance"])]
 
 
-def caption(result: Result, what: str) -> str:
-    """One line above a results table: provenance, protocol and subject overlap of the PSN folds."""
-    return table_caption(result.psn, result.protocol, result.protocol_params, result.provenance, what,
-                         result.scheme)
-
-
-def audit(result: Result) -> pd.DataFrame:
-    """The leakage audit of the folds (every variant shares them)."""
-    return fold_audit(result.psn, result.protocol)
-
-
-def audit_sentence(result: Result) -> str:
-    return leakage_sentence(result.psn, result.protocol, result.protocol_params, "PSN 3.2")
-
-
 # ---- figures -----------------------------------------------------------------------------------------------
 
 def ablation_figure(result: Result):
@@ -316,12 +303,8 @@ def tp_figure(p, samples: pd.DataFrame, show_real_frames: bool = False):
         title=f"{row['dataset']} {row['subject']} / {row['clip']} ({'synthetic' if row['synthetic'] else 'real'})")
 
 
-CHAPTER = Chapter(
-    name="psn", notebook="11_psn", paper=PAPER, schemes=("pnso", "megc2019"), scheme=SCHEME,
-    protocols=PROTOCOLS, protocol=PROTOCOL,
-    parameters=("profile", "data", "dataset", "scheme", "protocol", "epochs", "frame_size", "seed", "device", "plan"),
-    plans=PLANS, plan=plan, run=run, pipelines=("psn",),
-    tables={"Table 5": table5, "Table 6": table6, "Table 9": table9, "Fig. 7": ablations, "Fig. 10": retention,
-            "Table 7": confusion, "audit": audit},
-    figures={"Fig. 5": tp_figure, "Fig. 7": ablation_figure, "Fig. 9": curves_figure, "Table 7": confusion_figures},
-    headline=headline, summary=Result.summary)
+TABLES = {"Table 5": table5, "Table 6": table6, "Table 9": table9, "Fig. 7": ablations, "Fig. 10": retention,
+          "Table 7": confusion, "audit": Result.audit}
+FIGURES = {"Fig. 5": tp_figure, "Fig. 7": ablation_figure, "Fig. 9": curves_figure, "Table 7": confusion_figures}
+CHAPTER = Chapter("psn", "11_psn", PAPER, ("pnso", "megc2019"), SCHEME, PROTOCOLS, PROTOCOL, MODEL_PARAMETERS,
+                  PLANS, plan, run, ("psn",), TABLES, FIGURES, headline, Result.summary)

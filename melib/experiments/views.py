@@ -84,6 +84,28 @@ def table_caption(ev: train.Evaluation, protocol: str, params: dict, provenance:
             f"overlap {lk['leakage_mean']:.0%} of the test clips (leakage audit).")
 
 
+class FoldViews:
+    """Views of a result whose runs share one set of folds (DLHN, PSN): ``evaluation`` is the run the views
+    show, ``SOURCE`` where the paper states its protocol; the result has ``protocol``, ``protocol_params``,
+    ``provenance`` and ``samples`` (labelled: ``attrs["scheme"]``)."""
+    SOURCE = ""
+
+    @property
+    def scheme(self) -> str | None:
+        return self.samples.attrs.get("scheme")
+
+    def caption(self, what: str) -> str:
+        """:func:`table_caption` of the shared folds."""
+        return table_caption(self.evaluation, self.protocol, self.protocol_params, self.provenance, what, self.scheme)
+
+    def audit(self) -> pd.DataFrame:
+        """:func:`fold_audit` of the shared folds."""
+        return fold_audit(self.evaluation, self.protocol)
+
+    def audit_sentence(self) -> str:
+        return leakage_sentence(self.evaluation, self.protocol, self.protocol_params, self.SOURCE)
+
+
 def audit(runs: dict) -> pd.DataFrame:
     """The leakage audit of each run: scheme, protocol, folds, test clips, test subjects also in training."""
     rows = []

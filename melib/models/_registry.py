@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
+from ..registry import Registry
 
 PROFILES = ("paper", "default")
 
@@ -34,7 +35,7 @@ class Entry:
     signature: Callable | None = None  # the callable whose defaults complete the keyword arguments
 
 
-REGISTRY: dict[str, Entry] = {}
+REGISTRY: Registry = Registry("model")
 
 
 def register(name: str, *, paper: Mapping[str, Any] | None = None, default: Mapping[str, Any] | None = None,
@@ -42,19 +43,15 @@ def register(name: str, *, paper: Mapping[str, Any] | None = None, default: Mapp
     """Register ``factory`` under ``name`` with its ``paper`` and ``default`` keyword profiles."""
 
     def deco(factory):
-        if name in REGISTRY:
-            raise ConfigError(f"model name {name!r} registered twice")
-        REGISTRY[name] = Entry(factory, {"paper": dict(paper or {}), "default": dict(default or {})},
-                               dict(training or {}), doc or (factory.__doc__ or "").strip().split("\n")[0])
+        REGISTRY.add(name, Entry(factory, {"paper": dict(paper or {}), "default": dict(default or {})},
+                                 dict(training or {}), doc or (factory.__doc__ or "").strip().split("\n")[0]))
         return factory
 
     return deco
 
 
 def entry(name: str) -> Entry:
-    if name not in REGISTRY:
-        raise ConfigError(f"unknown model {name!r}; choose one of {', '.join(sorted(REGISTRY))}")
-    return REGISTRY[name]
+    return REGISTRY.entry(name)
 
 
 def describe(name: str, *, pipeline: str, spec: Callable[[dict], dict], signature: Callable | None = None) -> None:

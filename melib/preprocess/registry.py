@@ -21,6 +21,7 @@ import pandas as pd
 import torch
 
 from ..errors import ConfigError
+from ..registry import Registry
 from .cache import map_clips
 
 
@@ -38,16 +39,14 @@ class Pipeline:
     prepare: Callable[[pd.DataFrame, dict], dict] | None
 
 
-PIPELINES: dict[str, Pipeline] = {}
+PIPELINES: Registry = Registry("pipeline")
 
 
 def register(name: str, face: str | None = None, min_face: int = 8, from_spec: Callable | None = None,
              prepare: Callable | None = None):
     """Register the decorated per-clip function as pipeline ``name``."""
     def deco(fn: Callable) -> Callable:
-        if name in PIPELINES:
-            raise ConfigError(f"pipeline {name!r} registered twice")
-        PIPELINES[name] = Pipeline(name, fn, face, min_face, from_spec, prepare)
+        PIPELINES.add(name, Pipeline(name, fn, face, min_face, from_spec, prepare))
         return fn
     return deco
 
@@ -55,9 +54,7 @@ def register(name: str, face: str | None = None, min_face: int = 8, from_spec: C
 def entry(name: str) -> Pipeline:
     from . import pipelines  # noqa: F401  (the papers' pipelines register on import)
 
-    if name not in PIPELINES:
-        raise ConfigError(f"unknown pipeline {name!r}; choose one of {', '.join(PIPELINES)}")
-    return PIPELINES[name]
+    return PIPELINES.entry(name)
 
 
 def pipeline(name: str) -> Callable:
