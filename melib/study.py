@@ -14,8 +14,8 @@ Conventions every notebook follows (``notebooks/NN_name.ipynb``, NN the chapter 
        profile = "smoke"; data = None; dataset = None; scheme = None; protocol = None
        epochs = None; frame_size = None; seed = None; device = None; plan = None
 
-   then ``show_real_frames`` where the chapter shows frames, and the notebook's own parameters. ``None``
-   means "what the profile says"; ``scheme`` and ``protocol`` None mean the chapter's own (its paper's).
+   then ``show_real_frames`` and the notebook's own parameters. ``None`` means "what the profile says";
+   ``scheme`` and ``protocol`` None mean the chapter's own (its paper's).
 2. The next cell resolves them with the chapter's contract: ``p = <chapter>.CHAPTER.setup(profile,
    data=data, ...)``, which refuses, with a ConfigError naming the parameter, the chapter and what it
    accepts, any parameter the chapter would not honour; clips come from ``samples = params.samples(p)``;
