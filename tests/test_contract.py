@@ -93,14 +93,16 @@ def test_a_parameter_the_chapter_cannot_honour_is_refused(c):
             c.setup("smoke", protocol="cross_dataset")  # needs datasets of its own: not a study parameter
 
 
-@pytest.mark.parametrize("c,scheme,protocol", [(dlhn.CHAPTER, "megc2019", "loso"), (c3d.CHAPTER, "megc2019", "loso"),
-                                              (cropnet.CHAPTER, "megc2019", "group_kfold"),
-                                              (local_regions.CHAPTER, "localregions5", "stratified_kfold")],
-                         ids=lambda x: getattr(x, "notebook", str(x)))
-def test_scheme_and_protocol_reach_every_planned_training(c, scheme, protocol, smoke):
+# C3D 8.1's five random splits of CASME II are not stratified (C3D states nothing): on the smoke set's 14
+# CASME II clips under megc2019 some split trains without a class, which protocols.folds refuses (DataError)
+@pytest.mark.parametrize("c,scheme,protocol,plan", [
+    (dlhn.CHAPTER, "megc2019", "loso", None), (c3d.CHAPTER, "megc2019", "loso", {"holdout": []}),
+    (cropnet.CHAPTER, "megc2019", "group_kfold", None), (local_regions.CHAPTER, "localregions5", "stratified_kfold", None)],
+    ids=lambda x: getattr(x, "notebook", None))
+def test_scheme_and_protocol_reach_every_planned_training(c, scheme, protocol, plan, smoke):
     """A model chapter's plan under another scheme and protocol: every training uses them (cross-dataset and
     random-split sections keep the protocols that define them), and the settings of other schemes go."""
-    p = c.setup("smoke", scheme=scheme, protocol=protocol)
+    p = c.setup("smoke", scheme=scheme, protocol=protocol, plan=plan)
     specs = c.plan(p, smoke)
     assert specs and {s.scheme for s in specs} == {scheme}
     own = [s for s in specs if s.protocol not in ("cross_dataset", "holdout") or protocol == "holdout"]
