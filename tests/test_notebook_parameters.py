@@ -32,16 +32,6 @@ CASES = {
 }
 
 
-@pytest.fixture(scope="module")
-def home(tmp_path_factory):
-    h = tmp_path_factory.mktemp("nb_params_home")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MELIB_HOME", str(h))
-        for var in ("MELIB_CACHE", "MELIB_RUNS", "MELIB_DATA_SYNTH"):
-            mp.delenv(var, raising=False)
-        yield h
-
-
 def _execute(name: str, parameters: dict, out: Path) -> nbformat.NotebookNode:
     pm.execute_notebook(str(ROOT / "notebooks" / f"{name}.ipynb"), str(out), parameters=parameters,
                         kernel_name="python3", progress_bar=False, cwd=str(ROOT / "notebooks"))
