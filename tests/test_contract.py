@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import nbformat
+import pandas as pd
 import pytest
 
 from melib import experiments, labels, models, params, protocols, published
@@ -158,3 +159,21 @@ def test_chapters_share_helpers_through_common_only():
         for other in names - {m}:
             assert f"from .{other} import" not in text and f"from . import {other}" not in text, (m, other)
     assert common.execute and common.training  # the one way a training is planned and run
+
+
+def test_a_new_dataset_is_one_loader_module(tmp_path, monkeypatch):
+    """Loaders are discovered (no name list to edit): a module with ``load`` is a release; the papers' tables
+    and the provenance labels name it by its key until its manifest says otherwise."""
+    from melib import datasets, report
+
+    (tmp_path / "newdb.py").write_text("def load(root, **options):\n    raise NotImplementedError(root)\n")
+    monkeypatch.setattr(datasets, "__path__", [*datasets.__path__, str(tmp_path)])
+    try:
+        found = datasets._discover()
+    finally:
+        sys.modules.pop("melib.datasets.newdb", None)
+    assert list(found) == ["casme", "casme2", "casme_sq", "newdb", "samm", "smic"]
+    assert published.dataset_key("smic", "newdb") == "smic+newdb"  # after the registered releases
+    assert datasets.display_name("newdb") == "newdb" and datasets.display_name("casme_sq") == "CAS(ME)²"
+    rows = pd.DataFrame({"dataset": ["newdb"], "synthetic": [False]})
+    assert report.provenance_label(rows) == "reproduced on real data (newdb)"
