@@ -43,7 +43,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     from melib import datasets, synth
-    from melib.preprocess.pipelines import build_inputs, model_params
+    from melib.experiments.common import model_pipeline
+    from melib.preprocess.pipelines import build_inputs
 
     root = synth.generate_default(args.root, progress=True)
     samples = datasets.load("synth", root)
@@ -57,7 +58,8 @@ def main(argv=None) -> int:
             continue
         params = dict(extra)
         if model is not None:
-            params = {**model_params(model, args.profile), **params}
+            name, spec_params = model_pipeline(model, args.profile)
+            params = {"paper": name, **spec_params, **params}
         paper = params.pop("paper")
         with tempfile.TemporaryDirectory(prefix="melib-bench-pipelines-") as tmp, warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -63,9 +63,17 @@ def _results(args) -> None:
 def _study(args) -> None:
     from . import study
 
+    import json
+
+    from .errors import ConfigError
+
+    try:
+        plan = json.loads(args.plan) if args.plan else None
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"--plan takes a JSON object such as '{{\"max_folds\": 2}}', not {args.plan!r} ({e})")
     index = study.run(args.profile, data=args.data, device=args.device, notebooks=args.notebooks or None,
-                      force=args.force, seed=args.seed, epochs=args.epochs,
-                      show_real_frames=True if args.show_real_frames else None)
+                      force=args.force, seed=args.seed, epochs=args.epochs, scheme=args.scheme,
+                      protocol=args.protocol, plan=plan, show_real_frames=True if args.show_real_frames else None)
     print(f"\nThe book is at {index}")
 
 
@@ -121,6 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--force", action="store_true", help="re-execute notebooks that are current")
     st.add_argument("--seed", type=int, default=None)
     st.add_argument("--epochs", type=int, default=None)
+    st.add_argument("--scheme", default=None, help="label scheme for the chapters that take it (default: each one's)")
+    st.add_argument("--protocol", default=None, help="loso | stratified_kfold | group_kfold | holdout (default: each "
+                                                     "chapter's)")
+    st.add_argument("--plan", default=None, help='changes to every chapter\'s plan as JSON, e.g. \'{"max_folds": 2}\'')
     st.add_argument("--show-real-frames", action="store_true",
                     help="show frames of licensed clips in the book (never share such a build)")
     st.set_defaults(func=_study)

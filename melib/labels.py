@@ -292,6 +292,14 @@ _NOTES = {
 }
 
 
+def register(name: str, classes: Iterable[str], rule: Callable, note: str) -> None:
+    """Add label scheme ``name``: its class order, ``rule(row, ctx) -> (label or None, reason or None)`` and a
+    one-line note (the registry of schemes is ``_CLASSES`` / ``_RULES`` / ``_NOTES``; a new scheme is one call)."""
+    if name in _CLASSES:
+        raise ConfigError(f"label scheme {name!r} registered twice")
+    _CLASSES[name], _RULES[name], _NOTES[name] = list(classes), rule, note
+
+
 def assign(samples: pd.DataFrame, scheme: str) -> pd.DataFrame:
     """The same rows plus ``label`` (None where excluded) and ``excluded_because`` (None where kept)."""
     _check_scheme(scheme)

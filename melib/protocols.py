@@ -15,14 +15,18 @@ Protocols (the papers disagree, and comparing them is one of the study's results
 - ``holdout``: a train-test split repeated ``n_repeats`` times with seeds ``seed, seed+1, ...``
   (C3D 8.1 and its Fig. 4).
 
-Every protocol takes ``datasets=`` to restrict the samples to a union of datasets (a composite set, e.g.
-MEGC2019's smic+casme2+samm) labelled by one scheme.
+Every protocol but ``cross_dataset`` takes ``datasets=`` to restrict the samples to a union of datasets (a
+composite set, e.g. MEGC2019's smic+casme2+samm) labelled by one scheme.
+
+Registry: a protocol is one function ``fn(samples, pool, **params) -> list[Fold]`` registered with
+:func:`register` (``pool``: the positional indices of the labelled rows it may use); :func:`names` lists them.
+A paper's scenarios (C3D Table 4, LocalRegions Tables 12-13) are that chapter's, in ``melib.experiments``.
 """
 from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass, field
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -30,41 +34,26 @@ from sklearn.model_selection import (GroupKFold, GroupShuffleSplit, LeaveOneGrou
                                      StratifiedGroupKFold, StratifiedKFold, StratifiedShuffleSplit)
 
 from .errors import ConfigError, DataError
+from .registry import Registry
 
-PROTOCOLS = ("loso", "group_kfold", "stratified_kfold", "cross_dataset", "holdout")
-
-# C3D, Table 4: the eight scenarios (train datasets, test datasets); "Combined" = CASME II + SMIC.
-# Scenarios 1-3 are intra-dataset (stratified 5-fold), 4-8 cross-dataset.
-C3D_SCENARIOS: dict[int, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    1: (("smic",), ("smic",)),
-    2: (("casme2",), ("casme2",)),
-    3: (("casme2", "smic"), ("casme2", "smic")),
-    4: (("smic",), ("samm",)),
-    5: (("casme2",), ("samm",)),
-    6: (("smic",), ("casme2",)),
-    7: (("casme2",), ("smic",)),
-    8: (("casme2", "smic"), ("samm",)),
-}
-
-# LocalRegions, Table 12 (MEGC2019 3 classes) and Table 13 (5 AU-based classes): (train, test).
-LOCALREGIONS_CROSS_MEGC: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
-    (("casme2", "smic"), ("samm",)), (("casme2", "samm"), ("smic",)), (("smic", "samm"), ("casme2",)),
-    (("casme2",), ("smic",)), (("casme2",), ("samm",)), (("smic",), ("casme2",)),
-    (("smic",), ("samm",)), (("samm",), ("casme2",)), (("samm",), ("smic",)),
-)
-LOCALREGIONS_CROSS_AU: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
-    (("casme2",), ("samm",)), (("samm",), ("casme2",)),
-)
+_PROTOCOLS: Registry = Registry("protocol")
+_NO_DATASETS = set()  # protocols that choose their own datasets (no ``datasets=``)
 
 
-def c3d_scenario(number: int, n_splits: int = 5, seed: int = 0) -> tuple[str, dict]:
-    """(protocol, params) of C3D's scenario ``number`` (Table 4): stratified 5-fold within, else cross."""
-    if number not in C3D_SCENARIOS:
-        raise ConfigError(f"C3D has scenarios 1-8 (Table 4), not {number!r}")
-    train, test = C3D_SCENARIOS[number]
-    if train == test:
-        return "stratified_kfold", {"n_splits": n_splits, "seed": seed, "datasets": train}
-    return "cross_dataset", {"train": train, "test": test}
+def register(name: str, datasets: bool = True):
+    """Register ``fn(samples, pool, **params) -> list[Fold]`` as protocol ``name`` (``datasets=False``: it
+    takes no ``datasets=`` restriction and its ``pool`` is every labelled row)."""
+    def deco(fn: Callable) -> Callable:
+        _PROTOCOLS.add(name, fn)
+        if not datasets:
+            _NO_DATASETS.add(name)
+        return fn
+    return deco
+
+
+def names() -> tuple[str, ...]:
+    """The registered protocols."""
+    return tuple(_PROTOCOLS)
 
 
 @dataclass
@@ -154,27 +143,24 @@ def _check(samples: pd.DataFrame, pool: np.ndarray, folds: list[Fold], protocol:
 
 def folds(samples: pd.DataFrame, protocol: str, **params) -> list[Fold]:
     """The folds of ``protocol`` on ``samples``, each with its leakage audit; see the module docstring."""
-    if protocol not in PROTOCOLS:
-        raise ConfigError(f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
+    fn = _PROTOCOLS.entry(protocol)
     params = dict(params)
     datasets = params.pop("datasets", None)
-    fn = _cross_dataset if protocol == "cross_dataset" else _PROTOCOLS[protocol]
+    own = protocol in _NO_DATASETS
     accepted = [p for p in inspect.signature(fn).parameters if p not in ("samples", "pool")]
     unknown = sorted(set(params) - set(accepted))
     if unknown:
         raise ConfigError(f"protocol {protocol!r} has no parameter {', '.join(unknown)}; it takes "
-                          f"{', '.join(accepted + ([] if protocol == 'cross_dataset' else ['datasets'])) or 'none'}")
-    if protocol == "cross_dataset":
-        if datasets is not None:
-            raise ConfigError("cross_dataset takes train= and test= datasets, not datasets=")
-        out = _cross_dataset(samples, **params)
+                          f"{', '.join(accepted + ([] if own else ['datasets'])) or 'none'}")
+    if own and datasets is not None:
+        raise ConfigError(f"{protocol} chooses its own datasets ({', '.join(accepted)}), it takes no datasets=")
+    pool = labelled(samples, datasets)
+    if not len(pool):
+        raise DataError(None, f"labelled clips for {protocol!r}", "none; check the samples, datasets= and the "
+                                                                  "label scheme's exclusions")
+    out = fn(samples, pool, **params)
+    if own:  # the folds say which rows they use
         pool = np.unique(np.concatenate([np.concatenate([f.train, f.test]) for f in out]))
-    else:
-        pool = labelled(samples, datasets)
-        if not len(pool):
-            raise DataError(None, f"labelled clips for {protocol!r}", "none; check the samples, datasets= and the "
-                                                                      "label scheme's exclusions")
-        out = _PROTOCOLS[protocol](samples, pool, **params)
     _check(samples, pool, out, protocol)
     for f in out:
         f.train, f.test = np.sort(f.train), np.sort(f.test)
@@ -192,6 +178,7 @@ def _labels(samples, pool):
     return samples["label"].to_numpy()[pool].astype(str)
 
 
+@register("loso")
 def _loso(samples, pool):
     groups = samples["subject"].to_numpy()[pool]
     if len(set(groups)) < 2:
@@ -201,6 +188,7 @@ def _loso(samples, pool):
             for i, (tr, te) in enumerate(LeaveOneGroupOut().split(pool, groups=groups))]
 
 
+@register("group_kfold")
 def _group_kfold(samples, pool, n_splits: int = 5, seed: int | None = 0, stratify: bool = False):
     _at_least("n_splits", n_splits, 2, "group_kfold")
     groups = samples["subject"].to_numpy()[pool]
@@ -216,6 +204,7 @@ def _group_kfold(samples, pool, n_splits: int = 5, seed: int | None = 0, stratif
     return [Fold(i, f"fold{i + 1}", pool[tr], pool[te]) for i, (tr, te) in enumerate(it)]
 
 
+@register("stratified_kfold")
 def _stratified_kfold(samples, pool, n_splits: int = 10, seed: int | None = 0):
     """Sample-level k folds with the class proportions of the whole set in each (PSN 3.2, C3D 8.2).
 
@@ -232,6 +221,7 @@ def _stratified_kfold(samples, pool, n_splits: int = 10, seed: int | None = 0):
     return [Fold(i, f"fold{i + 1}", pool[tr], pool[te]) for i, (tr, te) in enumerate(cv.split(pool, y))]
 
 
+@register("holdout")
 def _holdout(samples, pool, test_size: float = 0.2, n_repeats: int = 5, seed: int = 0,
              stratify: bool = False):
     """C3D 8.1: random train-test splits, one per seed. C3D states neither test size nor stratification:
@@ -248,7 +238,8 @@ def _holdout(samples, pool, test_size: float = 0.2, n_repeats: int = 5, seed: in
     return out
 
 
-def _cross_dataset(samples, train: Sequence[str] | str = (), test: Sequence[str] | str = (),
+@register("cross_dataset", datasets=False)
+def _cross_dataset(samples, pool, train: Sequence[str] | str = (), test: Sequence[str] | str = (),
                    n_splits: int | None = None, seed: int | None = 0):
     """Train on datasets ``train``, test on datasets ``test``: one fold, or with ``n_splits`` k folds that each
     train on k-1 stratified folds of the training datasets and test on all of the test datasets (one reading
@@ -281,8 +272,7 @@ def _at_least(name: str, value, minimum: int, protocol: str) -> None:
         raise ConfigError(f"{name} of {protocol} must be an integer >= {minimum}, not {value!r}")
 
 
-_PROTOCOLS = {"loso": _loso, "group_kfold": _group_kfold, "stratified_kfold": _stratified_kfold,
-              "holdout": _holdout}
+PROTOCOLS = names()  # the built-in protocols (those registered later: names())
 
 
 def validation_split(samples: pd.DataFrame, train: np.ndarray, fraction: float = 0.1, seed: int = 0,

@@ -262,7 +262,7 @@ def _table(recs: list[dict], level: str) -> pd.DataFrame:
 
 # ---- headline numbers ----------------------------------------------------------------------------------
 
-HEADLINE_COLUMNS = ["paper", "table", "method", "dataset", "setting", "metric", "value", "protocol",
+HEADLINE_COLUMNS = ["paper", "table", "method", "dataset", "setting", "metric", "value", "scheme", "protocol",
                     "subject_overlap", "n_clips", "provenance"]
 
 
@@ -290,4 +290,4 @@ def headlines(tag: str, root: str | Path | None = None) -> pd.DataFrame:
     parts = [p for p in parts if len(p)]
     if not parts:
         return pd.DataFrame(columns=HEADLINE_COLUMNS)
-    return pd.concat(parts, ignore_index=True)[HEADLINE_COLUMNS]
+    return pd.concat(parts, ignore_index=True).reindex(columns=HEADLINE_COLUMNS)  # rows saved before "scheme": NA

@@ -24,7 +24,7 @@ import seaborn as sns
 import yaml
 
 from .errors import ConfigError, DataError, MelibError
-from .published import DATASET_NAMES, DATASET_ORDER
+from .datasets import display_name, order
 
 RATE_METRICS = ("accuracy", "uf1", "uar", "f1", "rate")
 NOT_RUN = "not run in this study"
@@ -82,7 +82,7 @@ def provenance_label(samples: pd.DataFrame, seed: int | None = None) -> str:
     if used["synthetic"].isna().any():
         raise DataError(None, "'synthetic' set to True or False on every clip", f"{used['synthetic'].isna().sum()} blank")
     syn = used["synthetic"].astype(bool)
-    names = ", ".join(DATASET_NAMES.get(d, d) for d in _ordered(used.loc[~syn, "dataset"])) if "dataset" in used \
+    names = ", ".join(display_name(d) for d in order(used.loc[~syn, "dataset"])) if "dataset" in used \
         else "unnamed datasets"
     if syn.all():
         s, default = _synth_seed_and_default(samples, seed)
@@ -92,11 +92,6 @@ def provenance_label(samples: pd.DataFrame, seed: int | None = None) -> str:
     if not syn.any():
         return f"reproduced on real data ({names})"
     return f"mixed: synthetic and real data ({names}); not a reproduction"
-
-
-def _ordered(datasets) -> list[str]:
-    present = set(datasets)
-    return [d for d in DATASET_ORDER if d in present] + sorted(present - set(DATASET_ORDER))
 
 
 # ---- published beside this study -----------------------------------------------------------------------
@@ -177,12 +172,13 @@ def results_overview(study_rows: pd.DataFrame, published_rows: pd.DataFrame | No
     """Each paper's headline number beside this study's, one row per published headline, both provenances on
     every row.
 
-    ``study_rows``: the chapters' ``headline(...)`` rows (``melib.study.kept_headlines``); ``published_rows``:
+    ``study_rows``: the chapters' ``headline(...)`` rows (``melib.params.kept_headlines``); ``published_rows``:
     default ``melib.published.headlines()``. Matched on paper, table, method, setting and metric
-    (:func:`side_by_side`); the published and the study's dataset and protocol and the study's subject overlap
-    (the leakage audit's maximum share of test clips whose subject is in training; 0 = subject-disjoint) stand
-    beside them. A headline no chapter produced says "not run in this study". ``difference`` (study -
-    published) is filled only for a study number on real data of the published dataset.
+    (:func:`side_by_side`); the published and the study's dataset, label scheme and protocol and the study's
+    subject overlap (the leakage audit's maximum share of test clips whose subject is in training; 0 =
+    subject-disjoint) stand beside them. A headline no chapter produced says "not run in this study".
+    ``difference`` (study - published) is filled only for a study number on real data of the published
+    dataset under the published scheme.
     """
     from . import published
 
@@ -190,15 +186,18 @@ def results_overview(study_rows: pd.DataFrame, published_rows: pd.DataFrame | No
     pub = pub.assign(setting=pub["setting"].fillna(""))
     study = study_rows.assign(setting=study_rows["setting"].fillna(""), value=study_rows["value"].astype(float))
     both = side_by_side(study, pub, on=OVERVIEW_KEY)
-    out = pub[OVERVIEW_KEY + ["dataset", "protocol"]].rename(columns={"protocol": "published_protocol"})
+    out = pub[OVERVIEW_KEY + ["dataset", "scheme", "protocol"]].rename(
+        columns={"scheme": "published_scheme", "protocol": "published_protocol"})
     out = out.merge(both, on=OVERVIEW_KEY, how="left").merge(
-        study[OVERVIEW_KEY + ["dataset", "protocol", "subject_overlap", "n_clips"]].rename(
-            columns={"dataset": "study_dataset", "protocol": "study_protocol"}), on=OVERVIEW_KEY, how="left")
-    out.loc[out["study_dataset"] != out["dataset"], "difference"] = np.nan
+        study[OVERVIEW_KEY + ["dataset", "scheme", "protocol", "subject_overlap", "n_clips"]].rename(
+            columns={"dataset": "study_dataset", "scheme": "study_scheme", "protocol": "study_protocol"}),
+        on=OVERVIEW_KEY, how="left")
+    out.loc[(out["study_dataset"] != out["dataset"]) | (out["study_scheme"] != out["published_scheme"]),
+            "difference"] = np.nan
     out["n_clips"] = out["n_clips"].astype("Int64")
-    return out[OVERVIEW_KEY[:4] + ["dataset", "metric", "published", "published_protocol", "published_provenance",
-                                   "study", "study_dataset", "study_protocol", "subject_overlap", "n_clips",
-                                   "study_provenance", "difference"]]
+    return out[OVERVIEW_KEY[:4] + ["dataset", "metric", "published", "published_scheme", "published_protocol",
+                                   "published_provenance", "study", "study_dataset", "study_scheme",
+                                   "study_protocol", "subject_overlap", "n_clips", "study_provenance", "difference"]]
 
 
 def overview_table(table: pd.DataFrame) -> pd.DataFrame:
@@ -206,18 +205,19 @@ def overview_table(table: pd.DataFrame) -> pd.DataFrame:
     the study's subject overlap) beside it, then its provenance, so the page needs no sideways scrolling."""
     from .published import dataset_name
 
-    def cell(value, dataset, protocol, overlap=None):
+    def cell(value, dataset, scheme, protocol, overlap=None):
         if pd.isna(value):
             return "-"
         extra = f", subject overlap {overlap:.2f}" if overlap is not None and not pd.isna(overlap) else ""
-        return f"{value:.3f} ({dataset_name(dataset)}; {protocol}{extra})"
+        return f"{value:.3f} ({dataset_name(dataset)}; {scheme}; {protocol}{extra})"
 
     out = pd.DataFrame({
         "headline": [f"{r.paper} {r.table}: {r.method}{' ' + r.setting if r.setting else ''}, {r.metric}"
                      for r in table.itertuples()],
-        "published": [cell(r.published, r.dataset, r.published_protocol) for r in table.itertuples()],
+        "published": [cell(r.published, r.dataset, r.published_scheme, r.published_protocol)
+                      for r in table.itertuples()],
         "published provenance": table["published_provenance"].to_numpy(),
-        "this study": [cell(r.study, r.study_dataset, r.study_protocol, r.subject_overlap)
+        "this study": [cell(r.study, r.study_dataset, r.study_scheme, r.study_protocol, r.subject_overlap)
                        for r in table.itertuples()],
         "study provenance": table["study_provenance"].to_numpy(),
         "difference": table["difference"].round(3).to_numpy(),

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import pytest
 
-from melib import study
+from melib import params, study
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
@@ -135,12 +135,12 @@ def test_the_error_detector_sees_a_traceback(tmp_path):
 
 @needs_chromium
 def test_real_frames_stay_out_of_the_book_unless_opted_in(tmp_path, monkeypatch, casme2_release):
-    for name in study.REAL_DATASETS:
+    for name in params.releases():
         monkeypatch.delenv(f"MELIB_DATA_{name.upper()}", raising=False)
     monkeypatch.setenv("MELIB_CONFIG", str(tmp_path / "no-such-melib.yaml"))
     monkeypatch.setenv("MELIB_DATA_CASME2", str(casme2_release))  # no synthetic-set marker: read as real
     monkeypatch.setenv("MELIB_HOME", str(tmp_path))
-    real = study.samples(study.resolve("smoke", data="real"))
+    real = params.samples(params.resolve("smoke", data="real"))
     assert not real["synthetic"].any()
     frames = [f for fs in real["frames"] for f in fs]
     book = _copy_book(tmp_path / "book")

@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from melib import protocols, study, train
+from melib import params, protocols, train
 from melib.errors import ConfigError, DataError
 
 
@@ -72,4 +72,4 @@ def test_train_config_refuses(field, value):
 @pytest.mark.parametrize("kw", [{"device": "tpu"}, {"epochs": 0}])
 def test_study_parameters_are_checked_when_resolved(kw):
     with pytest.raises(ConfigError, match=next(iter(kw))):
-        study.resolve("smoke", **kw)
+        params.resolve("smoke", **kw)

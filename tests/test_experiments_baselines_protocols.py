@@ -7,9 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from melib import datasets, published, report, study
+from melib import datasets, params, published, report
 from melib.errors import ConfigError
-from melib.experiments import baselines, known_answer as ka, labelled, protocol_comparison as pc
+from melib.experiments import baselines, common, known_answer as ka, protocol_comparison as pc
+from melib.experiments.common import labelled
 
 
 @pytest.fixture(scope="module")
@@ -24,28 +25,27 @@ def provenance(samples):
 
 @pytest.fixture(scope="module")
 def p(home):
-    return study.setup("smoke")
+    return params.setup("smoke")
 
 
 # ---- baselines ---------------------------------------------------------------------------------------------
 
 def test_kfold_splits_follows_the_rarest_class():
     lab = pd.DataFrame({"label": ["a"] * 12 + ["b"] * 4})
-    assert baselines.kfold_splits(lab, 10) == 4
-    assert baselines.kfold_splits(pd.DataFrame({"label": ["a"] * 30 + ["b"] * 20}), 10) == 10
+    assert common.kfold_splits(lab, 10) == 4
+    assert common.kfold_splits(pd.DataFrame({"label": ["a"] * 30 + ["b"] * 20}), 10) == 10
     with pytest.raises(ConfigError):
-        baselines.kfold_splits(pd.DataFrame({"label": ["a"] * 5 + ["b"]}), 10)
+        common.kfold_splits(pd.DataFrame({"label": ["a"] * 5 + ["b"]}), 10)
 
 
 @pytest.fixture(scope="module")
-def loso(samples):
-    return baselines.loso_runs(samples)
+def loso(p, samples):
+    return baselines.run(p, samples, kfold=()).loso
 
 
 @pytest.fixture(scope="module")
-def kfold(samples):
-    return baselines.kfold_runs(samples, methods={m: baselines.KFOLD_METHODS[m]
-                                                  for m in ("LBP-TOP(2×2)+SVM", "LBP-SIP 7×7")})
+def kfold(p, samples):
+    return baselines.run(p, samples, loso=(), kfold=("LBP-TOP(2×2)+SVM", "LBP-SIP 7×7")).kfold
 
 
 def test_loso_baselines_are_subject_disjoint_and_cover_every_clip(loso, samples):
@@ -61,7 +61,7 @@ def test_loso_baselines_are_subject_disjoint_and_cover_every_clip(loso, samples)
 
 def test_kfold_baselines_leak_subjects_and_say_how_many_folds(kfold, samples):
     lab = labelled(samples, "pnso")
-    k = baselines.kfold_splits(lab, 10)
+    k = common.kfold_splits(lab, 10)
     assert k < 10  # the small set has fewer than 10 clips in its rarest PNSO class
     for r in kfold.values():
         assert r.protocol == f"stratified_kfold(k={k})" and r.aggregate == "mean"
@@ -186,10 +186,12 @@ def test_amplitude_roots(home):
 
 
 def test_plan_overrides(p):
-    pl = ka.plan(p)
+    pl = ka.sweep_settings(p)
     assert pl["amplitudes"] == (0.0, 3.0) and "lbp_top_svm" in pl["methods"]
-    assert ka.plan(p, methods="all")["methods"] == ka.METHODS
-    assert ka.plan(p, amplitudes=[1, 2])["amplitudes"] == (1.0, 2.0)
+    assert ka.sweep_settings(p, methods="all")["methods"] == ka.METHODS
+    assert ka.sweep_settings(p, amplitudes=[1, 2])["amplitudes"] == (1.0, 2.0)
+    with pytest.raises(ConfigError, match="amplitude"):  # a plan key the chapter does not have
+        ka.sweep_settings(p, amplitude=[1])
 
 
 def test_sweep_rows_and_tables(p, home):
@@ -217,13 +219,13 @@ def test_sweep_rows_and_tables(p, home):
 def test_known_answer_settings(p):
     """The paper models' known-answer runs: 30 epochs and class weights (one epoch under smoke), their inputs
     and trainer changes; nothing for the baselines."""
-    default = study.setup("default")
+    default = params.setup("default")
     assert ka.settings(default, "lbp_top_svm") == {}
     c3d = ka.settings(default, "c3d_model_a")
     assert c3d["epochs"] == 30 and c3d["class_weights"] == "balanced" and c3d["inputs"] == {"onset_difference": True}
     assert ka.settings(default, "cropnet")["lr"] == 1e-2
     assert ka.settings(default, "localregions")["inputs"]["scale"] == "clip_sd"
-    assert "epochs" not in ka.settings(study.setup("smoke"), "psn")
+    assert "epochs" not in ka.settings(params.setup("smoke"), "psn")
 
 
 def test_sweep_in_a_process_pool_matches_serial(p, home, tmp_path, monkeypatch):

@@ -5,20 +5,20 @@ from pathlib import Path
 
 import nbformat
 import numpy as np
-import pandas as pd
 import pytest
 
-from melib import report, study
-from melib.experiments import dlhn, psn
+from melib import params, report
+from melib.experiments import common, dlhn, psn, views
 from melib.models.dlhn import A_SWEEP
+from melib.preprocess import pipelines
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def samples(home, synth_small):
-    p = study.setup("smoke", data=str(synth_small), defaults=dlhn.DEFAULTS)
-    return p, study.samples(p)
+    p = dlhn.CHAPTER.setup("smoke", data=str(synth_small))
+    return p, params.samples(p)
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +38,9 @@ def psn_result(samples):
 
 def test_dlhn_runs_the_chapter_protocol_on_shared_folds(dlhn_result):
     r = dlhn_result
-    assert r.protocol == "stratified_kfold" and r.protocol_params == {"n_splits": dlhn.FOLDS["smoke"], "seed": 0}
+    assert r.protocol == "stratified_kfold" and r.protocol_params == {"n_splits": dlhn.PLANS["smoke"]["folds"], "seed": 0}
+    assert r.scheme == "pnso" and r.hcrnn.spec.inputs == dlhn.INPUTS["HCRNN"]
+    assert r.hcrnn.spec.pipeline_params == r.rprnn.spec.pipeline_params  # one pipeline call feeds both
     assert report.provenance_kind(r.provenance) == "synthetic"
     h, rp = r.hcrnn.evaluation, r.rprnn.evaluation
     assert len(h.records) == len(rp.records) == 3
@@ -74,21 +76,21 @@ def test_dlhn_a_sweep_table_beside_table_4(dlhn_result):
     at = mine[mine["setting"] == "a=0.45"].set_index("fold")["study"]
     assert at["mean"] == pytest.approx(at.drop("mean").mean())  # DLHN Eq. 11: mean of the folds
     assert at["mean"] == pytest.approx(dlhn_result.dlhn.mean["accuracy"])
-    w = dlhn.wide(t, "fold", "setting")
+    w = views.wide(t, "fold", "setting")
     assert list(w.index.get_level_values(0)[:2]) == ["1", "1"] and w.index.get_level_values(0)[-1] == "mean"
     assert set(w.index.get_level_values("source")) == {"published (DLHN Table 4)", dlhn_result.provenance}
 
 
 def test_dlhn_ablation_and_comparison_tables(dlhn_result):
     t = dlhn.ablation(dlhn_result)
-    w = dlhn.wide(t, "method", "fold")
+    w = views.wide(t, "method", "fold")
     assert list(dict.fromkeys(w.index.get_level_values(0))) == ["HCRNN", "RPRNN", "DLHN"]
     assert list(w.columns) == [str(i) for i in range(1, 11)] + ["mean"]
     assert w.loc[("DLHN", "published (DLHN Table 5)"), "mean"] == pytest.approx(0.6031)
     assert w.loc[("HCRNN", dlhn_result.provenance), "mean"] == pytest.approx(
         dlhn_result.hcrnn.evaluation.mean["accuracy"])
     assert w.loc[("HCRNN", dlhn_result.provenance), ["4", "10"]].isna().all()  # folds not run: no number
-    c = dlhn.wide(dlhn.comparison(dlhn_result), "method", "fold")
+    c = views.wide(dlhn.comparison(dlhn_result), "method", "fold")
     ours = [k for k in c.index if k[1] == dlhn_result.provenance]
     assert ours == [("DLHN", dlhn_result.provenance)] and ("FR", "published (DLHN Table 6)") in c.index
 
@@ -97,26 +99,33 @@ def test_dlhn_confusion_audit_and_curves(dlhn_result):
     mine, pub = dlhn.confusion(dlhn_result)
     assert list(mine.index) == list(pub.index) == ["positive", "negative", "surprise", "others"]
     assert mine.to_numpy().sum() == len(dlhn_result.samples) and pub.to_numpy().sum() == 650
-    a = dlhn.audit(dlhn_result)
+    a = dlhn_result.audit()
     assert len(a) == 3 and (a["protocol"] == "stratified_kfold").all()
     assert a["leakage"].max() > 0  # sample-level folds share subjects between training and test
-    assert "stratified_kfold" in dlhn.audit_sentence(dlhn_result)
-    cap = dlhn.caption(dlhn_result, "DLHN Table 5")
+    assert "stratified_kfold" in dlhn_result.audit_sentence()
+    cap = dlhn_result.caption("DLHN Table 5")
     assert dlhn_result.provenance in cap and "n_splits=3" in cap and f"{a['leakage'].mean():.0%}" in cap
-    h = dlhn.history(dlhn_result.hcrnn.evaluation)
+    h = views.curves(dlhn_result.hcrnn.evaluation)
     assert list(h["epoch"]) == [1] and {"train_loss", "test_loss", "test_acc"} <= set(h.columns)
     figs = dlhn.curves_figures(dlhn_result) + dlhn.confusion_figures(dlhn_result)
     assert len(figs) == 4
     texts = [t.get_text() for t in figs[0].axes[0].get_legend().get_texts()]
-    assert "test fold (monitor only)" in texts
+    assert "test part (monitor only)" in texts
 
 
-def test_protocol_params_follow_the_profile():
-    assert dlhn.protocol_params(study.resolve("paper", protocol="stratified_kfold")) == {"n_splits": 10, "seed": 0}
-    assert dlhn.protocol_params(study.resolve("default", protocol="stratified_kfold", seed=3)) == \
-        {"n_splits": 10, "seed": 3}
-    assert dlhn.protocol_params(study.resolve("smoke", protocol="stratified_kfold"), n_splits=4)["n_splits"] == 4
-    assert dlhn.protocol_params(study.resolve("default", protocol="loso")) == {}
+def test_protocol_params_follow_the_profile(samples):
+    _, s = samples
+    lab = common.labelled(s, "pnso")  # rarest class: 6 clips
+
+    def folds(profile, protocol="stratified_kfold", seed=None, **plan):
+        p = dlhn.CHAPTER.setup(profile, protocol=protocol, seed=seed, plan=plan or None)
+        return common.protocol_for(p, p.protocol, lab, dlhn.CHAPTER.settings(p))
+
+    assert folds("paper") == ("stratified_kfold", {"n_splits": 6, "seed": 0})  # 10 wanted, the set allows 6
+    assert folds("default", seed=3, folds=4) == ("stratified_kfold", {"n_splits": 4, "seed": 3})
+    assert folds("smoke") == ("stratified_kfold", {"n_splits": 3, "seed": 0})
+    assert folds("default", "loso") == ("loso", {})
+    assert folds("default", "loso", max_folds=3) == ("group_kfold", {"n_splits": 3, "stratify": True, "seed": 0})
 
 
 # ---- PSN --------------------------------------------------------------------------------------------------
@@ -135,18 +144,18 @@ def test_psn_switches_reach_the_model_and_change_its_output(psn_result):
 
 
 def test_retained_keeps_the_largest_share_of_each_frame():
-    e = np.zeros((1, 2, 1, 2, 3), dtype=np.float32)            # one clip, two frames of 2x3
-    e[0, 0, 0] = [[0.5, -2.0, 0.1], [0.0, 1.0, 0.0]]          # four non-zero entries
-    e[0, 1, 0] = [[3.0, 0.0, 0.0], [0.0, 0.0, -0.2]]          # two
-    out = psn.retained({"sparse": e, "frames": e + 1}, 0.5)
-    np.testing.assert_array_equal(out["sparse"][0, 0, 0], [[0.0, -2.0, 0.0], [0.0, 1.0, 0.0]])
-    np.testing.assert_array_equal(out["sparse"][0, 1, 0], [[3.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
-    np.testing.assert_array_equal(out["frames"], e + 1)
+    e = np.zeros((2, 1, 2, 3), dtype=np.float32)              # one clip, two frames of 2x3
+    e[0, 0] = [[0.5, -2.0, 0.1], [0.0, 1.0, 0.0]]             # four non-zero entries
+    e[1, 0] = [[3.0, 0.0, 0.0], [0.0, 0.0, -0.2]]             # two
+    out = pipelines.retain_frames(e, 0.5)
+    np.testing.assert_array_equal(out[0, 0], [[0.0, -2.0, 0.0], [0.0, 1.0, 0.0]])
+    np.testing.assert_array_equal(out[1, 0], [[3.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
+    assert pipelines.retain_frames(e, None) is e
 
 
 def test_psn_tables_5_6_9_and_ablations(psn_result):
     r = psn_result
-    t5 = psn.wide(psn.table5(r), "method", "metric")
+    t5 = views.wide(psn.table5(r), "method", "metric")
     assert t5.loc[("PSN", "published (PSN Table 5)"), "accuracy"] == pytest.approx(0.6492)
     assert t5.loc[("PSN", r.provenance), "accuracy"] == pytest.approx(r.psn.mean["accuracy"])
     assert t5.loc[("PSN", r.provenance), "uf1"] == pytest.approx(r.psn.pooled["uf1"])
@@ -176,19 +185,22 @@ def test_psn_tables_5_6_9_and_ablations(psn_result):
 def test_psn_confusion_audit_and_figures(psn_result, samples):
     mine, pub = psn.confusion(psn_result)
     assert mine.to_numpy().sum() == len(psn_result.samples) and pub.to_numpy().sum() == 650
-    assert psn.audit(psn_result)["leakage"].max() > 0
-    assert psn_result.provenance in psn.caption(psn_result, "PSN Table 6")
+    assert psn_result.audit()["leakage"].max() > 0
+    assert psn_result.provenance in psn_result.caption("PSN Table 6")
     p, s = samples
     figs = [psn.ablation_figure(psn_result), psn.curves_figure(psn_result), psn.tp_figure(p, s)]
     assert len(figs[2].axes[0].lines[0].get_xdata()) >= 2
 
 
-def test_psn_plans_keep_the_paper_grid_under_paper():
-    full = psn.variants(study.resolve("paper"))
+def test_psn_plans_keep_the_paper_grid_under_paper(samples):
+    full = psn.variants(psn.CHAPTER.settings(params.resolve("paper")))
     assert len(full) == 1 + len(psn.ABLATIONS) + 8 + 9   # AlexNet+SUM and 100 % retention are PSN itself
-    default = psn.variants(study.resolve("default"))
+    default = psn.variants(psn.CHAPTER.settings(params.resolve("default")))
     assert set(psn.ABLATIONS) <= set(default) and not any("VGG16" in k for k in default)
-    assert psn.plan(study.resolve("paper"))["rpca_on"] == "normalised"
+    assert psn.CHAPTER.settings(params.resolve("paper"))["rpca_on"] == "normalised"
+    # the retention runs are the same pipeline with retain=...: E's other frames are recomputed nowhere else
+    specs = {s.key[0]: s for s in psn.plan(params.resolve("smoke"), samples[1], retention=(0.3,))}
+    assert specs["PSN, retain 30% of E"].pipeline_params["retain"] == 0.3 and specs["PSN"].pipeline_params["retain"] is None
 
 
 # ---- notebooks ------------------------------------------------------------------------------------------------
@@ -200,6 +212,6 @@ def test_notebooks_follow_the_conventions(name):
     assert "parameters" in code[0].metadata.get("tags", [])
     ns: dict = {}
     exec(code[0].source, ns)
-    assert set(study.PARAMETERS) | {"show_real_frames"} <= set(ns) and ns["profile"] == "smoke"
+    assert set(params.PARAMETERS) | {"show_real_frames"} <= set(ns) and ns["profile"] == "smoke"
     assert all(not c.get("outputs") and c.get("execution_count") is None for c in code)
     assert not any("def " in c.source or "class " in c.source for c in code)

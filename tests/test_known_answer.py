@@ -22,7 +22,7 @@ from sklearn.svm import SVC
 
 from melib import train
 from melib.experiments import known_answer as ka
-from melib.experiments import labelled
+from melib.experiments.common import labelled
 from melib.preprocess import pipelines
 
 KA_SET = ka.KA_SYNTH  # the book's known-answer chapter (default profile) sweeps the same set
@@ -88,9 +88,9 @@ def test_lbp_baselines_chapter_protocol(sets, method):
     disjoint folds). Measured (seed 0) UAR at 0 / 3: LBP-TOP 0.287 / 0.684, LBP-SIP 0.404 / 0.639 (bands'
     upper ends 0.43-0.50). Under LOSO LBP-SIP reaches 0.510 at amplitude 0 (band [0.264, 0.488]); with the same
     frames and label seeds 1-7 it scores 0.26-0.44, so that is the tail of its null, not a leak."""
-    from melib import study
+    from melib import params
 
-    p = study.setup("default")
+    p = params.setup("default")
     assert_near_chance(ka.evaluate_method(p, sets[0.0], method), f"{method}, group_kfold")
     assert_above_chance(ka.evaluate_method(p, sets[3.0], method), f"{method}, group_kfold")
 
@@ -145,9 +145,9 @@ MEASURED = {
 def test_paper_model_known_answer(sets, model):
     """Each paper's main model (default profile with ``known_answer.settings``): clearly above chance at
     amplitude 3, then near chance at amplitude 0 (run only once the first holds). Measured: ``MEASURED``."""
-    from melib import study
+    from melib import params
 
-    p = study.setup("default")
+    p = params.setup("default")
     kw = ka.settings(p, model)
     assert kw["epochs"] == 30 and kw["class_weights"] == "balanced"
     assert_above_chance(ka.evaluate_method(p, sets[3.0], model, **kw), f"{model}, group_kfold")

@@ -6,15 +6,16 @@ import pytest
 import torch
 
 from melib.errors import ConfigError
-from melib.models import build, example_input, n_params, names, paper_training, profile_kwargs
+from melib.models import build, example_input, input_spec, n_params, names, paper_training, pipeline_of, profile_kwargs
 from melib.models import c3d, cropnet, dlhn, local_regions, psn
 
 torch.set_num_threads(1)
 
 EXPECTED = {"c3d_model_a", "c3d_split", "c3d_model_b", "c3d_model_c", "dlhn", "dlhn_hcrnn", "dlhn_rprnn",
-            "psn", "cropnet", "localregions", "localregions_cnn"}
+            "psn", "cropnet", "localregions", "localregions_cnn", "localregions_2stage"}
 PAPER_K = {"c3d_model_a": 3, "c3d_split": 3, "c3d_model_b": 3, "c3d_model_c": 3, "dlhn": 4, "dlhn_hcrnn": 4,
-           "dlhn_rprnn": 4, "psn": 4, "cropnet": 3, "localregions": 3, "localregions_cnn": 3}
+           "dlhn_rprnn": 4, "psn": 4, "cropnet": 3, "localregions": 3, "localregions_cnn": 3,
+           "localregions_2stage": 3}
 
 
 def test_registry_lists_every_model_and_rejects_unknown_names():
@@ -36,6 +37,22 @@ def test_paper_profile_forward_shape(name):
         out = m(example_input(m, batch=1))
     assert out.shape == (1, PAPER_K[name])
     assert torch.isfinite(out).all()
+
+
+# build keyword arguments that change a model's input (the ablations and the paper profile's windows)
+SPEC_CASES = [("cropnet", "default", {"cgpo": False}), ("cropnet", "paper", {"cgpo": False, "whole_size": 200}),
+              ("localregions", "default", {"regions": ("face",)}), ("localregions_cnn", "paper", {"region": "nose"}),
+              ("localregions_2stage", "default", {"sizes": {"mouth": (12, 32)}}), ("c3d_model_a", "paper", {"frames": 26}),
+              ("psn", "default", {"frames": 5}), ("dlhn", "default", {"n_classes": 3})]
+
+
+@pytest.mark.parametrize("name,profile,kw", [(n, p, {}) for n in sorted(EXPECTED) for p in ("paper", "default")]
+                         + SPEC_CASES)
+def test_registry_specs_equal_the_built_models(name, profile, kw):
+    """``input_spec`` (data the registry holds: melib.models.specs) is what the built network asks for."""
+    built = {k: tuple(v) for k, v in build(name, profile, **kw).input_spec.items()}
+    assert input_spec(name, profile, **kw) == built
+    assert pipeline_of(name) in {"dlhn", "psn", "c3d", "cropnet", "localregions"}
 
 
 def test_module_input_specs_are_the_paper_profiles():

@@ -12,7 +12,7 @@ N = 4
 # (Adam learning rate, extra build kwargs): lower rates where 3e-3 kills ReLUs / saturates the tanh BRNNs
 SETTINGS = {"dlhn_hcrnn": (3e-4, {}), "dlhn": (3e-4, {}), "c3d_model_b": (1e-3, {}),
             # stage 2 with frozen *untrained* CNNs sees near-constant features; end to end it must learn
-            "localregions": (1e-3, {"freeze_cnn": False})}
+            "localregions": (1e-3, {"freeze_cnn": False}), "localregions_2stage": (1e-3, {"freeze_cnn": False})}
 
 
 def fixed_inputs(model, n=N):

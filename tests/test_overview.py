@@ -14,9 +14,10 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 import yaml  # noqa: E402
 
-from melib import metrics, published, records, report, study, train  # noqa: E402
+from melib import metrics, params, published, records, report, study, train  # noqa: E402
 from melib.errors import ConfigError  # noqa: E402
-from melib.experiments import Run, c3d, cropnet, dlhn, local_regions, psn  # noqa: E402
+from melib.experiments import c3d, cropnet, dlhn, local_regions, psn  # noqa: E402
+from melib.experiments.common import Run  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SYNTH = "synthetic (melib default set, seed 0)"
@@ -26,7 +27,7 @@ REAL = "reproduced on real data (CASME II)"
 def _row(paper="CropNet", table="Table 2", method="ARS+CropNet", dataset="casme2", setting=None,
          metric="accuracy", value=0.5, provenance=SYNTH, **kw) -> dict:
     return {"paper": paper, "table": table, "method": method, "dataset": dataset, "setting": setting,
-            "metric": metric, "value": value, "protocol": kw.get("protocol", "loso"),
+            "metric": metric, "value": value, "scheme": kw.get("scheme"), "protocol": kw.get("protocol", "loso"),
             "subject_overlap": kw.get("subject_overlap", 0.0), "n_clips": kw.get("n_clips", 40),
             "provenance": provenance}
 
@@ -39,7 +40,7 @@ def test_headlines_round_trip_atomically(tmp_path):
     assert path == tmp_path / "headlines" / "tag1" / "CropNet.csv"
     assert [p.name for p in path.parent.iterdir()] == ["CropNet.csv"]  # no temporary file left
     c3d_rows = pd.DataFrame([_row("C3D", "Table 4", "Model-A", setting="Scenario-2", provenance=REAL,
-                                  protocol="stratified_kfold(k=5)", subject_overlap=0.75)])
+                                  protocol="stratified_kfold(k=5)", subject_overlap=0.75, scheme="c3d")])
     records.save_headline(c3d_rows, "tag1", "C3D", root=tmp_path)
     back = records.headlines("tag1", root=tmp_path)
     assert list(back.columns) == records.HEADLINE_COLUMNS and len(back) == 3
@@ -47,6 +48,7 @@ def test_headlines_round_trip_atomically(tmp_path):
     assert got.loc[("CropNet", "Table 3", "uf1"), "value"] == 0.25
     assert got.loc[("C3D", "Table 4", "accuracy"), "setting"] == "Scenario-2"
     assert got.loc[("C3D", "Table 4", "accuracy"), "subject_overlap"] == 0.75
+    assert got.loc[("C3D", "Table 4", "accuracy"), "scheme"] == "c3d"
     # a re-run replaces the paper's file; an empty one leaves the header only
     records.save_headline(pd.DataFrame(columns=records.HEADLINE_COLUMNS), "tag1", "CropNet", root=tmp_path)
     assert set(records.headlines("tag1", root=tmp_path)["paper"]) == {"C3D"}
@@ -64,19 +66,19 @@ def test_save_headline_refuses_foreign_or_incomplete_rows(tmp_path):
 
 def test_headline_tag_ignores_the_device_and_keeps_per_parameters(tmp_path, monkeypatch):
     monkeypatch.setenv("MELIB_RUNS", str(tmp_path))
-    p = study.resolve("smoke")
-    assert study.headline_tag(p) == study.headline_tag(study.resolve("smoke", device="cuda"))
-    assert study.headline_tag(p) != study.headline_tag(study.resolve("smoke", seed=1))
-    assert study.headline_tag(p) != study.headline_tag(study.resolve("smoke", epochs=2))
+    p = params.resolve("smoke")
+    assert params.headline_tag(p) == params.headline_tag(params.resolve("smoke", device="cuda"))
+    assert params.headline_tag(p) != params.headline_tag(params.resolve("smoke", seed=1))
+    assert params.headline_tag(p) != params.headline_tag(params.resolve("smoke", epochs=2))
     rows = pd.DataFrame([_row()])
-    assert study.keep_headline(p, rows) is rows
-    assert len(study.kept_headlines(p)) == 1 and study.kept_headlines(study.resolve("smoke", seed=1)).empty
+    assert params.keep_headline(p, rows) is rows
+    assert len(params.kept_headlines(p)) == 1 and params.kept_headlines(params.resolve("smoke", seed=1)).empty
     empty = pd.DataFrame(columns=records.HEADLINE_COLUMNS)
     with pytest.raises(ConfigError):
-        study.keep_headline(p, empty)  # no row and no attrs["paper"]: whose?
+        params.keep_headline(p, empty)  # no row and no attrs["paper"]: whose?
     empty.attrs["paper"] = "CropNet"
-    study.keep_headline(p, empty)
-    assert study.kept_headlines(p).empty
+    params.keep_headline(p, empty)
+    assert params.kept_headlines(p).empty
 
 
 # ---- the overview table ------------------------------------------------------------------------------------
@@ -86,7 +88,9 @@ def test_results_overview_one_row_per_published_headline_with_both_provenances()
     study_rows = pd.DataFrame([
         _row(value=0.40),  # CropNet Table 2, synthetic
         _row("C3D", "Table 4", "Model-A", setting="Scenario-2", value=0.50, provenance=REAL,
-             protocol="stratified_kfold(k=5)", subject_overlap=0.8),
+             protocol="stratified_kfold(k=5)", subject_overlap=0.8, scheme="c3d"),
+        _row("C3D", "Table 4", "Model-A", setting="Scenario-3", value=0.60, provenance=REAL,
+             protocol="stratified_kfold(k=5)", scheme="megc2019"),  # another scheme: shown, not subtracted
         _row("DLHN", "Table 6", "DLHN", dataset="casme2", setting="a=0.45", value=0.7, provenance=REAL),
         _row("PSN", "Table 9", "PSN", value=0.9),  # not a headline: not shown
     ])
@@ -106,22 +110,25 @@ def test_results_overview_one_row_per_published_headline_with_both_provenances()
     # real data, but not the paper's four-database composite: shown, not subtracted
     other = key.loc[("DLHN", "Table 6", "a=0.45", "accuracy")]
     assert other["study"] == 0.7 and other["study_dataset"] == "casme2" and np.isnan(other["difference"])
-    missing = key.loc[("C3D", "Table 4", "Scenario-3", "accuracy")]
+    other_scheme = key.loc[("C3D", "Table 4", "Scenario-3", "accuracy")]
+    assert other_scheme["study"] == 0.6 and other_scheme["study_scheme"] == "megc2019"
+    assert other_scheme["published_scheme"] == "c3d" and np.isnan(other_scheme["difference"])
+    missing = key.loc[("CropNet", "Table 3", "", "uf1")]
     assert missing["study_provenance"] == report.NOT_RUN and np.isnan(missing["study"])
-    assert (t["study_provenance"] == report.NOT_RUN).sum() == len(pub) - 3
+    assert (t["study_provenance"] == report.NOT_RUN).sum() == len(pub) - 4
 
 
 def test_overview_table_puts_each_number_beside_its_provenance():
     t = report.results_overview(pd.DataFrame([
         _row(value=0.40),
         _row("C3D", "Table 4", "Model-A", setting="Scenario-2", value=0.50, provenance=REAL,
-             protocol="stratified_kfold(k=5)", subject_overlap=0.8)]))
+             protocol="stratified_kfold(k=5)", subject_overlap=0.8, scheme="c3d")]))
     view = report.overview_table(t)
     assert len(view) == len(t) and list(view.columns) == ["published", "published provenance", "this study",
                                                             "study provenance", "difference"]
     c3d = view.loc["C3D Table 4: Model-A Scenario-2, accuracy"]
-    assert c3d["published"] == "0.565 (CASME II; stratified_kfold(k=5))"
-    assert c3d["this study"] == "0.500 (CASME II; stratified_kfold(k=5), subject overlap 0.80)"
+    assert c3d["published"] == "0.565 (CASME II; c3d; stratified_kfold(k=5))"
+    assert c3d["this study"] == "0.500 (CASME II; c3d; stratified_kfold(k=5), subject overlap 0.80)"
     assert c3d["study provenance"] == REAL and c3d["difference"] == pytest.approx(-0.065)
     not_run = view.loc["C3D Table 4: Model-A Scenario-3, accuracy"]
     assert not_run["this study"] == "-" and not_run["study provenance"] == report.NOT_RUN
@@ -174,6 +181,7 @@ def _evaluation(datasets=("casme2",), leakage=(0.0, 0.0), k=2, seed=0) -> train.
 def _run(protocol="loso", datasets=("casme2",), synthetic=True, **kw) -> Run:
     ev = _evaluation(datasets, **kw)
     samples = pd.DataFrame({"dataset": list(datasets), "synthetic": synthetic, "label": "a"})
+    samples.attrs["scheme"] = "megc2019"
     return Run("m", protocol, ev, samples)
 
 
@@ -181,6 +189,7 @@ def _check(rows: pd.DataFrame, paper: str):
     assert list(rows.columns) == records.HEADLINE_COLUMNS and rows.attrs["paper"] == paper
     assert (rows["paper"] == paper).all() and rows["provenance"].map(report.provenance_kind).isin(
         ["synthetic", "real"]).all()
+    assert (rows["scheme"] == "megc2019").all()  # every headline row says its label scheme
     t = report.results_overview(rows)
     mine = t[t["paper"] == paper]
     assert (mine["study_provenance"] != report.NOT_RUN).sum() == len(rows), "a headline row matched nothing"
@@ -207,21 +216,25 @@ def test_headline_of_each_chapter_matches_the_published_rows():
     # C3D: scenarios 2 and 3, provenance of the scenario's datasets only (SAMM's real clips are not used)
     s2, s3 = _run("stratified_kfold"), _run("stratified_kfold", ("casme2", "smic"))
     s2.samples = pd.DataFrame({"dataset": ["casme2", "samm"], "synthetic": [True, False], "label": "a"})
-    rows = c3d.headline({("Model-A", 2): s2, ("Model-A", 3): s3, ("Model-B", 2): s2})
+    s2.samples.attrs["scheme"] = "megc2019"
+    rows = c3d.headline(c3d.Result({("Model-A", 2): s2, ("Model-A", 3): s3, ("Model-B", 2): s2}, s2.samples, SYNTH))
     _check(rows, "C3D")
     assert rows["setting"].tolist() == ["Scenario-2", "Scenario-3"]
     assert rows["dataset"].tolist() == ["casme2", "casme2+smic"] and rows["provenance"].str.startswith("synth").all()
-    assert c3d.headline({}).empty and c3d.headline({}).attrs["paper"] == "C3D"
+    none = c3d.headline(c3d.Result({}, s2.samples, SYNTH))
+    assert none.empty and none.attrs["paper"] == "C3D"
     # CropNet: Table 2 accuracy on CASME II, Table 3 UF1 and UAR on the composite, pooled
     t2, t3 = _run(synthetic=False), _run(datasets=("casme2", "samm", "smic"), synthetic=False)
-    rows = cropnet.headline({"CropNet+ARS": t2, "CropNet+RRS": t2}, t3)
+    rows = cropnet.headline(cropnet.Result({("cropnet5", "CropNet+ARS"): t2, ("cropnet5", "CropNet+RRS"): t2,
+                                            ("megc2019", "CropNet+ARS"): t3}, {}))
     _check(rows, "CropNet")
     assert rows["table"].tolist() == ["Table 2", "Table 3", "Table 3"]
     assert rows["value"].tolist() == pytest.approx([t2.evaluation.pooled["accuracy"], t3.evaluation.pooled["uf1"],
                                                     t3.evaluation.pooled["uar"]])
     assert rows["provenance"].str.startswith("reproduced on real data").all()
     # LocalRegions: Table 10 on the composite, Table 11 on CASME II + SAMM, pooled
-    rows = local_regions.headline(_run(datasets=("casme2", "samm", "smic")), _run(datasets=both))
+    rows = local_regions.headline(local_regions.Result({("megc2019", "FULL"): _run(datasets=("casme2", "samm", "smic")),
+                                                        ("localregions5", "FULL"): _run(datasets=both)}, {}))
     _check(rows, "LocalRegions")
     assert rows[["table", "metric"]].values.tolist() == [["Table 10", "uf1"], ["Table 10", "uar"],
                                                          ["Table 11", "uf1"], ["Table 11", "accuracy"]]
@@ -235,9 +248,9 @@ def test_overview_notebook_follows_the_conventions_and_replaces_the_prose_page()
     assert len(tagged) == 1 and nb.cells.index(tagged[0]) == 1
     ns: dict = {}
     exec(tagged[0].source, ns)
-    assert set(study.PARAMETERS) | {"show_real_frames"} <= set(ns) and ns["profile"] == "smoke"
+    assert set(params.PARAMETERS) | {"show_real_frames"} <= set(ns) and ns["profile"] == "smoke"
     assert all(not c.get("outputs") and c.get("execution_count") is None for c in nb.cells if c.cell_type == "code")
-    assert "study.setup(" in nb.cells[2].source
+    assert "CHAPTER.setup(" in nb.cells[2].source
     assert any("Provenance rules" in c.source for c in nb.cells if c.cell_type == "markdown")
     files = report._toc_files(yaml.safe_load((ROOT / "book" / "_toc.yml").read_text()))
     assert "executed/50_results_overview" in files and "results_overview" not in files
@@ -245,7 +258,7 @@ def test_overview_notebook_follows_the_conventions_and_replaces_the_prose_page()
     assert study.toc_notebooks()[-1] == study.OVERVIEW  # after every chapter whose headline it reads
     for name in ("10_dlhn", "11_psn", "12_c3d", "13_cropnet", "14_local_regions"):
         last = nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", as_version=4).cells[-1]
-        assert last.cell_type == "code" and last.source.startswith("study.keep_headline(p, "), name
+        assert last.cell_type == "code" and last.source.startswith("params.keep_headline(p, "), name
 
 
 def test_the_overview_is_re_run_when_a_chapter_keeps_new_headlines(tmp_path):

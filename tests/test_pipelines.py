@@ -15,6 +15,7 @@ import torch
 from melib import datasets, models, synth
 from melib.datasets import frame_number
 from melib.errors import ConfigError
+from melib.experiments.common import model_pipeline
 from melib.preprocess import lbp as lbp_mod
 from melib.preprocess import pipelines as P
 from melib.preprocess.face import apply_transform, face_track
@@ -131,18 +132,33 @@ def test_bad_options_raise_config_errors(samples):
         P.dlhn_inputs(row, size=56)
     with pytest.raises(ConfigError):
         P.spec_params("resnet50", {"x": (3, 224, 224)})
+    with pytest.raises(ConfigError):  # LBP features feed no model input spec
+        P.spec_params("lbp", {"x": (3, 224, 224)})
 
 
 def test_spec_params_follow_the_model_spec():
-    rprnn = P.spec_params("dlhn_rprnn", {"sparse": (8, 1, 28, 28)})
-    assert rprnn == {"paper": "dlhn", "frames": 8, "rois": False, "sparse": True, "sparse_size": (28, 28)}
-    assert P.spec_params("c3d_model_b", {"clip": (26, 1, 64, 64)}) == {"paper": "c3d", "window": 26, "size": 64}
-    assert P.spec_params("cropnet", {"image": (3, 64, 64)}) == {"paper": "cropnet", "cgpo": False, "whole_size": 64}
-    stage1 = P.spec_params("localregions_cnn", {"nose": (3, 40, 60)})
-    assert stage1 == {"paper": "localregions", "regions": ("nose",), "sizes": {"nose": (40, 60)}}
-    # unhashable model kwargs still work (built without the memo)
-    lr = P.model_params("localregions", "default", sizes={"mouth": (12, 32)})
-    assert lr["sizes"]["mouth"] == (12, 32)
+    rprnn = P.spec_params("dlhn", {"sparse": (8, 1, 28, 28)})
+    assert rprnn == {"frames": 8, "rois": False, "sparse": True, "sparse_size": (28, 28)}
+    assert P.spec_params("c3d", {"clip": (26, 1, 64, 64)}) == {"window": 26, "size": 64}
+    assert P.spec_params("cropnet", {"image": (3, 64, 64)}) == {"cgpo": False, "whole_size": 64}
+    stage1 = P.spec_params("localregions", {"nose": (3, 40, 60)})  # single frames: stage 1's region CNN
+    assert stage1 == {"regions": ("nose",), "sizes": {"nose": (40, 60)}}
+    name, lr = model_pipeline("localregions", "default", sizes={"mouth": (12, 32)})
+    assert name == "localregions" and lr["sizes"]["mouth"] == (12, 32)
+    assert model_pipeline("dlhn_hcrnn", "paper")[1]["sparse"] is False
+
+
+def test_preprocess_imports_nothing_of_the_models():
+    """The pipelines read input specs as data (melib.models.input_spec); no preprocess module imports
+    melib.models (checked in a fresh interpreter: importing every preprocess module loads no melib.models)."""
+    import subprocess
+    import sys
+
+    code = ("import pkgutil, importlib, sys, melib.preprocess as pp\n"
+            "[importlib.import_module('melib.preprocess.' + m.name) for m in pkgutil.iter_modules(pp.__path__)]\n"
+            "print(sorted(m for m in sys.modules if m.startswith('melib.models')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
 
 
 # --- every model eats its pipeline's output ---------------------------------------------------------------
@@ -163,8 +179,7 @@ def test_spec_params_follow_the_model_spec():
 def test_models_forward_on_pipeline_output(samples, model, profile, extra):
     torch.manual_seed(0)
     net = models.build(model, profile=profile).eval()
-    params = P.model_params(model, profile)
-    paper = params.pop("paper")
+    paper, params = model_pipeline(model, profile)
     inputs, kept, exclusions = P.build_inputs(samples.iloc[[0, 30]], paper, progress=False, **params, **extra)
     assert len(kept) == 2 and not exclusions
     for k, shape in net.input_spec.items():
@@ -176,9 +191,9 @@ def test_models_forward_on_pipeline_output(samples, model, profile, extra):
 
 def test_cropnet_without_cgpo_feeds_the_ablation_model(samples):
     net = models.build("cropnet", profile="default", cgpo=False).eval()
-    params = P.model_params("cropnet", "default", cgpo=False)
+    paper, params = model_pipeline("cropnet", "default", cgpo=False)
     assert params["cgpo"] is False
-    inputs, _, _ = P.build_inputs(samples.iloc[[1]], params.pop("paper"), progress=False, **params)
+    inputs, _, _ = P.build_inputs(samples.iloc[[1]], paper, progress=False, **params)
     assert inputs["image"].shape[1:] == net.input_spec["image"]
     with torch.no_grad():
         logits = net({"image": torch.from_numpy(inputs["image"])})
@@ -339,6 +354,40 @@ def test_second_build_is_a_cache_hit(samples, monkeypatch, tmp_path):
     np.testing.assert_array_equal(first["clip"], second["clip"])
     P.build_inputs(rows, "c3d", progress=False, size=48)  # another parameter: recomputed
     assert len(calls) == 6
+
+
+def test_the_device_reaches_rpca_and_leaves_the_cache_key_alone(samples, monkeypatch, tmp_path):
+    """``build_inputs(device=...)`` runs RPCA on that device (a torch tensor there); the cache entry is the same
+    with the device given or not, so a second pass with another device is all hits."""
+    monkeypatch.setenv("MELIB_CACHE", str(tmp_path / "cache"))
+    seen, calls = [], []
+    real_rpca, real_face = P.rpca_frames, P.face_track
+    monkeypatch.setattr(P, "rpca_frames", lambda x, **kw: seen.append(str(getattr(x, "device", "numpy")))
+                        or real_rpca(x, **kw))
+    monkeypatch.setattr(P, "face_track", lambda row, **kw: calls.append(row["clip"]) or real_face(row, **kw))
+    rows = samples.iloc[[3, 24]]
+    kw = dict(progress=False, frames=4, out_size=16, rpca_on="sampled", **FAST_RPCA)
+    on_cpu, _, _ = P.build_inputs(rows, "psn", device="cpu", **kw)
+    assert seen == ["cpu", "cpu"] and len(calls) == 2
+    plain, _, _ = P.build_inputs(rows, "psn", **kw)  # no device given: the same entries
+    assert len(calls) == 2 and len(seen) == 2
+    np.testing.assert_array_equal(on_cpu["sparse"], plain["sparse"])
+    assert P.current_device() is None  # the device was set for the batch only
+    with P.on_device("auto"):
+        assert P.current_device() == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="no CUDA device here: the GPU path is untested on this machine"))])
+def test_rpca_on_a_device_equals_the_numpy_path(samples, device):
+    """E from the tensor path on ``device`` equals the NumPy path's within 1e-6 relative (of E's scale)."""
+    row = samples.iloc[5]
+    clip = P._unit(face_track(row, size=(48, 48), gray=True)["frames"])
+    ref = P._sparse(clip, None, tol=1e-6)
+    with P.on_device(device):
+        got = P._sparse(clip, None, tol=1e-6)
+    assert got.dtype == ref.dtype and got.shape == ref.shape
+    np.testing.assert_allclose(got, ref, rtol=0, atol=1e-6 * np.abs(ref).max())
 
 
 def test_clip_without_a_face_is_an_exclusion(samples, monkeypatch, tmp_path):

@@ -120,12 +120,28 @@ def test_cross_dataset_trains_on_a_tests_on_b_and_checks_label_sets():
         protocols.folds(df, "cross_dataset", train="casme", test="samm")
 
 
-def test_c3d_scenarios_map_to_protocols():
-    assert protocols.c3d_scenario(3) == ("stratified_kfold", {"n_splits": 5, "seed": 0, "datasets": ("casme2", "smic")})
-    assert protocols.c3d_scenario(8) == ("cross_dataset", {"train": ("casme2", "smic"), "test": ("samm",)})
-    assert sum(protocols.c3d_scenario(i)[0] == "cross_dataset" for i in range(1, 9)) == 5
-    with pytest.raises(ConfigError):
-        protocols.c3d_scenario(9)
+def test_a_new_protocol_is_one_registered_function():
+    """The registry: every built-in protocol is listed, and a new one (here: each dataset held out in turn)
+    needs one registered function, then works through folds() with the audit and the checks."""
+    assert set(protocols.names()) == {"loso", "group_kfold", "stratified_kfold", "cross_dataset", "holdout"}
+    assert "c3d_scenario" not in dir(protocols)  # a paper's scenarios are its chapter's (melib.experiments.c3d)
+
+    def _lodo(samples, pool):
+        ds = samples["dataset"].to_numpy()[pool]
+        return [protocols.Fold(i, d, pool[ds != d], pool[ds == d]) for i, d in enumerate(dict.fromkeys(ds))]
+
+    try:
+        protocols.register("leave_one_dataset_out")(_lodo)
+        df = protocols.composite(table([4] * 3, dataset="casme2"), table([4] * 3, dataset="smic"))
+        fs = protocols.folds(df, "leave_one_dataset_out")
+        assert [f.name for f in fs] == ["casme2", "smic"] and all(f.audit["leakage"] == 0 for f in fs)
+        assert "leave_one_dataset_out" in protocols.names()
+        with pytest.raises(ConfigError, match="registered twice"):
+            protocols.register("loso")(_lodo)
+        with pytest.raises(ConfigError, match="no parameter"):
+            protocols.folds(df, "leave_one_dataset_out", n_splits=2)
+    finally:
+        protocols._PROTOCOLS.pop("leave_one_dataset_out", None)
 
 
 def test_datasets_restricts_to_a_composite_subset():

@@ -51,8 +51,8 @@ def test_evaluate_writes_one_record_per_fold_and_resumes(tmp_path, monkeypatch):
     assert [p["clip"] for p in rec["predictions"]] == [f"s0c{c}" for c in range(6)]
 
     calls = []
-    real = train._run_fold
-    monkeypatch.setattr(train, "_run_fold", lambda task, **kw: calls.append(task["fold"]) or real(task, **kw))
+    real = train.evaluation._run_fold
+    monkeypatch.setattr(train.evaluation, "_run_fold", lambda task, **kw: calls.append(task["fold"]) or real(task, **kw))
     again = train.evaluate(LogisticRegression(C=0.5), X, df, "loso", root=tmp_path, progress=False)
     assert calls == [] and again.pooled == ev.pooled  # nothing recomputed
     files[2].unlink()
@@ -143,8 +143,8 @@ def test_resume_recomputes_a_bad_record_with_a_note(tmp_path, capsys, monkeypatc
     files[1].write_text(json.dumps(rec))
     files[2].write_bytes(files[0].read_bytes())
     calls = []
-    real = train._run_fold
-    monkeypatch.setattr(train, "_run_fold", lambda task, **kw: calls.append(task["fold"]) or real(task, **kw))
+    real = train.evaluation._run_fold
+    monkeypatch.setattr(train.evaluation, "_run_fold", lambda task, **kw: calls.append(task["fold"]) or real(task, **kw))
     again = train.evaluate(LogisticRegression(C=0.5), X, df, "loso", root=tmp_path, progress=False)
     assert sorted(calls) == [1, 2]
     err = capsys.readouterr().err

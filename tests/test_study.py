@@ -1,4 +1,5 @@
-"""melib.study: profile resolution, where the clips come from, what papermill gets, and a one-chapter study."""
+"""melib.params (profile resolution, where the clips come from), melib.frames, the datasets chapter's tables
+(melib.experiments.data) and melib.study (what papermill gets, and a one-chapter study)."""
 from __future__ import annotations
 
 import os
@@ -12,7 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from melib import config, report, study
+from melib import config, frames, params, report, study
+from melib.experiments import data as data_chapter
 from melib.errors import ConfigError, DataError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def only_casme2(monkeypatch, tmp_path, casme2_release):
     """A "real" CASME II: a copy of the synthetic casme2 folder without melib's marker, read by the release
     loader, nothing else configured."""
-    for name in study.REAL_DATASETS:
+    for name in params.releases():
         monkeypatch.delenv(f"MELIB_DATA_{name.upper()}", raising=False)
     monkeypatch.setenv("MELIB_CONFIG", str(tmp_path / "no-such-melib.yaml"))
     monkeypatch.setenv("MELIB_DATA_CASME2", str(casme2_release))
@@ -34,44 +36,52 @@ def only_casme2(monkeypatch, tmp_path, casme2_release):
 def test_profiles_resolve_to_their_settings(monkeypatch, tmp_path):
     monkeypatch.setenv("MELIB_HOME", str(tmp_path))
     monkeypatch.delenv("MELIB_DATA_SYNTH", raising=False)
-    smoke = study.resolve("smoke")
+    smoke = params.resolve("smoke")
     assert (smoke.data, smoke.epochs, smoke.frame_size, smoke.device, smoke.model_profile) == \
-        ("synth", 1, 64, "cpu", "default")
-    assert smoke.synth == study.SMOKE_SYNTH and study.data_root(smoke) == tmp_path / "data" / "synth-smoke"
-    default = study.resolve("default")
-    assert (default.data, default.epochs, default.frame_size) == ("synth", study.DEFAULT_EPOCHS, 112)
-    assert default.synth == {} and study.data_root(default) == config.synth_root() == tmp_path / "data" / "synth"
-    paper = study.resolve("paper")
+        ("synth", 1, None, "cpu", "default")
+    assert smoke.synth == params.SMOKE_SYNTH and params.data_root(smoke) == tmp_path / "data" / "synth-smoke"
+    default = params.resolve("default")
+    assert (default.data, default.epochs, default.frame_size) == ("synth", params.DEFAULT_EPOCHS, None)
+    assert default.synth == {} and params.data_root(default) == config.synth_root() == tmp_path / "data" / "synth"
+    paper = params.resolve("paper")
     assert (paper.data, paper.epochs, paper.frame_size, paper.device, paper.model_profile) == \
         ("real", None, None, "auto", "paper")
-    assert study.data_root(paper) is None
-    shown = study.describe(smoke)["value"]
+    assert params.data_root(paper) is None
+    shown = params.describe(smoke)["value"]
     assert shown["epochs"] == "1" and shown["data root"] == str(tmp_path / "data" / "synth-smoke")
     # the paper profile on synthetic data uses the default set, not a set of its own
-    assert study.data_root(study.resolve("paper", data="synth")) == config.synth_root()
+    assert params.data_root(params.resolve("paper", data="synth")) == config.synth_root()
 
 
 def test_parameters_override_the_profile_and_chapter_defaults_fill_gaps():
-    p = study.resolve("default", epochs="3", seed=7, device="cuda", frame_size=48,
+    p = params.resolve("default", epochs="3", seed=7, device="cuda", frame_size=48,
                       defaults={"scheme": "pnso", "protocol": "stratified_kfold", "epochs": 99})
     assert (p.epochs, p.seed, p.device, p.frame_size) == (3, 7, "cuda", 48)
     assert (p.scheme, p.protocol) == ("pnso", "stratified_kfold")
-    assert study.resolve("smoke", scheme="megc2019", defaults={"scheme": "pnso"}).scheme == "megc2019"
-    assert study.resolve("smoke", defaults={"epochs": 5}).epochs == 5  # a chapter may ask for more than smoke's 1
+    assert params.resolve("smoke", scheme="megc2019", defaults={"scheme": "pnso"}).scheme == "megc2019"
+    assert params.resolve("smoke", defaults={"epochs": 5}).epochs == 5  # a chapter may ask for more than smoke's 1
     with pytest.raises(ConfigError, match="unknown profile"):
-        study.resolve("fast")
+        params.resolve("fast")
     with pytest.raises(ConfigError, match="unknown parameter"):
-        study.resolve("smoke", defaults={"epoch": 2})
+        params.resolve("smoke", defaults={"epoch": 2})
     with pytest.raises(DataError, match="no such folder"):
-        study.resolve("smoke", data="/no/such/folder")
-    assert study.face_size(study.resolve("smoke"), "c3d") == (64, 64)
-    assert study.face_size(study.resolve("paper"), "c3d") == (128, 128)
-    assert study.face_size(study.resolve("smoke"), "dlhn") == (112, 112)  # DLHN's ROI sizes are in 112-px pixels
+        params.resolve("smoke", data="/no/such/folder")
+    assert p.given == {"epochs", "seed", "device", "frame_size"}  # what the notebook set itself
+    # frame_size drives the face of the pipelines that take one; each paper's own size otherwise
+    assert params.face_size(params.resolve("smoke", frame_size=64), "c3d") == (64, 64)
+    assert params.face_size(params.resolve("paper"), "c3d") == (128, 128)
+    assert params.face_size(params.resolve("smoke"), "dlhn") == (112, 112)
+    with pytest.raises(ConfigError, match="at least 112"):  # DLHN's ROI sizes are in 112-px pixels
+        params.face_size(params.resolve("smoke", frame_size=64), "dlhn")
+    with pytest.raises(ConfigError, match="fixes its face size"):  # CGPO's pyramid is cut from 320 px
+        params.face_size(params.resolve("smoke", frame_size=200), "cropnet")
+    with pytest.raises(ConfigError, match="plan must be a dict"):
+        params.resolve("smoke", plan="max_folds=2")
 
 
 def test_train_config_takes_the_profile_epochs_or_the_papers():
-    assert study.train_config(study.resolve("smoke"), "c3d_model_a").epochs == 1
-    cfg = study.train_config(study.resolve("paper"), "c3d_model_a", batch_size=2)
+    assert params.train_config(params.resolve("smoke"), "c3d_model_a").epochs == 1
+    cfg = params.train_config(params.resolve("paper"), "c3d_model_a", batch_size=2)
     assert (cfg.epochs, cfg.optimizer, cfg.batch_size, cfg.device) == (100, "sgd", 2, "auto")
 
 
@@ -82,54 +92,54 @@ def test_smoke_profile_generates_its_tiny_set(monkeypatch, tmp_path):
     monkeypatch.setenv("MELIB_HOME", str(tmp_path))
     monkeypatch.setattr(synth, "generate_default", lambda root, seed, progress, **kw: calls.append((root, seed, kw))
                         or root)
-    study.ensure_synth(study.resolve("smoke"))
-    study.ensure_synth(study.resolve("default"))
-    assert calls[0] == (tmp_path / "data" / "synth-smoke", 0, study.SMOKE_SYNTH)
+    params.ensure_synth(params.resolve("smoke"))
+    params.ensure_synth(params.resolve("default"))
+    assert calls[0] == (tmp_path / "data" / "synth-smoke", 0, params.SMOKE_SYNTH)
     assert calls[1] == (config.synth_root(), 0, {})
 
 
 # ---- where the clips come from -------------------------------------------------------------------------
 
 def test_samples_synthetic_folder_and_dataset_filter(synth_small):
-    df = study.samples(study.resolve("smoke", data=str(synth_small)))
+    df = params.samples(params.resolve("smoke", data=str(synth_small)))
     assert df["synthetic"].all() and set(df["dataset"]) == {"casme2", "samm", "smic"} and len(df) == 63
-    two = study.samples(study.resolve("smoke", data=str(synth_small), dataset="casme2+smic"))
+    two = params.samples(params.resolve("smoke", data=str(synth_small), dataset="casme2+smic"))
     assert set(two["dataset"]) == {"casme2", "smic"} and len(two) == 42
     with pytest.raises(DataError, match="only casme2, samm, smic"):
-        study.samples(study.resolve("smoke", data=str(synth_small), dataset="casme2+casme"))
+        params.samples(params.resolve("smoke", data=str(synth_small), dataset="casme2+casme"))
     with pytest.raises(DataError, match="Section A"):  # one release named: its own loader reads the folder
-        study.samples(study.resolve("smoke", data=str(synth_small), dataset="casme"))
-    pres = study.presence(df)
+        params.samples(params.resolve("smoke", data=str(synth_small), dataset="casme"))
+    pres = params.presence(df)
     assert pres["dataset"].tolist() == ["casme2", "samm", "smic"]
     assert pres["clips"].tolist() == [21, 21, 21] and pres["subjects"].tolist() == [3, 3, 3]
     assert set(pres["kind"]) == {"synthetic (melib)"}
 
 
 def test_samples_real_data_through_the_release_loader(only_casme2):
-    df = study.samples(study.resolve("paper"))  # data="real": every configured release
+    df = params.samples(params.resolve("paper"))  # data="real": every configured release
     assert set(df["dataset"]) == {"casme2"} and not df["synthetic"].any() and len(df) == 21
     assert report.provenance_label(df) == "reproduced on real data (CASME II)"
-    assert study.configured() == ["casme2"]
+    assert params.configured() == ["casme2"]
     # a folder given for one named release is read by that release's loader, so it is real too
-    direct = study.samples(study.resolve("smoke", data=str(only_casme2), dataset="casme2"))
+    direct = params.samples(params.resolve("smoke", data=str(only_casme2), dataset="casme2"))
     assert not direct["synthetic"].any() and len(direct) == 21
     with pytest.raises(ConfigError, match="unknown release"):
-        study.samples(study.resolve("paper", dataset="casme3"))
+        params.samples(params.resolve("paper", dataset="casme3"))
 
 
 def test_real_data_without_configuration_says_how_to_configure(monkeypatch, tmp_path):
-    for name in study.REAL_DATASETS:
+    for name in params.releases():
         monkeypatch.delenv(f"MELIB_DATA_{name.upper()}", raising=False)
     monkeypatch.setenv("MELIB_CONFIG", str(tmp_path / "none.yaml"))
     with pytest.raises(ConfigError, match="MELIB_DATA_"):
-        study.samples(study.resolve("paper"))
+        params.samples(params.resolve("paper"))
 
 
 # ---- counts, exclusions, frames -------------------------------------------------------------------------
 
 def test_class_counts_known_answer(synth_small):
-    df = study.samples(study.resolve("smoke", data=str(synth_small)))
-    c = study.class_counts(df, ["objective", "pnso"]).set_index(["dataset", "scheme", "class"])["count"]
+    df = params.samples(params.resolve("smoke", data=str(synth_small)))
+    c = data_chapter.class_counts(df, ["objective", "pnso"]).set_index(["dataset", "scheme", "class"])["count"]
     # CASME II and SAMM: each class I-VII once per subject, 3 subjects; SMIC has no AUs (no objective class)
     for ds in ("casme2", "samm"):
         assert [c[ds, "objective", k] for k in ("I", "II", "III", "IV", "V", "VI", "VII", "total")] == [3] * 7 + [21]
@@ -138,8 +148,8 @@ def test_class_counts_known_answer(synth_small):
 
 
 def test_counts_beside_published_match_tables_and_sum_composites(synth_small):
-    df = study.samples(study.resolve("smoke", data=str(synth_small)))
-    out = study.counts_beside_published(df)
+    df = params.samples(params.resolve("smoke", data=str(synth_small)))
+    out = data_chapter.counts_beside_published(df)
     assert {"published", "study", "published_provenance", "study_provenance"} <= set(out.columns)
     psn = out[(out["table"] == "Table 4") & (out["paper"] == "PSN") & (out["dataset"] == "casme2")]
     row = psn.set_index("class").loc["positive"]
@@ -148,7 +158,7 @@ def test_counts_beside_published_match_tables_and_sum_composites(synth_small):
     assert out["difference"].isna().all()  # synthetic counts are no attempt at the published ones
     # the MEGC2019 composite is summed over its three members; datasets absent here are 'not run'
     comp = out[(out["paper"] == "LocalRegions") & (out["dataset"] == "casme2+samm+smic")].set_index("class")
-    megc = study.class_counts(df, ["megc2019"])
+    megc = data_chapter.class_counts(df, ["megc2019"])
     assert comp.loc["total", "study"] == megc[megc["class"] == "total"]["count"].sum() > 0
     absent = out[out["dataset"].str.contains("casme_sq")]
     assert len(absent) and absent["study"].isna().all() and (absent["study_provenance"] == report.NOT_RUN).all()
@@ -159,16 +169,16 @@ def test_fixes_and_exclusions_list_every_entry_with_its_reason():
     df.attrs = {"fixes": [{"dataset": "samm", "subject": "samm/006", "clip": "006_1_2", "reason": "apex 0 -> 12"}],
                 "exclusions": [{"dataset": "samm", "subject": "samm/007", "clip": "007_x", "reason": "no frames"},
                                {"dataset": "samm", "subject": "samm/008", "clip": "008_y", "reason": "bad onset"}]}
-    t = study.fixes_and_exclusions(df)
+    t = data_chapter.fixes_and_exclusions(df)
     assert t["kind"].tolist() == ["fix", "exclusion", "exclusion"]
     assert t["reason"].tolist() == ["apex 0 -> 12", "no frames", "bad onset"]
     df.attrs = {}
-    assert study.fixes_and_exclusions(df).empty
+    assert data_chapter.fixes_and_exclusions(df).empty
 
 
 def test_scheme_exclusions_count_by_reason(synth_small):
-    df = study.samples(study.resolve("smoke", data=str(synth_small)))
-    t = study.scheme_exclusions(df, ["cropnet5"])
+    df = params.samples(params.resolve("smoke", data=str(synth_small)))
+    t = data_chapter.scheme_exclusions(df, ["cropnet5"])
     by = t.groupby("dataset")["clips"].sum()
     assert by["samm"] == 21 and by["smic"] == 21  # CropNet's 5 classes are CASME II only
     assert by["casme2"] == 21 - 15  # 5 emotions x 3 subjects kept
@@ -176,21 +186,21 @@ def test_scheme_exclusions_count_by_reason(synth_small):
 
 
 def test_frames_are_shown_for_synthetic_clips_only_unless_opted_in(synth_small, only_casme2):
-    syn = study.samples(study.resolve("smoke", data=str(synth_small)))
-    real = study.samples(study.resolve("paper"))
-    assert study.frames_allowed(syn) and study.frames_allowed(syn.iloc[0])
-    assert not study.frames_allowed(real) and not study.frames_allowed(real.iloc[0])
-    assert study.frames_allowed(real, show_real_frames=True)
+    syn = params.samples(params.resolve("smoke", data=str(synth_small)))
+    real = params.samples(params.resolve("paper"))
+    assert frames.frames_allowed(syn) and frames.frames_allowed(syn.iloc[0])
+    assert not frames.frames_allowed(real) and not frames.frames_allowed(real.iloc[0])
+    assert frames.frames_allowed(real, show_real_frames=True)
     mixed = pd.concat([syn, real], ignore_index=True)
-    assert not study.frames_allowed(mixed)
-    assert study.example_clip(mixed)["synthetic"]  # the chapter follows a synthetic clip when there is one
+    assert not frames.frames_allowed(mixed)
+    assert frames.example_clip(mixed)["synthetic"]  # the chapter follows a synthetic clip when there is one
 
-    shown, note = study.example_frames(mixed)
+    shown, note = frames.example_frames(mixed)
     assert [c.split("**")[1] for c, _ in shown] == ["casme2", "samm", "smic"] and note.startswith("casme2:")
     assert all("(synthetic)" in c for c, _ in shown)
-    shown, note = study.example_frames(real)
+    shown, note = frames.example_frames(real)
     assert shown == [] and "show_real_frames=True" in note
-    shown, note = study.example_frames(real, show_real_frames=True)
+    shown, note = frames.example_frames(real, show_real_frames=True)
     assert len(shown) == 1 and note is None
     # the PNG holds the onset, apex and offset frames at native size, pixel for pixel
     img = cv2.imdecode(np.frombuffer(shown[0][1], np.uint8), cv2.IMREAD_COLOR)
@@ -208,6 +218,12 @@ def test_papermill_parameters_carry_only_what_was_set():
     assert got == {"profile": "default", "data": "/tmp", "device": "cuda", "seed": 3, "show_real_frames": True}
     with pytest.raises(ConfigError):
         study.papermill_parameters("huge")
+    # each notebook gets what its chapter takes: the datasets chapter trains nothing (no epochs, no device)
+    got = {"profile": "smoke", "epochs": 2, "device": "cuda", "scheme": "pnso", "show_real_frames": True}
+    assert study.notebook_parameters("00_datasets", got) == {"profile": "smoke", "scheme": "pnso",
+                                                             "show_real_frames": True}
+    assert study.notebook_parameters("10_dlhn", got) == {k: v for k, v in got.items() if k != "show_real_frames"}
+    assert study.notebook_parameters("40_known_answer", {"profile": "smoke", "data": "/x"}) == {"profile": "smoke"}
 
 
 def test_notebooks_declare_every_study_parameter_with_smoke_defaults_and_no_outputs():
@@ -217,7 +233,7 @@ def test_notebooks_declare_every_study_parameter_with_smoke_defaults_and_no_outp
         assert len(tagged) == 1 and tagged[0].cell_type == "code"
         ns: dict = {}
         exec(tagged[0].source, ns)
-        assert set(study.PARAMETERS) | {"show_real_frames"} <= set(ns), name
+        assert set(params.PARAMETERS) | {"show_real_frames"} <= set(ns), name
         assert ns["profile"] == "smoke" and ns["show_real_frames"] is False
         assert all(not c.get("outputs") and c.get("execution_count") is None
                    for c in nb.cells if c.cell_type == "code"), f"{name} is stored with outputs"
@@ -227,11 +243,11 @@ def test_plan_lists_missing_chapters(tmp_path):
     nbs = tmp_path / "nbs"
     nbs.mkdir()
     shutil.copy(ROOT / "notebooks" / "00_datasets.ipynb", nbs)
-    to_run, missing = study.plan(None, ROOT / "book", nbs)
+    to_run, missing = study.notebooks_to_run(None, ROOT / "book", nbs)
     assert to_run == ["00_datasets"] and missing[:2] == ["01_preprocessing", "10_dlhn"]
-    assert study.plan(["00_datasets.ipynb"], ROOT / "book", nbs)[0] == ["00_datasets"]
+    assert study.notebooks_to_run(["00_datasets.ipynb"], ROOT / "book", nbs)[0] == ["00_datasets"]
     with pytest.raises(ConfigError, match="10_dlhn"):
-        study.plan(["10_dlhn"], ROOT / "book", nbs)
+        study.notebooks_to_run(["10_dlhn"], ROOT / "book", nbs)
 
 
 def test_is_current_needs_same_key_and_a_newer_copy(tmp_path):
@@ -273,14 +289,14 @@ def test_run_smoke_builds_an_html_index_and_skips_current_notebooks(tmp_path, mo
 
 
 def test_beside_tables_are_laid_out_like_the_papers(synth_small):
-    df = study.samples(study.resolve("smoke", data=str(synth_small)))
-    tables = dict(study.beside_tables(study.counts_beside_published(df)))
+    df = params.samples(params.resolve("smoke", data=str(synth_small)))
+    tables = dict(data_chapter.beside_tables(data_chapter.counts_beside_published(df)))
     caption = next(c for c in tables if c.startswith("**PSN Table 4**"))
     assert "published (PSN Table 4)" in caption and "this study: synthetic" in caption
     t = tables[caption]
     assert t.index[-1] == "total" and t.loc["positive", ("casme2", "published")] == 24
     assert t.loc["positive", ("casme2", "this study")] == 3 and pd.isna(t.loc["total", ("casme", "this study")])
-    wide = study.counts_wide(study.class_counts(df, ["pnso"]))
+    wide = data_chapter.counts_wide(data_chapter.class_counts(df, ["pnso"]))
     assert wide.loc[("pnso", "negative"), "casme2"] == 12 and wide.dtypes.eq(int).all()
     assert [c for _, c in wide.index] == ["positive", "negative", "surprise", "others", "total"]
 
@@ -288,10 +304,10 @@ def test_beside_tables_are_laid_out_like_the_papers(synth_small):
 def test_setup_in_the_notebooks_folder_shares_the_repository_home(monkeypatch):
     monkeypatch.setenv("MELIB_HOME", "placeholder")
     monkeypatch.delenv("MELIB_HOME")
-    monkeypatch.chdir(study.NOTEBOOKS_DIR)
-    p = study.setup("smoke", defaults={"scheme": "pnso"})
-    assert p.scheme == "pnso" and os.environ["MELIB_HOME"] == str(study.PACKAGE_ROOT)
-    assert config.home() == study.PACKAGE_ROOT.resolve()
+    monkeypatch.chdir(params.NOTEBOOKS_DIR)
+    p = params.setup("smoke", defaults={"scheme": "pnso"})
+    assert p.scheme == "pnso" and os.environ["MELIB_HOME"] == str(params.PACKAGE_ROOT)
+    assert config.home() == params.PACKAGE_ROOT.resolve()
 
 
 def test_a_failing_notebook_is_reported_and_the_book_still_builds(tmp_path, monkeypatch, synth_small):
@@ -317,7 +333,7 @@ def test_a_failing_notebook_is_reported_and_the_book_still_builds(tmp_path, monk
 
 
 def test_real_data_study_without_configuration_fails_before_running(monkeypatch, tmp_path):
-    for name in study.REAL_DATASETS:
+    for name in params.releases():
         monkeypatch.delenv(f"MELIB_DATA_{name.upper()}", raising=False)
     monkeypatch.setenv("MELIB_CONFIG", str(tmp_path / "none.yaml"))
     with pytest.raises(ConfigError, match="MELIB_DATA_"):

@@ -144,7 +144,7 @@ def test_selection_and_early_stopping_use_validation_only():
     best = res.best_epoch["main"]
     assert len(c["train_loss"]) == best + 4 < 40  # stopped 3 epochs after the best
     assert best == int(np.argmin(c["val_loss"]))
-    again = train._score_pass(res.model, train.Stage("main"), train.Inputs(X), y, idx[16:], cfg,
+    again = train.loop._score_pass(res.model, train.Stage("main"), train.Inputs(X), y, idx[16:], cfg,
                               nn.CrossEntropyLoss(), torch.device("cpu"), 3)
     assert again["loss"] == pytest.approx(c["val_loss"][best], rel=1e-5)  # the best epoch's weights came back
 
@@ -166,14 +166,14 @@ class Spy(torch.utils.data.Dataset):
 def test_training_and_validation_never_read_the_test_fold():
     df, X, y = toy(n_subjects=4)
     spy = Spy(X)
-    fold = next(iter(train.protocols.folds(df, "loso")))
+    fold = next(iter(train.evaluation.protocols.folds(df, "loso")))
     cfg = train.TrainConfig(epochs=3, val_fraction=0.25, patience=2, **QUIET)
     task = {"labels": ["neg", "pos", "sur"], "train": fold.train, "test": fold.test, "kind": "torch",
             "config": cfg.identity(), "runtime": {"progress": False, "device": "cpu", "threads": None},
             "model": Mlp, "build_params": {}, "name": "mlp", "fold_name": fold.name, "run": "r", "params": {},
             "protocol": "loso", "protocol_params": {}, "fold": 0, "n_folds": 4, "data": "x", "audit": fold.audit}
     table = df.assign(code=y)
-    rec = train._run_fold(task, X=spy, table=table)
+    rec = train.evaluation._run_fold(task, X=spy, table=table)
     n_test = len(fold.test)
     during_fit, predicting = spy.seen[:-n_test], spy.seen[-n_test:]
     assert set(during_fit) <= set(fold.train) and sorted(predicting) == sorted(fold.test)
@@ -181,7 +181,7 @@ def test_training_and_validation_never_read_the_test_fold():
     assert set(rec["curves"]["main"]) >= {"train_loss", "val_loss", "val_uf1"}
     assert not any(k.startswith("test_") for k in rec["curves"]["main"])
     task["config"] = cfg.replace(track_test=True).identity()
-    rec = train._run_fold(task, X=X, table=table)
+    rec = train.evaluation._run_fold(task, X=X, table=table)
     assert len(rec["curves"]["main"]["test_accuracy"]) == len(rec["curves"]["main"]["train_loss"])
 
 
@@ -214,8 +214,8 @@ def test_two_stage_hooks(monkeypatch):
         calls.append({id(p) for p in params})
         return orig_opt(cfg, params)
 
-    monkeypatch.setattr(train, "make_optimizer", spy)
-    monkeypatch.setattr(train, "make_loss", lambda *a: losses.append(orig_loss(*a)) or losses[-1])
+    monkeypatch.setattr(train.loop, "make_optimizer", spy)
+    monkeypatch.setattr(train.loop, "make_loss", lambda *a: losses.append(orig_loss(*a)) or losses[-1])
     res = train.fit(m, X, y, train.TrainConfig(epochs=10, lr=0.1, **QUIET))
     assert list(res.curves) == ["regions", "classifier"]
     assert losses[0].alpha.shape == (2,) and isinstance(losses[1], nn.CrossEntropyLoss)
@@ -242,18 +242,20 @@ def test_sklearn_estimator_and_dict_inputs_go_through_the_same_evaluation():
 
 
 def test_fusion_is_dlhn_eq8():
+    from melib.experiments.dlhn import fuse  # DLHN's late fusion is the chapter's, not the trainer's
+
     df, X, _ = toy()
     kw = dict(save=False, progress=False, protocol_params={"n_splits": 3})
     a = train.evaluate(LogisticRegression(max_iter=500), X, df, "stratified_kfold", **kw)
     b = train.evaluate(functools.partial(Mlp, 5, 3), X, df, "stratified_kfold",
                        config=train.TrainConfig(epochs=2, **QUIET), **kw)
-    f = train.fuse(a, b, weight=0.45)
+    f = fuse(a, b, weight=0.45)
     assert f.proba() == pytest.approx(0.45 * a.proba() + 0.55 * b.proba(), abs=1e-5)
-    assert (train.fuse(a, b, 1.0).predictions()["y_pred"] == a.predictions()["y_pred"]).all()
-    assert (train.fuse(a, b, 0.0).predictions()["y_pred"] == b.predictions()["y_pred"]).all()
+    assert (fuse(a, b, 1.0).predictions()["y_pred"] == a.predictions()["y_pred"]).all()
+    assert (fuse(a, b, 0.0).predictions()["y_pred"] == b.predictions()["y_pred"]).all()
     c = train.evaluate(LogisticRegression(max_iter=500), X, df, "loso", save=False, progress=False)
     with pytest.raises(DataError, match="same classes and folds"):
-        train.fuse(a, c)
+        fuse(a, c)
 
 
 def test_compare_and_ci_on_the_same_folds():
@@ -288,7 +290,7 @@ def test_bad_model_and_inputs_are_refused():
 
 @pytest.mark.parametrize("n, size", [(5, 4), (9, 4), (13, 4), (8, 4), (1, 4)])
 def test_batches_cover_every_clip_once_and_never_leave_a_lone_clip(n, size):
-    from melib.train import _batches
+    from melib.train.loop import _batches
 
     out = _batches(np.arange(n), size, np.random.default_rng(0))
     assert sorted(np.concatenate(out).tolist()) == list(range(n))

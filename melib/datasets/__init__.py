@@ -4,11 +4,19 @@
 exclusions made while reconciling annotations with the frames on disk are in ``df.attrs["fixes"]`` and
 ``df.attrs["exclusions"]``. ``read_clip(row)`` reads a clip's frames; ``check()`` / ``check_report()``
 say which releases are present and what was fixed or excluded (``melib data check``).
+
+Registry: every module of this package whose name does not start with ``_`` and that defines ``load`` is a
+release loader, named after the module (:data:`LOADERS`, in name order); its manifest is
+``data_manifests/<name>.yaml`` (``display:`` gives the name people write, :func:`display_name`). A new
+dataset is one loader module and one manifest.
 """
 from __future__ import annotations
 
+import functools
+import importlib
 import json
 import os
+import pkgutil
 import warnings
 from pathlib import Path
 
@@ -18,19 +26,45 @@ import yaml
 
 from .. import config
 from ..errors import ConfigError, DataError
-from . import casme, casme2, casme_sq, samm, smic
 from ._common import COLUMNS
 from ._frames import frame_number, list_frames, read_frames
 
-LOADERS = {"casme": casme.load, "casme2": casme2.load, "casme_sq": casme_sq.load, "samm": samm.load,
-           "smic": smic.load}
+
+def _discover() -> dict:
+    """Every loader module of this package (see the module docstring), by name."""
+    found = {}
+    for m in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if not m.name.startswith("_"):
+            module = importlib.import_module(f"{__name__}.{m.name}")
+            if callable(getattr(module, "load", None)):
+                found[m.name] = module.load
+    return found
+
+
+LOADERS = _discover()
 SYNTH_PARTS = ("casme2", "samm", "smic")
 NAMES = (*LOADERS, "synth")
 MANIFESTS = Path(__file__).resolve().parents[2] / "data_manifests"
 SYNTH_MARKER = "synth_params.json"  # what melib.synth writes in a synthetic set's root and in each layout
 
 __all__ = ["load", "read_clip", "check", "check_report", "failed", "manifest", "frame_number", "list_frames",
-           "COLUMNS", "NAMES"]
+           "COLUMNS", "NAMES", "LOADERS", "order", "display_name"]
+
+
+def order(names) -> list[str]:
+    """``names`` in the registry's order (the releases, then any other name sorted, then ``synth``)."""
+    names = set(names)
+    known = [n for n in LOADERS if n in names]
+    return known + sorted(names - set(LOADERS) - {"synth"}) + (["synth"] if "synth" in names else [])
+
+
+@functools.lru_cache(maxsize=None)
+def display_name(name: str) -> str:
+    """The name people write for dataset ``name`` (its manifest's ``display``; else ``name`` itself)."""
+    path = MANIFESTS / f"{name}.yaml"
+    if not path.is_file():
+        return name
+    return str((yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("display") or name)
 
 
 def load(name: str, root: str | Path | None = None, **options) -> pd.DataFrame:

@@ -9,7 +9,9 @@
 
 Features: ``melib.preprocess.pipelines.lbp_features`` (cached per clip); classifier:
 ``melib.models.baselines.lbp_svm`` (linear SVC, C = 1, standardised features); evaluation:
-``melib.train.evaluate`` (run records, leakage audit).
+``melib.train.evaluate`` (run records, leakage audit). ``result = baselines.run(p, samples)`` runs the plan
+(:func:`plan`); ``scheme`` and ``protocol`` apply to both parts (None: each part's papers': MEGC2019 and
+LOSO, PNSO and stratified 10-fold), and each table says the scheme and protocol of both sides.
 
 Choices where the papers are silent or the data are too small (deviations): with fewer than 10 clips in
 some class (the smoke set) the k-fold protocol uses as many folds as the rarest class has clips
@@ -27,8 +29,9 @@ import pandas as pd
 
 from .. import published, train
 from ..errors import ConfigError
-from ..preprocess import pipelines
-from . import labelled
+from ..report import provenance_label, side_by_side
+from .common import execute_all, labelled, parts, protocol_for, training
+from .contract import Chapter
 
 LOSO_SCHEME = "megc2019"
 KFOLD_SCHEME = "pnso"
@@ -41,9 +44,13 @@ KFOLD_METHODS: dict[str, tuple[str, tuple[int, int]]] = {
     "LBP-SIP(2×2)+SVM": ("sip", (2, 2)), "LBP-SIP(4×4)+SVM": ("sip", (4, 4)),
     "LBP-SIP 6×6": ("sip", (6, 6)), "LBP-SIP 7×7": ("sip", (7, 7)), "LBP-SIP 8×8": ("sip", (8, 8)),  # PSN Table 5
 }
-# the published tables each protocol is compared with
+# the chapter's two parts: (methods, the papers' scheme and protocol)
+PARTS = {"loso": (LOSO_METHODS, LOSO_SCHEME, "loso"), "kfold": (KFOLD_METHODS, KFOLD_SCHEME, "stratified_kfold")}
+# the published tables each part is compared with
 LOSO_TABLES = (("CropNet", "Table 3"), ("LocalRegions", "Table 8"))
 KFOLD_TABLES = (("DLHN", "Table 6"), ("PSN", "Table 5"), ("PSN", "Table 6"))
+PLANS = {profile: {"folds": 10, "loso": tuple(LOSO_METHODS), "kfold": tuple(KFOLD_METHODS)}
+         for profile in ("smoke", "default", "paper")}
 
 
 @dataclass
@@ -58,67 +65,65 @@ class BaselineRun:
     samples: pd.DataFrame
     exclusions: list[dict] = field(default_factory=list)
 
+    @property
+    def scheme(self) -> str | None:
+        return self.samples.attrs.get("scheme")
+
     def summary(self) -> dict:
         s = self.evaluation.summary()
-        return {"method": self.method, "protocol": self.protocol, "n_clips": s["n_clips"],
+        return {"method": self.method, "scheme": self.scheme, "protocol": self.protocol, "n_clips": s["n_clips"],
                 "n_folds": s["n_folds"], "accuracy": s["accuracy" if self.aggregate == "pooled" else "accuracy_mean"],
                 "uf1": s["uf1"], "uar": s["uar"], "leakage_mean": s["leakage_mean"],
                 "leakage_max": s["leakage_max"], "excluded": len(self.exclusions)}
 
 
-def kfold_splits(samples: pd.DataFrame, want: int = 10) -> int:
-    """``want`` folds, or fewer when the rarest class of labelled ``samples`` has fewer clips (at least 2)."""
-    rarest = int(samples["label"].value_counts().min())
-    if rarest < 2:
-        raise ConfigError(f"stratified k-fold needs at least 2 clips per class; the rarest class has {rarest}")
-    return min(want, rarest)
+def plan(p, samples: pd.DataFrame, **changes) -> list:
+    """Each part's methods (``changes``: plan keys ``loso`` / ``kfold``, method names of the part, and
+    ``folds``), keyed (part, method), on the notebook's scheme and protocol or the part's own."""
+    st = CHAPTER.settings(p, **changes)
+    specs = []
+    for part, (methods, scheme, protocol) in PARTS.items():
+        if not st[part]:
+            continue
+        unknown = sorted(set(st[part]) - set(methods))
+        if unknown:
+            raise ConfigError(f"unknown {part} method(s) {unknown}; choose from {', '.join(methods)}")
+        lab = labelled(samples, p.scheme or scheme)
+        proto, params = protocol_for(p, p.protocol or protocol, lab, st)
+        for m in st[part]:
+            kind, blocks = methods[m]
+            specs.append(training(p, (part, m), "lbp_svm", lab, proto, params, model_params={"kind": kind},
+                                  pipeline_params={"kind": kind, "blocks": tuple(blocks)},
+                                  name=f"lbp_{kind}_{blocks[0]}x{blocks[1]}_svm"))
+    return specs
 
 
-def run(samples: pd.DataFrame, kind: str, blocks=MEGC_BLOCKS, protocol: str = "loso",
-        protocol_params: dict | None = None, method: str | None = None, progress: bool = False,
-        lbp_params: Mapping | None = None, **svm_params) -> BaselineRun:
-    """LBP-``kind`` (``blocks``) + SVM under ``protocol`` on labelled ``samples``."""
-    feats, kept, exclusions = pipelines.build_inputs(samples, "lbp", progress=progress, kind=kind,
-                                                     blocks=tuple(blocks), **dict(lbp_params or {}))
-    kept_samples = samples.loc[kept]
-    kept_samples.attrs = dict(samples.attrs)
-    from ..models.baselines import lbp_svm
+@dataclass
+class Result:
+    """Each part's runs by method (:class:`BaselineRun`), and the provenance of the clips."""
+    loso: dict
+    kfold: dict
+    provenance: str
 
-    name = method or f"LBP-{kind.upper()}({blocks[0]}x{blocks[1]})+SVM"
-    ev = train.evaluate(lbp_svm(kind, **svm_params), feats["features"], kept_samples, protocol,
-                        protocol_params=protocol_params, name=f"lbp_{kind}_{blocks[0]}x{blocks[1]}_svm",
-                        progress=progress)
-    k = (protocol_params or {}).get("n_splits")
-    shown = f"{protocol}(k={k})" if protocol == "stratified_kfold" else protocol
-    return BaselineRun(name, kind, tuple(blocks), shown, "mean" if protocol == "stratified_kfold" else "pooled",
-                       ev, kept_samples, exclusions)
+    def summary(self) -> pd.DataFrame:
+        return pd.concat([summary(r) for r in (self.loso, self.kfold) if r])
 
 
-def loso_runs(samples: pd.DataFrame, methods: Mapping = LOSO_METHODS, scheme: str = LOSO_SCHEME,
-              protocol: str = "loso", seed: int = 0, progress: bool = False) -> dict[str, BaselineRun]:
-    """Each of ``methods`` on the MEGC2019 3-class labels (or ``scheme``) under LOSO (or ``protocol``:
-    ``group_kfold`` with 5 folds, ``stratified_kfold`` with 10 or fewer (:func:`kfold_splits`), ``holdout``)."""
-    lab = labelled(samples, scheme)
-    params = {"loso": {}, "group_kfold": {"n_splits": 5, "seed": seed},
-              "stratified_kfold": {"n_splits": kfold_splits(lab, 10), "seed": seed},
-              "holdout": {"seed": seed}}.get(protocol)
-    if params is None:
-        raise ConfigError(f"protocol {protocol!r}: use loso, group_kfold, stratified_kfold or holdout here")
-    return {m: run(lab, kind, blocks, protocol, params, method=m, progress=progress)
-            for m, (kind, blocks) in methods.items()}
-
-
-def kfold_runs(samples: pd.DataFrame, methods: Mapping = KFOLD_METHODS, n_splits: int = 10, seed: int = 0,
-               progress: bool = False) -> dict[str, BaselineRun]:
-    """Each of ``methods`` on the PNSO labels under stratified ``n_splits``-fold (fewer: :func:`kfold_splits`)."""
-    lab = labelled(samples, KFOLD_SCHEME)
-    k = kfold_splits(lab, n_splits)
-    return {m: run(lab, kind, blocks, "stratified_kfold", {"n_splits": k, "seed": seed}, method=m,
-                   progress=progress) for m, (kind, blocks) in methods.items()}
+def run(p, samples: pd.DataFrame, *, progress: bool = False, **changes) -> Result:
+    """Run the plan (:func:`plan`)."""
+    runs = execute_all(p, plan(p, samples, **changes), samples, progress)
+    parts: dict = {"loso": {}, "kfold": {}}
+    for (part, m), r in runs.items():
+        kind, blocks = PARTS[part][0][m]
+        k = r.spec.protocol_params.get("n_splits")
+        shown = f"{r.protocol}(k={k})" if r.protocol == "stratified_kfold" else r.protocol
+        parts[part][m] = BaselineRun(m, kind, tuple(blocks), shown, "mean" if r.protocol == "stratified_kfold"
+                                     else "pooled", r.evaluation, r.samples, r.exclusions)
+    return Result(parts["loso"], parts["kfold"], provenance_label(samples))
 
 
 def summary(runs: Mapping[str, BaselineRun]) -> pd.DataFrame:
-    """One row per run: scores, protocol and the leakage audit."""
+    """One row per run: scores, scheme, protocol and the leakage audit."""
     return pd.DataFrame([r.summary() for r in runs.values()]).set_index("method")
 
 
@@ -132,15 +137,16 @@ def study_rows(runs: Mapping[str, BaselineRun], provenance: str, by_dataset: boo
     rows = []
     for m, r in runs.items():
         s = r.summary()
-        base = {"method": m, "protocol": r.protocol, "leakage_max": s["leakage_max"], "provenance": provenance}
+        base = {"method": m, "scheme": r.scheme, "protocol": r.protocol, "leakage_max": s["leakage_max"],
+                "provenance": provenance}
         comp = _composite(r.samples)
         for metric in ("accuracy", "uf1", "uar"):
             rows.append({**base, "dataset": comp, "metric": metric, "value": s[metric]})
         if by_dataset:
-            per = r.evaluation.by_dataset().drop(index="all")
-            for ds, v in per.iterrows():
+            per = parts(r.evaluation)
+            for _, v in per[per["dataset"] != comp].iterrows():
                 for metric in ("uf1", "uar"):
-                    rows.append({**base, "dataset": ds, "metric": metric, "value": float(v[metric])})
+                    rows.append({**base, "dataset": v["dataset"], "metric": metric, "value": float(v[metric])})
     return pd.DataFrame(rows)
 
 
@@ -151,11 +157,9 @@ def beside(rows: pd.DataFrame, paper: str, table: str, match_dataset: bool = Tru
     layouts); without it the composite of the study stands beside the paper's (the synthetic set has no
     CASME or CAS(ME)² layout), and both are named in ``published_dataset`` / ``study_dataset``. Published
     per-fold rows are dropped (only ``fold == "mean"`` or no fold). Columns: method, [dataset,] metric,
-    published, published_provenance, study, study_provenance, difference, protocol (this study's),
-    published_protocol, leakage_max (this study's).
+    published, published_provenance, study, study_provenance, difference, scheme and protocol (this
+    study's), published_scheme, published_protocol, leakage_max (this study's).
     """
-    from ..report import side_by_side
-
     pub = published.table(paper, table)
     pub = pub[pub["fold"].isna() | (pub["fold"].astype(str) == "mean")]
     pub = pub[pub["method"].isin(set(rows["method"])) & pub["metric"].isin(set(rows["metric"]))]
@@ -175,8 +179,11 @@ def beside(rows: pd.DataFrame, paper: str, table: str, match_dataset: bool = Tru
         study = study[study["dataset"].isin(set(pub["dataset"]))]
     out = side_by_side(study[on + ["value", "provenance"]], pub[on + ["value", "provenance"]], on=on)
     meta = study.drop_duplicates("method").set_index("method")
+    pub_meta = pub.drop_duplicates("method").set_index("method")
+    out["scheme"] = out["method"].map(meta["scheme"])
+    out["published_scheme"] = out["method"].map(pub_meta["scheme"])
     out["protocol"] = out["method"].map(meta["protocol"])
-    out["published_protocol"] = out["method"].map(pub.drop_duplicates("method").set_index("method")["protocol"])
+    out["published_protocol"] = out["method"].map(pub_meta["protocol"])
     out["leakage_max"] = out["method"].map(meta["leakage_max"])
     if not match_dataset:
         out["published_dataset"] = out["method"].map(pub_ds).map(published.dataset_name)
@@ -188,3 +195,25 @@ def confusion(run_: BaselineRun) -> tuple[list, list]:
     """The pooled confusion matrix (rows true) and its class labels."""
     pooled = run_.evaluation.pooled
     return pooled["confusion"], pooled["labels"]
+
+
+def _beside_all(rows: pd.DataFrame, tables, match_dataset: bool) -> dict:
+    return {(paper, table): beside(rows, paper, table, match_dataset) for paper, table in tables}
+
+
+def loso_tables(result: Result) -> dict:
+    """The first part beside CropNet Table 3 and LocalRegions Table 8 (per dataset and composite)."""
+    return _beside_all(study_rows(result.loso, result.provenance, by_dataset=True), LOSO_TABLES, True)
+
+
+def kfold_tables(result: Result) -> dict:
+    """The second part beside DLHN Table 6 and PSN Tables 5 and 6 (composite beside composite)."""
+    return _beside_all(study_rows(result.kfold, result.provenance), KFOLD_TABLES, False)
+
+
+CHAPTER = Chapter(
+    name="baselines", notebook="20_baselines", paper=None, schemes=(LOSO_SCHEME, KFOLD_SCHEME, "c3d", "objective"),
+    scheme=None, protocols=("loso", "stratified_kfold", "group_kfold", "holdout"), protocol=None,
+    parameters=("profile", "data", "dataset", "scheme", "protocol", "frame_size", "seed", "plan"),
+    plans=PLANS, plan=plan, run=run, pipelines=("lbp",),
+    tables={"MEGC2019": loso_tables, "k-fold": kfold_tables}, summary=Result.summary)

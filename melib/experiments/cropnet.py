@@ -2,6 +2,10 @@
 composite three classes with UF1 and UAR pooled over all folds and per dataset (Table 3), the ablations of
 Table 4 (ARS, RRS, optical flow inputs; with and without CGPO) and the CGPO crops of one clip.
 
+``result = cropnet.run(p, samples)`` runs the plan (:func:`plan`). ``scheme`` chooses the settings: None
+(the paper's) runs both, ``cropnet5`` Tables 2 and 4 (CASME II, five classes), ``megc2019`` Table 3 (the
+composite, three classes); ``protocol`` (default LOSO, CropNet 4.3) is every run's.
+
 What each profile runs (:data:`PLANS`; the paper's full grid under ``paper``):
 
 - ``smoke``: every Table 2-4 run except TV-L1 flow (5 s per clip to compute), LOSO, 1 epoch.
@@ -21,17 +25,24 @@ Choices (CropNet is silent; the book lists them):
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
-from .. import published, report, study as study_mod
+from .. import published, report
+from ..frames import example_clip, frames_allowed
 from ..errors import ConfigError
 from ..preprocess import pipelines
-from . import Run, evaluate_model, headline_frame, headline_row, labelled
-from .c3d import plan_epochs, protocol_name
+from .common import (PROTOCOLS, Run, execute_all, headline_frame, headline_row, labelled, parts, protocol_for,
+                     protocol_name, training)
+from .contract import MODEL_PARAMETERS, Chapter
 
 PAPER = "CropNet"
 MODEL = "cropnet"
+PROTOCOL = "loso"
+TABLE234 = "cropnet5"  # Tables 2 and 4: CASME II, five classes (CropNet 4.3)
+TABLE3 = "megc2019"    # Table 3: the MEGC2019 composite, three classes
 INPUTS = {  # Table 4 row -> (pipeline kind, CGPO)
     "CropNet+ARS": ("ars", True),
     "CropNet+RRS": ("rrs", True),
@@ -41,52 +52,57 @@ INPUTS = {  # Table 4 row -> (pipeline kind, CGPO)
 }
 _ALL = tuple(INPUTS)
 PLANS = {
-    "smoke": {"table2": ("ARS", "RRS"), "table4": tuple(k for k in _ALL if "TV-L1" not in k), "epochs": None,
-              "batch_size": None, "max_folds": None},
+    "smoke": {"table2": ("ARS", "RRS"), "table4": tuple(k for k in _ALL if "TV-L1" not in k),
+              "table3": ("CropNet+ARS",)},
     "default": {"table2": ("ARS", "RRS"), "table4": ("CropNet+ARS", "CropNet+RRS", "CropNet without CGPO +ARS"),
-                "epochs": 3, "batch_size": 32, "max_folds": 3},
-    "paper": {"table2": ("ARS", "RRS"), "table4": _ALL, "epochs": None, "batch_size": None,
-              "max_folds": None},
+                "table3": ("CropNet+ARS",), "epochs": 3, "batch_size": 32, "max_folds": 3},
+    "paper": {"table2": ("ARS", "RRS"), "table4": _ALL, "table3": ("CropNet+ARS",)},
 }
 
 
-def plan(p) -> dict:
-    if p.profile not in PLANS:
-        raise ConfigError(f"no CropNet plan for profile {p.profile!r}; choose one of {', '.join(PLANS)}")
-    return dict(PLANS[p.profile])
+def plan(p, samples: pd.DataFrame, **changes) -> list:
+    """Tables 2 and 4 on ``cropnet5`` and Table 3 on ``megc2019``, as ``p.scheme`` chooses (``changes``: plan
+    keys, e.g. ``table4=("CropNet+ARS",)``). Keys (scheme, Table 4 row)."""
+    st = CHAPTER.settings(p, **changes)
+    wanted = {TABLE234: list(dict.fromkeys([f"CropNet+{m}" for m in st["table2"]] + list(st["table4"]))),
+              TABLE3: list(st["table3"])}
+    unknown = sorted({m for ms in wanted.values() for m in ms} - set(INPUTS))
+    if unknown:
+        raise ConfigError(f"unknown CropNet input(s) {unknown}; choose from {', '.join(INPUTS)}")
+    specs = []
+    for scheme, methods in wanted.items():
+        if p.scheme not in (None, scheme) or not methods:
+            continue
+        lab = labelled(samples, scheme)
+        protocol, pp = protocol_for(p, p.protocol or PROTOCOL, lab, st)
+        cfg = CHAPTER.trainer(p, st, threads=1)
+        for m in methods:
+            kind, cgpo = INPUTS[m]
+            specs.append(training(p, (scheme, m), MODEL, lab, protocol, pp, model_params={"cgpo": cgpo},
+                                  pipeline_params={"kind": kind},
+                                  name=f"{MODEL}_{kind}" + ("" if cgpo else "_nocgpo"), config=cfg))
+    return specs
 
 
-def subject_protocol(p, samples: pd.DataFrame, max_folds: int | None) -> tuple[str, dict]:
-    """The chapter's subject-independent protocol: ``p.protocol`` when the notebook set one, else LOSO, or
-    ``max_folds`` stratified subject-disjoint folds (``group_kfold``) when the set has more subjects than that
-    (the ``default`` profile's time budget)."""
-    if p.protocol:
-        return p.protocol, {}
-    n_subjects = samples["subject"].nunique()
-    if max_folds and n_subjects > max_folds:
-        return "group_kfold", {"n_splits": max_folds, "stratify": True, "seed": p.seed}
-    return "loso", {}
+@dataclass
+class Result:
+    """The runs of the plan keyed by (scheme, Table 4 row), and the provenance of each scheme's clips."""
+    runs: dict
+    provenance: dict
+
+    def of(self, scheme: str) -> dict[str, Run]:
+        return {m: r for (s, m), r in self.runs.items() if s == scheme}
+
+    def summary(self) -> pd.DataFrame:
+        """One row per run: scheme, input, protocol, folds, clips and pooled scores, leakage."""
+        return pd.DataFrame([{"scheme": s, **_scores(r, m)} for (s, m), r in self.runs.items()])
 
 
-def _n_classes(samples: pd.DataFrame) -> int:
-    return int(samples["label"].nunique())
-
-
-def run(p, samples: pd.DataFrame, method: str = "CropNet+ARS", max_folds: int | None = None,
-        progress: bool = False, **config_changes) -> Run:
-    """Train and test CropNet with the input of Table 4 row ``method`` on labelled ``samples``."""
-    if method not in INPUTS:
-        raise ConfigError(f"unknown CropNet input {method!r}; choose one of {', '.join(INPUTS)}")
-    kind, cgpo = INPUTS[method]
-    pl = plan(p)
-    protocol, params = subject_protocol(p, samples, plan(p)["max_folds"] if max_folds is None else max_folds)
-    cfg = {"threads": 1, **plan_epochs(p, PLANS), **config_changes}
-    if pl["batch_size"] and "batch_size" not in cfg:
-        cfg["batch_size"] = pl["batch_size"]
-    return evaluate_model(p, samples, MODEL, protocol=protocol, protocol_params=params,
-                          model_kwargs={"n_classes": _n_classes(samples), "cgpo": cgpo},
-                          pipeline_kwargs={"kind": kind}, name=f"{MODEL}_{kind}" + ("" if cgpo else "_nocgpo"),
-                          progress=progress, **cfg)
+def run(p, samples: pd.DataFrame, *, progress: bool = False, **changes) -> Result:
+    """Run the chapter's plan (:func:`plan`)."""
+    runs = execute_all(p, plan(p, samples, **changes), samples, progress)
+    prov = {s: report.provenance_label(labelled(samples, s)) for s in {k[0] for k in runs}}
+    return Result(runs, prov)
 
 
 def _scores(r: Run, method: str) -> dict:
@@ -105,55 +121,58 @@ def _beside(rows: pd.DataFrame, pub: pd.DataFrame, on: list[str], provenance: st
     return out.merge(extra.drop_duplicates(keys), on=keys, how="left")
 
 
-def casme2(p, samples_table: pd.DataFrame, provenance: str | None = None,
-           progress: bool = False) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """CASME II five classes (cropnet5), LOSO: Table 2 (accuracy; ARS and RRS beside the published methods)
-    and Table 4 (UF1 and accuracy of each input and of CropNet without CGPO). Returns (table 2, table 4,
-    runs keyed by Table 4 row)."""
-    lab = labelled(samples_table, "cropnet5")
-    provenance = provenance or report.provenance_label(lab)
-    pl = plan(p)
-    wanted = list(dict.fromkeys([f"CropNet+{m}" for m in pl["table2"]] + list(pl["table4"])))
-    runs = {m: run(p, lab, m, progress=progress) for m in wanted}
-    rows = pd.DataFrame([_scores(r, m) for m, r in runs.items()])
-    t2_rows = rows[rows["method"].isin([f"CropNet+{m}" for m in pl["table2"]])].copy()
-    t2_rows["method"] = t2_rows["method"].str.replace(r"^CropNet\+(\w+)$", r"\1+CropNet", regex=True)
-    t2 = _beside(t2_rows, published.table(PAPER, "Table 2"), ["method", "metric"], provenance, ("accuracy",))
-    t4 = _beside(rows, published.table(PAPER, "Table 4"), ["method", "metric"], provenance, ("uf1", "accuracy"))
-    return t2, t4, runs
+_COLUMNS = ["method", "protocol", "n_folds", "n_test", "accuracy", "uf1", "uar", "leakage_max"]
 
 
-def composite(p, samples_table: pd.DataFrame, provenance: str | None = None, method: str = "CropNet+ARS",
-              progress: bool = False) -> tuple[pd.DataFrame, Run]:
+def table2(result: Result) -> pd.DataFrame:
+    """CropNet Table 2 (accuracy; ARS and RRS on CASME II's five classes beside the published methods)."""
+    runs = result.of(TABLE234)
+    rows = pd.DataFrame([_scores(r, m) for m, r in runs.items()], columns=_COLUMNS)
+    rows = rows[rows["method"].isin(["CropNet+ARS", "CropNet+RRS"])].copy()
+    rows["method"] = rows["method"].str.replace(r"^CropNet\+(\w+)$", r"\1+CropNet", regex=True)
+    return _beside(rows, published.table(PAPER, "Table 2"), ["method", "metric"],
+                   result.provenance.get(TABLE234, report.NOT_RUN), ("accuracy",))
+
+
+def table4(result: Result) -> pd.DataFrame:
+    """CropNet Table 4 (UF1 and accuracy of each input and of CropNet without CGPO, CASME II five classes)."""
+    rows = pd.DataFrame([_scores(r, m) for m, r in result.of(TABLE234).items()], columns=_COLUMNS)
+    return _beside(rows, published.table(PAPER, "Table 4"), ["method", "metric"],
+                   result.provenance.get(TABLE234, report.NOT_RUN), ("uf1", "accuracy"))
+
+
+def table3(result: Result, method: str = "CropNet+ARS") -> pd.DataFrame:
     """MEGC2019 composite three classes (Table 3): UF1 and UAR pooled over all folds, on the whole set and on
-    each dataset's part, beside CropNet's published rows. Returns (table, run)."""
-    lab = labelled(samples_table, "megc2019")
-    provenance = provenance or report.provenance_label(lab)
-    r = run(p, lab, method, progress=progress)
-    parts = r.evaluation.by_dataset().reset_index()
-    every = published.dataset_key(*lab["dataset"].unique())
-    parts["dataset"] = parts["dataset"].replace({"all": every})
-    kind = INPUTS[method][0].upper()
-    rows = parts.assign(method=f"{kind}+CropNet", protocol=protocol_name(r), n_folds=len(r.evaluation.records),
-                        leakage_max=r.evaluation.leakage()["leakage_max"])
+    each dataset's part, beside CropNet's published rows."""
     pub = published.table(PAPER, "Table 3")
     pub = pub[pub["ours"].astype(bool)]
-    out = _beside(rows[["method", "dataset", "protocol", "n_folds", "leakage_max", "n", "uf1", "uar"]], pub,
-                  ["method", "dataset", "metric"], provenance, ("uf1", "uar"))
+    r = result.of(TABLE3).get(method)
+    cols = ["method", "dataset", "protocol", "n_folds", "leakage_max", "n", "uf1", "uar"]
+    if r is None:
+        rows = pd.DataFrame(columns=cols)
+        every = None
+    else:
+        every = published.dataset_key(*r.evaluation.predictions()["dataset"].unique())
+        rows = parts(r.evaluation).assign(method=f"{INPUTS[method][0].upper()}+CropNet", protocol=protocol_name(r),
+                            n_folds=len(r.evaluation.records), leakage_max=r.evaluation.leakage()["leakage_max"])
+    out = _beside(rows[cols], pub, ["method", "dataset", "metric"], result.provenance.get(TABLE3, report.NOT_RUN),
+                  ("uf1", "uar"))
     order = {d: i for i, d in enumerate([every, "smic", "casme2", "samm"])}
     out = out.sort_values(["method", "dataset"], key=lambda s: s.map(order) if s.name == "dataset" else s,
                           kind="stable")
-    return out.reset_index(drop=True), r
+    return out.reset_index(drop=True)
 
 
-def headline(runs5: dict, run3: Run) -> pd.DataFrame:
-    """CropNet's headline: ARS+CropNet's accuracy on CASME II (Table 2; ``runs5`` of :func:`casme2`) and its
-    UF1 and UAR on the MEGC2019 composite (Table 3; ``run3`` of :func:`composite`), all pooled over folds."""
+def headline(result: Result) -> pd.DataFrame:
+    """CropNet's headline: ARS+CropNet's accuracy on CASME II (Table 2) and its UF1 and UAR on the MEGC2019
+    composite (Table 3), all pooled over folds; a setting the scheme left out has no row."""
     rows = []
-    if "CropNet+ARS" in runs5:
-        r = runs5["CropNet+ARS"]
-        rows.append(headline_row(PAPER, "Table 2", "ARS+CropNet", r, "accuracy", r.evaluation.pooled["accuracy"]))
-    rows += [headline_row(PAPER, "Table 3", "ARS+CropNet", run3, m, run3.evaluation.pooled[m]) for m in ("uf1", "uar")]
+    r5 = result.of(TABLE234).get("CropNet+ARS")
+    if r5 is not None:
+        rows.append(headline_row(PAPER, "Table 2", "ARS+CropNet", r5, "accuracy", r5.evaluation.pooled["accuracy"]))
+    r3 = result.of(TABLE3).get("CropNet+ARS")
+    if r3 is not None:
+        rows += [headline_row(PAPER, "Table 3", "ARS+CropNet", r3, m, r3.evaluation.pooled[m]) for m in ("uf1", "uar")]
     return headline_frame(PAPER, rows)
 
 
@@ -161,10 +180,16 @@ def cgpo_example(samples_table: pd.DataFrame, show_real_frames: bool = False, ki
     """The ten CGPO sub-images (CropNet 3.2.2) of one clip's ARS image at the paper's 160×160, with titles
     ("z0 (whole, 160)", "z1 (tile 1 of 320)", ...), as (crops (10, 160, 160, 3), titles, row); ``None`` for
     the crops when the clip is a licensed one and ``show_real_frames`` is False."""
-    row = study_mod.example_clip(samples_table, show_real_frames)
-    if not study_mod.frames_allowed(row, show_real_frames):
+    row = example_clip(samples_table, show_real_frames)
+    if not frames_allowed(row, show_real_frames):
         return None, [], row
     x = pipelines.cropnet_inputs(row, kind=kind)["cgpo"]  # (10, 3, 160, 160) in [0, 1]
     crops = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
     titles = ["z0 (whole, 160)"] + [f"z{i} (tile {i} of 320)" for i in range(1, len(crops))]
     return crops, titles, row
+
+
+PARAMETERS = (*[k for k in MODEL_PARAMETERS if k != "frame_size"], "show_real_frames")  # CGPO's 320 px is fixed
+CHAPTER = Chapter("cropnet", "13_cropnet", PAPER, (TABLE234, TABLE3), None, PROTOCOLS, PROTOCOL, PARAMETERS, PLANS,
+                  plan, run, ("cropnet",), {"Table 2": table2, "Table 3": table3, "Table 4": table4},
+                  {"Fig. 3": cgpo_example}, headline, Result.summary)

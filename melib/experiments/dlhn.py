@@ -1,10 +1,12 @@
 """The DLHN chapter: HCRNN and RPRNN trained separately on the same folds, fused late (DLHN Eq. 8), and the
 paper's Tables 4-6 and Fig. 9 beside this study's numbers.
 
-``result = dlhn.run(p, samples)`` preprocesses the clips once (``melib.preprocess.pipelines.dlhn_inputs``:
-the four ROI clips and RPCA's sparse part from one call), trains ``dlhn_hcrnn`` and ``dlhn_rprnn`` under the
-chapter's protocol with cached run records, and fuses their per-clip probabilities with a = 0.45
-(:func:`melib.train.fuse`). The tables:
+``result = dlhn.run(p, samples)`` runs the chapter's plan (:func:`plan`: ``dlhn_hcrnn`` and ``dlhn_rprnn``
+on the inputs of one ``dlhn`` pipeline call, the four ROI clips and RPCA's sparse part) under the chapter's
+protocol with cached run records, and fuses their per-clip probabilities with a = 0.45 (:func:`fuse`,
+DLHN Eq. 8). ``scheme`` may be ``pnso`` (the paper's) or ``megc2019`` (the three-class composite of the
+other chapters; the published tables stay pnso's, the captions say so); ``protocol`` any of
+:data:`PROTOCOLS`. The tables:
 
 - :func:`a_sweep` — DLHN Table 4: accuracy per fold for each fusion weight a.
 - :func:`ablation` — DLHN Table 5: HCRNN alone, RPRNN alone, DLHN, per fold.
@@ -16,7 +18,7 @@ Choices (the book lists them as deviations):
 
 - Protocol: sample-level *stratified* 10-fold (``stratified_kfold``, shuffled with the study seed). DLHN 4.1
   says only "equally randomly distributed into 10 folds"; stratifying keeps the class shares per fold,
-  which "equally" suggests. Folds per profile (:data:`FOLDS`): 10 under ``paper`` and ``default`` (the
+  which "equally" suggests. Folds per profile (:data:`PLANS`): 10 under ``paper`` and ``default`` (the
   default chapter took 31 s cold with 5 folds and about 75 s with 10 on the shared 2-core CPU); 3 under
   ``smoke`` (its smallest class has 4 clips), whose published fold rows 4-10 then have no study number.
 - Accuracy is the mean of the per-fold accuracies (DLHN Eqs. 10-11); the confusion matrix pools all folds.
@@ -30,51 +32,67 @@ Choices (the book lists them as deviations):
 """
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass, field
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import torch
 
-from .. import published, report, train
+from .. import metrics, published, report, train
+from ..errors import DataError
 from ..models.dlhn import A_PAPER, A_SWEEP
-from . import Run, confusion_beside, headline_frame, headline_row, labelled, model_inputs
+from ..models.dlhn import fuse as fuse_probabilities
+from .common import (PROTOCOLS, Run, execute_all, headline_frame, headline_row, labelled, model_pipeline,
+                     protocol_for, training)
+from .contract import MODEL_PARAMETERS, Chapter
+from .views import FoldViews, beside, confusion_beside, curves_figure
 
 PAPER = "DLHN"
 SCHEME = "pnso"
 PROTOCOL = "stratified_kfold"
-DEFAULTS = {"scheme": SCHEME, "protocol": PROTOCOL}  # study.setup(..., defaults=DEFAULTS)
-FOLDS = {"smoke": 3, "default": 10, "paper": 10}
 SUBNETS = {"HCRNN": "dlhn_hcrnn", "RPRNN": "dlhn_rprnn"}
+INPUTS = {"HCRNN": ("eyebrows", "eyes", "nose", "mouth"), "RPRNN": ("sparse",)}
+PLANS = {"smoke": {"folds": 3}, "default": {"folds": 10}, "paper": {"folds": 10}}
 
 
-@contextlib.contextmanager
-def torch_threads(n: int | None):
-    """Run the block with ``n`` torch CPU threads (None: unchanged), then restore the count. The preprocessing
-    (RPCA is torch) runs with one thread: on the shared 2-core machine RPCA of one clip took 0.1 s with one
-    thread and 5.5 s with two (oversubscription)."""
-    prev = torch.get_num_threads()
-    if n:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(prev)
+def fuse(a: train.Evaluation, b: train.Evaluation, weight: float = A_PAPER,
+         name: str | None = None) -> train.Evaluation:
+    """Late fusion of two runs on the same folds: O = a P_a + (1 - a) P_b, then argmax (DLHN Eq. 8, a = 0.45).
+
+    Both runs must have per-clip probabilities for the same clips in the same folds (HCRNN and RPRNN).
+    """
+    train.same_clips(a, b)
+    out = []
+    lab = np.asarray(a.labels, dtype=object)
+    for ra, rb in zip(a.records, b.records):
+        if not all("proba" in q for q in ra["predictions"] + rb["predictions"]):
+            raise DataError(None, "per-clip probabilities in both runs", "a run without them (an estimator "
+                            "without predict_proba)")
+        pa = np.array([q["proba"] for q in ra["predictions"]])
+        pb = np.array([q["proba"] for q in rb["predictions"]])
+        fused = fuse_probabilities(pa, pb, weight)  # DLHN Eq. 8
+        preds = [{**q, "y_pred": lab[k], "proba": [float(v) for v in row]}
+                 for q, k, row in zip(ra["predictions"], fused.argmax(1), fused)]
+        out.append({**ra, "model": name or f"fuse({ra['model']},{rb['model']},{weight})", "run": None,
+                    "predictions": preds, "curves": {}, "fused": [ra["run"], rb["run"], weight],
+                    "metrics": metrics.scores([q["y_true"] for q in preds], [q["y_pred"] for q in preds], a.labels)})
+    return train.Evaluation(out, list(a.labels), None)
 
 
-def protocol_params(p, protocol: str | None = None, n_splits: int | None = None) -> dict:
-    """The protocol's parameters under profile ``p``: the profile's fold count (:data:`FOLDS`) and the study
-    seed for the k-fold protocols, nothing for the others (``loso``)."""
-    protocol = protocol or p.protocol or PROTOCOL
-    if protocol in ("stratified_kfold", "group_kfold"):
-        return {"n_splits": int(n_splits or FOLDS.get(p.profile, 10)), "seed": p.seed}
-    return {}
+def plan(p, samples: pd.DataFrame, **changes) -> list:
+    """HCRNN and RPRNN on the same folds and on one pipeline call's inputs (``changes``: plan keys)."""
+    st = CHAPTER.settings(p, **changes)
+    lab = labelled(samples, p.scheme or SCHEME)
+    protocol, pp = protocol_for(p, p.protocol or PROTOCOL, lab, st)
+    k = int(lab["label"].nunique())
+    _, both = model_pipeline("dlhn", p.model_profile, n_classes=k)  # the ROI clips and E from one call
+    cfg = CHAPTER.trainer(p, st, threads=1, track_test=True)
+    return [training(p, (name,), model, lab, protocol, pp, pipeline_params=both, config=cfg, inputs=INPUTS[name])
+            for name, model in SUBNETS.items()]
 
 
 @dataclass
-class Result:
+class Result(FoldViews):
     """HCRNN and RPRNN on the same folds, their fusion at ``a``, and what the numbers are (provenance)."""
     hcrnn: Run
     rprnn: Run
@@ -86,51 +104,41 @@ class Result:
     samples: pd.DataFrame
     exclusions: list[dict] = field(default_factory=list)
 
+    SOURCE = "DLHN 4.1"
+
+    @property
+    def evaluation(self) -> train.Evaluation:
+        return self.dlhn
+
     def fused(self, a: float) -> train.Evaluation:
         """DLHN Eq. 8 at weight ``a`` on the same folds: a P_h + (1 - a) P_r."""
-        return train.fuse(self.hcrnn.evaluation, self.rprnn.evaluation, weight=a, name=f"DLHN a={a:g}")
+        return fuse(self.hcrnn.evaluation, self.rprnn.evaluation, weight=a, name=f"DLHN a={a:g}")
 
     def evaluations(self) -> dict[str, train.Evaluation]:
         return {"HCRNN": self.hcrnn.evaluation, "RPRNN": self.rprnn.evaluation, "DLHN": self.dlhn}
 
     def summary(self) -> pd.DataFrame:
-        """One row per method: protocol, folds, mean-of-folds and pooled scores, leakage, provenance."""
+        """One row per method: scheme, protocol, folds, mean-of-folds and pooled scores, leakage, provenance."""
         rows = []
         for name, ev in self.evaluations().items():
             s = ev.summary()
-            rows.append({"method": name, "protocol": self.protocol, "n_folds": s["n_folds"], "n_clips": s["n_clips"],
-                         "accuracy (mean of folds)": s["accuracy_mean"], "accuracy std": s["accuracy_std"],
-                         "accuracy (pooled)": s["accuracy"], "uf1 (pooled)": s["uf1"], "uar (pooled)": s["uar"],
-                         "leakage_mean": s["leakage_mean"], "leakage_max": s["leakage_max"],
-                         "provenance": self.provenance})
+            rows.append({"method": name, "scheme": self.scheme, "protocol": self.protocol, "n_folds": s["n_folds"],
+                         "n_clips": s["n_clips"], "accuracy (mean of folds)": s["accuracy_mean"],
+                         "accuracy std": s["accuracy_std"], "accuracy (pooled)": s["accuracy"],
+                         "uf1 (pooled)": s["uf1"], "uar (pooled)": s["uar"], "leakage_mean": s["leakage_mean"],
+                         "leakage_max": s["leakage_max"], "provenance": self.provenance})
         return pd.DataFrame(rows).set_index("method")
 
 
-def run(p, samples: pd.DataFrame, *, a: float = A_PAPER, protocol: str | None = None, n_splits: int | None = None,
-        progress: bool = False, threads: int | None = 1, **config_changes) -> Result:
-    """Train HCRNN and RPRNN under ``protocol`` (default the chapter's) and fuse them at ``a`` (DLHN Eq. 8).
-
-    ``samples``: the study's clips (``study.samples(p)``), labelled here with ``p.scheme`` (pnso).
-    ``config_changes`` override both trainers' configurations (e.g. ``epochs=2``).
-    """
-    protocol = protocol or p.protocol or PROTOCOL
-    lab = labelled(samples, p.scheme or SCHEME)
-    with torch_threads(threads):  # both parts from one pipeline call
-        X, kept, exclusions = model_inputs(p, lab, "dlhn", progress=progress)
-    pp = protocol_params(p, protocol, n_splits)
-    from .. import study
-
-    runs = {}
-    for name, model in SUBNETS.items():
-        keys = ("sparse",) if model == "dlhn_rprnn" else ("eyebrows", "eyes", "nose", "mouth")
-        cfg = study.train_config(p, model, **{"progress": progress, "threads": threads, "track_test": True,
-                                              **config_changes})
-        ev = train.evaluate(model, {k: X[k] for k in keys}, kept, protocol, protocol_params=pp, config=cfg,
-                            model_params={"profile": p.model_profile}, name=model, progress=progress)
-        runs[name] = Run(model, protocol, ev, kept, exclusions)
-    fused = train.fuse(runs["HCRNN"].evaluation, runs["RPRNN"].evaluation, weight=a, name="DLHN")  # DLHN Eq. 8
-    return Result(runs["HCRNN"], runs["RPRNN"], fused, a, protocol, pp, report.provenance_label(kept), kept,
-                  exclusions)
+def run(p, samples: pd.DataFrame, *, a: float = A_PAPER, progress: bool = False, **changes) -> Result:
+    """Train HCRNN and RPRNN (:func:`plan`; ``changes``: plan keys such as ``folds`` or ``epochs``) and fuse
+    them at ``a`` (DLHN Eq. 8). ``samples``: the study's clips (``params.samples(p)``), labelled here with
+    ``p.scheme``."""
+    runs = execute_all(p, plan(p, samples, **changes), samples, progress)
+    h, r = runs[("HCRNN",)], runs[("RPRNN",)]
+    fused = fuse(h.evaluation, r.evaluation, weight=a, name="DLHN")  # DLHN Eq. 8
+    return Result(h, r, fused, a, h.protocol, dict(h.spec.protocol_params), report.provenance_label(h.samples),
+                  h.samples, h.exclusions)
 
 
 # ---- tables ------------------------------------------------------------------------------------------------
@@ -165,35 +173,6 @@ def comparison(result: Result) -> pd.DataFrame:
     return beside(study, published.table(PAPER, "Table 6"), ["method", "fold", "metric"])
 
 
-def beside(study: pd.DataFrame, pub: pd.DataFrame, on: list[str]) -> pd.DataFrame:
-    """``report.side_by_side`` with the rows in the published table's order, this study's extra rows after."""
-    out = report.side_by_side(study, pub, on=on)
-    rank = {k: i for i, k in enumerate(dict.fromkeys(map(tuple, pub[on].astype(str).to_numpy())))}
-    own = {k: len(rank) + i for i, k in enumerate(dict.fromkeys(map(tuple, study[on].astype(str).to_numpy())))}
-    keys = [tuple(k) for k in out[on].astype(str).to_numpy()]
-    pos = [rank.get(k, own.get(k, len(rank) + len(own))) for k in keys]
-    return out.iloc[np.argsort(pos, kind="stable")].reset_index(drop=True)
-
-
-def wide(beside: pd.DataFrame, index: str, columns: str) -> pd.DataFrame:
-    """A ``side_by_side`` table laid out like the paper's: rows (``index``, source), columns ``columns``; the
-    source of each row is its provenance label (published, or this study's: synthetic / real), so the
-    provenance stays in the table. Rows with no number (a method this study did not run) are dropped."""
-    parts = []
-    for side in ("published", "study"):
-        d = beside[[index, columns, side, f"{side}_provenance"]].rename(
-            columns={side: "value", f"{side}_provenance": "source"})
-        parts.append(d[d["value"].notna()])
-    long = pd.concat(parts, ignore_index=True)
-    rows = list(dict.fromkeys(zip(long[index], long["source"])))
-    rows.sort(key=lambda k: list(dict.fromkeys(beside[index])).index(k[0]))
-    out = long.pivot_table(index=[index, "source"], columns=columns, values="value", aggfunc="first", sort=False)
-    out = out.reindex(index=pd.MultiIndex.from_tuples(rows, names=[index, "source"]),
-                      columns=list(dict.fromkeys(beside[columns])))
-    out.columns.name = columns
-    return out
-
-
 def confusion(result: Result) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(this study's pooled DLHN confusion counts, DLHN Fig. 9's), rows true and columns predicted, in
     the pnso order; each carries ``attrs["provenance"]``."""
@@ -207,46 +186,6 @@ def confusion_figures(result: Result) -> list:
             report.confusion_figure(pub, title=pub.attrs["provenance"])]
 
 
-def fold_audit(ev: train.Evaluation, protocol: str) -> pd.DataFrame:
-    """Per fold: training and test clips, test subjects, test subjects also seen in training, and the share of
-    test clips whose subject is in training (leakage)."""
-    f = ev.folds()[["fold_name", "n_train", "n_test", "n_test_subjects", "n_shared_subjects", "leakage"]]
-    return f.assign(protocol=protocol).set_index("fold_name")
-
-
-def leakage_sentence(ev: train.Evaluation, protocol: str, params: dict, paper: str = PAPER) -> str:
-    """The leakage audit in one sentence, for the page."""
-    lk = ev.leakage()
-    pp = ", ".join(f"{k}={v}" for k, v in params.items())
-    verdict = ("sample-level k-fold is not subject-independent, as in the paper" if lk["leakage_max"] > 0
-               else "no test subject is seen in training")
-    return (f"**Leakage audit.** Protocol `{protocol}` ({pp}): {lk['leakage_mean']:.0%} of the test clips (max "
-            f"{lk['leakage_max']:.0%} in one fold) come from subjects who also appear in the training folds; "
-            f"{verdict} ({paper}).")
-
-
-def table_caption(ev: train.Evaluation, protocol: str, params: dict, provenance: str, what: str) -> str:
-    """One line above a results table: what it shows, this study's provenance, protocol and subject overlap."""
-    lk = ev.leakage()
-    pp = ", ".join(f"{k}={v}" for k, v in params.items())
-    return (f"**{what}.** This study: {provenance}; protocol `{protocol}` ({pp}); subject overlap "
-            f"{lk['leakage_mean']:.0%} of the test clips (leakage audit).")
-
-
-def caption(result: Result, what: str) -> str:
-    """:func:`table_caption` of the DLHN folds."""
-    return table_caption(result.dlhn, result.protocol, result.protocol_params, result.provenance, what)
-
-
-def audit(result: Result) -> pd.DataFrame:
-    """:func:`fold_audit` of the DLHN folds (HCRNN, RPRNN and DLHN share them)."""
-    return fold_audit(result.dlhn, result.protocol)
-
-
-def audit_sentence(result: Result) -> str:
-    return leakage_sentence(result.dlhn, result.protocol, result.protocol_params, "DLHN 4.1")
-
-
 def headline(result: Result) -> pd.DataFrame:
     """DLHN's headline (Table 6, a = 0.45): accuracy, mean of the per-fold accuracies (DLHN Eq. 11)."""
     ev = result.fused(A_PAPER)
@@ -257,35 +196,10 @@ def headline(result: Result) -> pd.DataFrame:
 
 # ---- curves ------------------------------------------------------------------------------------------------
 
-def history(ev: train.Evaluation) -> pd.DataFrame:
-    """Per-epoch training loss/accuracy and test-fold loss/accuracy (``track_test``), averaged over folds."""
-    frames = []
-    for r in ev.records:
-        c = r.get("curves", {}).get("main") or next(iter(r.get("curves", {}).values()), {})
-        frames.append(pd.DataFrame({"epoch": np.arange(1, len(c.get("train_loss", [])) + 1),
-                                    "train_loss": c.get("train_loss", []), "train_acc": c.get("train_accuracy", []),
-                                    **{k: c[f"test_{m}"] for k, m in (("test_loss", "loss"), ("test_acc", "accuracy"))
-                                       if f"test_{m}" in c}}))
-    return pd.concat(frames).groupby("epoch").mean().reset_index()
-
-
-def curves_figure(ev: train.Evaluation, title: str | None = None):
-    """``report.curves_figure`` of :func:`history`; the dashed line is the test fold, monitored per epoch
-    (DLHN Fig. 8 / PSN Fig. 9 plot test-set curves) and never used to choose anything."""
-    h = history(ev).rename(columns={"test_loss": "val_loss", "test_acc": "val_acc"})
-    fig = report.curves_figure(h, title=title)
-    for ax in fig.axes:
-        leg = ax.get_legend()
-        for t in (leg.get_texts() if leg else []):
-            if t.get_text() == "validation":
-                t.set_text("test fold (monitor only)")
-    return fig
-
-
 def curves_figures(result: Result) -> list:
     """Training curves of HCRNN and RPRNN (mean over folds), titled with the provenance."""
-    return [curves_figure(result.hcrnn.evaluation, f"HCRNN ({result.provenance})"),
-            curves_figure(result.rprnn.evaluation, f"RPRNN ({result.provenance})")]
+    return [curves_figure(result.hcrnn, f"HCRNN ({result.provenance})"),
+            curves_figure(result.rprnn, f"RPRNN ({result.provenance})")]
 
 
 def sweep_figure(result: Result, a_values=A_SWEEP):
@@ -302,3 +216,9 @@ def sweep_figure(result: Result, a_values=A_SWEEP):
     ax.legend(frameon=False, fontsize=7)
     fig.tight_layout()
     return fig
+
+
+TABLES = {"Table 4": a_sweep, "Table 5": ablation, "Table 6": comparison, "Fig. 9": confusion, "audit": Result.audit}
+FIGURES = {"Table 4": sweep_figure, "Fig. 8": curves_figures, "Fig. 9": confusion_figures}
+CHAPTER = Chapter("dlhn", "10_dlhn", PAPER, ("pnso", "megc2019"), SCHEME, PROTOCOLS, PROTOCOL, MODEL_PARAMETERS,
+                  PLANS, plan, run, ("dlhn",), TABLES, FIGURES, headline, Result.summary)

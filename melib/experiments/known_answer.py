@@ -6,16 +6,16 @@ chance at 0 and clearly above it once the motion is there; a method above chance
 
 - :func:`amplitude_samples`: generate (once) and load the set of one amplitude, at
   ``<home>/data/synth-amp<a>``.
-- :func:`lbp_evaluation`: LBP-TOP / LBP-SIP + SVM run straight through ``melib.train.evaluate`` (the
-  engine-level known-answer check).
-- :func:`evaluate_method`: one method (a baseline name of :data:`BASELINES` or a registered model) on one set.
+- :func:`method_spec` / :func:`evaluate_method`: one method (a baseline name of :data:`BASELINES` or a
+  registered model) on one set, as a planned training and run.
 - :func:`chance_band`: what "near chance" means for a given run: the permutation null of the metric
   (true labels shuffled against the predictions, which keeps both class distributions).
 - :func:`settings`: the paper models' known-answer settings (:data:`TRAINING`, :data:`INPUTS`,
   :data:`CONFIG`), shared by the chapter and ``tests/test_known_answer.py``.
 - :func:`sweep`: methods x amplitudes -> one long table with bootstrap confidence intervals, the protocol,
   the leakage audit and the provenance on every row (for ``melib.report.amplitude_figure``); serial or in a
-  process pool.
+  process pool. :func:`run` sweeps the profile's plan (:data:`PLANS`; the notebook's ``amplitudes``,
+  ``methods`` and ``known_answer_settings`` are plan keys), :func:`plan` lists its trainings.
 
 Choices (not from the papers): the 3-class MEGC2019 scheme (chance UAR 1/3; the synthetic set has 4:1:1
 negative : positive : surprise clips in CASME II and SAMM layouts, 1:1:1 in SMIC's), a subject-disjoint
@@ -24,27 +24,27 @@ negative : positive : surprise clips in CASME II and SAMM layouts, 1:1:1 in SMIC
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
-from .. import config, metrics, parallel, train
+from .. import config, metrics, models, parallel, report, train
 from ..errors import ConfigError
-from ..models import baselines as baseline_models
-from ..preprocess import pipelines
-from . import evaluate_model, labelled
+from ..params import SYNTH_SEED, data_root
+from . import common
+from .common import BASELINES, execute, labelled, method_spec, protocol_for
+from .contract import Chapter
 
 AMPLITUDES = (0.0, 1.0, 3.0)
-# method name -> LBP kind of the handcrafted baselines (melib.models.baselines.lbp_svm)
-BASELINES = {"lbp_top_svm": "top", "lbp_sip_svm": "sip"}
 # each paper's main model (registered names; DLHN's fusion is dlhn)
 PAPER_MODELS = ("dlhn", "psn", "c3d_model_a", "cropnet", "localregions")
 METHODS = (*BASELINES, *PAPER_MODELS)
 SCHEME = "megc2019"
 PROTOCOL = "group_kfold"
-PROTOCOL_PARAMS = {"n_splits": 3, "seed": 0}
+PROTOCOL_PARAMS = {"n_splits": 3, "seed": 0}  # subject-disjoint, not stratified (the chapter's measurements)
 
 
 # The set each profile sweeps (melib.synth.generate_default parameters; None: the profile's own set's), its
@@ -54,9 +54,10 @@ PROTOCOL_PARAMS = {"n_splits": 3, "seed": 0}
 # subjects per layout (57 labelled clips) DLHN reached only 0.43 at amplitude 3 (null band up to 0.46).
 KA_SYNTH = {"subjects": 5, "clips_per_subject": 7, "width": 256, "height": 192, "frames": (12, 16)}
 FAST_METHODS = ("lbp_top_svm", "lbp_sip_svm", "psn", "c3d_model_a")
-PLAN = {"smoke": {"amplitudes": (0.0, 3.0), "methods": FAST_METHODS, "synth": None, "n_jobs": 1},
-        "default": {"amplitudes": (0.0, 3.0), "methods": METHODS, "synth": KA_SYNTH, "n_jobs": 2},
-        "paper": {"amplitudes": AMPLITUDES, "methods": METHODS, "synth": {}, "n_jobs": 1}}
+_PLAN = {"folds": 3, "known_answer_settings": True}
+PLANS = {"smoke": {**_PLAN, "amplitudes": (0.0, 3.0), "methods": FAST_METHODS, "synth": None, "n_jobs": 1},
+         "default": {**_PLAN, "amplitudes": (0.0, 3.0), "methods": METHODS, "synth": KA_SYNTH, "n_jobs": 2},
+         "paper": {**_PLAN, "amplitudes": AMPLITUDES, "methods": METHODS, "synth": {}, "n_jobs": 1}}
 
 
 # The paper models' known-answer settings: deviations from the default profile that let each model learn the
@@ -76,22 +77,22 @@ CONFIG = {"cropnet": {"lr": 1e-2, "batch_size": 8, "weight_decay": 0.05}, "local
 def settings(p, method: str) -> dict:
     """:func:`evaluate_method` keyword arguments of ``method``'s known-answer run under profile ``p``: the
     paper models' :data:`TRAINING`, :data:`INPUTS` and :data:`CONFIG` (the smoke profile keeps its one
-    epoch); nothing for the baselines."""
+    epoch, and epochs the notebook set win); nothing for the baselines."""
     if method in BASELINES:
         return {}
-    training = {k: v for k, v in TRAINING.items() if not (k == "epochs" and p.profile == "smoke")}
-    return {"inputs": INPUTS.get(method), **training, **CONFIG.get(method, {})}
+    keep_epochs = p.profile == "smoke" or "epochs" in p.given
+    training_ = {k: v for k, v in TRAINING.items() if not (k == "epochs" and keep_epochs)}
+    return {"inputs": INPUTS.get(method), **training_, **CONFIG.get(method, {})}
 
 
-def plan(p, amplitudes=None, methods=None) -> dict:
-    """What the chapter runs under profile ``p`` (:data:`PLAN`), with the notebook's overrides
-    (``methods="all"``: :data:`METHODS`)."""
-    out = dict(PLAN.get(p.profile, PLAN["paper"]))
-    if amplitudes is not None:
-        out["amplitudes"] = tuple(float(a) for a in amplitudes)
-    if methods is not None:
-        out["methods"] = METHODS if methods == "all" else tuple(methods)
-    return out
+def sweep_settings(p, **changes) -> dict:
+    """The chapter's plan under ``p`` (:data:`PLANS`, the ``plan`` parameter, then ``changes``: amplitudes,
+    methods (``"all"``: :data:`METHODS`), synth, n_jobs, known_answer_settings, folds)."""
+    changes = {k: v for k, v in changes.items() if v is not None}
+    st = CHAPTER.settings(p, **changes)
+    st["amplitudes"] = tuple(float(a) for a in st["amplitudes"])
+    st["methods"] = METHODS if st["methods"] == "all" else tuple(st["methods"])
+    return st
 
 
 def amplitude_root(amplitude: float, home: str | Path | None = None, **synth_params) -> Path:
@@ -119,56 +120,21 @@ def amplitude_samples(amplitude: float, seed: int = 0, root: str | Path | None =
     return datasets.load("synth", root)
 
 
-def lbp_evaluation(samples: pd.DataFrame, kind: str = "top", protocol: str = PROTOCOL,
-                   protocol_params: dict | None = None, lbp_params: dict | None = None,
-                   svm_params: dict | None = None, progress: bool = False, save: bool = True,
-                   root: str | Path | None = None) -> tuple[train.Evaluation, pd.DataFrame, list[dict]]:
-    """LBP-``kind`` features (``preprocess.pipelines.lbp_features``, MEGC2019 baseline settings unless
-    ``lbp_params``) + SVM (``models.baselines.lbp_svm``) under ``protocol`` on labelled ``samples``.
-
-    Returns ``(evaluation, kept_samples, exclusions)``.
-    """
-    feats, kept, exclusions = pipelines.build_inputs(samples, "lbp", progress=progress, kind=kind,
-                                                     **(lbp_params or {}))
-    kept_samples = samples.loc[kept]
-    kept_samples.attrs = dict(samples.attrs)
-    est = baseline_models.lbp_svm(kind, **(svm_params or {}))
-    ev = train.evaluate(est, feats["features"], kept_samples, protocol, protocol_params=protocol_params,
-                        name=f"lbp_{kind}_svm", save=save, root=root, progress=progress)
-    return ev, kept_samples, exclusions
-
-
-def pipeline_kwargs(p, model: str) -> dict:
-    """Input-pipeline settings shared with the model's own chapter, so that its preprocessing cache serves
-    both: PSN's RPCA on the 16 sampled frames under the smoke and default profiles (``experiments.psn.plan``)."""
-    if pipelines.MODEL_PAPER.get(model) == "psn":
-        from .psn import plan
-
-        return {"rpca_on": plan(p)["rpca_on"]}
-    return {}
+def protocol_params_of(p, protocol: str, lab: pd.DataFrame, folds: int | None = None) -> dict:
+    """The chapter's parameters of ``protocol``: :data:`PROTOCOL_PARAMS` (``folds`` subject-disjoint folds,
+    the study seed) for its own ``group_kfold``, else ``common.protocol_for``'s."""
+    if protocol == PROTOCOL:
+        return {**PROTOCOL_PARAMS, "n_splits": int(folds or PROTOCOL_PARAMS["n_splits"]), "seed": p.seed}
+    return protocol_for(p, protocol, lab, {"folds": folds})[1]
 
 
 def evaluate_method(p, samples: pd.DataFrame, method: str, protocol: str = PROTOCOL,
                     protocol_params: dict | None = None, progress: bool = False, inputs: dict | None = None,
                     **config_changes) -> train.Evaluation:
-    """``method`` (a key of :data:`BASELINES` or a registered model at ``p``'s model profile, built for the
-    number of classes in ``samples``) on labelled ``samples``; deep models train with ``threads=1`` unless
-    told otherwise. ``inputs``: pipeline settings on top of :func:`pipeline_kwargs` (e.g. C3D's
-    ``onset_difference``)."""
-    protocol_params = dict(PROTOCOL_PARAMS if protocol_params is None and protocol == "group_kfold"
-                           else protocol_params or {})
-    if method in BASELINES:
-        return lbp_evaluation(samples, BASELINES[method], protocol, protocol_params, progress=progress)[0]
-    config_changes.setdefault("threads", 1)
-    if method == "localregions":  # both stages (the registered model alone trains stage 2 on untrained CNNs)
-        from .local_regions import run
-
-        return run(p, samples, protocol=protocol, protocol_params=protocol_params, progress=progress,
-                   inputs=inputs, **config_changes).evaluation
-    return evaluate_model(p, samples, method, protocol=protocol, protocol_params=protocol_params,
-                          model_kwargs={"n_classes": int(samples["label"].nunique())},
-                          pipeline_kwargs={**pipeline_kwargs(p, method), **(inputs or {})}, progress=progress,
-                          **config_changes).evaluation
+    """``common.evaluate_method`` under the chapter's protocol by default (:data:`PROTOCOL_PARAMS`)."""
+    if protocol_params is None and protocol == PROTOCOL:
+        protocol_params = dict(PROTOCOL_PARAMS)
+    return common.evaluate_method(p, samples, method, protocol, protocol_params, progress, inputs, **config_changes)
 
 
 def chance(ev: train.Evaluation) -> float:
@@ -229,10 +195,44 @@ def result_rows(ev: train.Evaluation, method: str, amplitude: float, protocol: s
     return rows
 
 
+def _sets(p, amplitudes, scheme: str, synth_params: dict | None, progress: bool = False) -> dict[float, pd.DataFrame]:
+    """The labelled set of each amplitude: the profile's own set when it is that one (its preprocessing is
+    then shared with the other chapters), else :func:`amplitude_samples`."""
+    from .. import synth
+
+    synth_params = dict(p.synth or {}) if synth_params is None else dict(synth_params)
+    sets = {}
+    for a in amplitudes:
+        own = (p.data == "synth" and synth_params == dict(p.synth or {}) and p.seed == SYNTH_SEED
+               and float(a) == float(synth.DEFAULTS["amplitude"]))
+        root = data_root(p) if own else None
+        sets[float(a)] = labelled(amplitude_samples(a, seed=p.seed, root=root, progress=progress, **synth_params),
+                                  scheme)
+    return sets
+
+
+def _check_methods(methods) -> None:
+    unknown = [m for m in methods if m not in BASELINES and m not in models.names()]
+    if unknown:
+        raise ConfigError(f"unknown method(s) {unknown}; use {', '.join(BASELINES)} or a registered model")
+
+
+def _specs(p, sets: dict, methods, protocol: str, protocol_params: dict | None, known_answer_settings: bool,
+           config_changes: dict, folds: int | None = None) -> list:
+    _check_methods(methods)
+    specs = []
+    for a, lab in sets.items():
+        pp = protocol_params if protocol_params is not None else protocol_params_of(p, protocol, lab, folds)
+        for m in methods:
+            kw = {**(settings(p, m) if known_answer_settings else {}), **config_changes}
+            specs.append(method_spec(p, lab, m, protocol, pp, key=(m, a), data=f"amplitude {a:g}", **kw))
+    return specs
+
+
 def sweep(p, amplitudes: Sequence[float] = AMPLITUDES, methods: Sequence[str] = METHODS,
           scheme: str = SCHEME, protocol: str = PROTOCOL, protocol_params: dict | None = None,
           synth_params: dict | None = None, progress: bool = False, known_answer_settings: bool = True,
-          n_jobs: int = 1, **config_changes) -> tuple[pd.DataFrame, dict]:
+          n_jobs: int = 1, folds: int | None = None, **config_changes) -> tuple[pd.DataFrame, dict]:
     """Every method on the set of every amplitude (:func:`amplitude_samples` with ``synth_params``, default
     the profile's own ``p.synth``), each with its known-answer :func:`settings` (``known_answer_settings=False``:
     the profile's own) and ``config_changes`` on top. ``n_jobs`` > 1 runs the (method, amplitude) pairs in a
@@ -240,41 +240,57 @@ def sweep(p, amplitudes: Sequence[float] = AMPLITUDES, methods: Sequence[str] = 
     the rows of :func:`result_rows` and ``evaluations[(method, amplitude)]``."""
     from ..report import provenance_label
 
-    unknown = [m for m in methods if m not in BASELINES and m not in pipelines.MODEL_PAPER]
-    if unknown:
-        raise ConfigError(f"unknown method(s) {unknown}; use {', '.join(BASELINES)} or a registered model")
-    synth_params = dict(p.synth or {}) if synth_params is None else dict(synth_params)
-    from .. import study, synth
-
-    sets = {}
-    for a in amplitudes:
-        # the profile's own set when it is this one (its preprocessing is then shared with the other chapters)
-        own = (p.data == "synth" and synth_params == dict(p.synth or {}) and p.seed == study.SYNTH_SEED
-               and float(a) == float(synth.DEFAULTS["amplitude"]))
-        root = study.data_root(p) if own else None
-        sets[float(a)] = labelled(amplitude_samples(a, seed=p.seed, root=root, progress=progress, **synth_params),
-                                  scheme)
-    tasks = [(m, a) for a in sets for m in methods]
-    kws = {m: {**(settings(p, m) if known_answer_settings else {}), **config_changes} for m in methods}
+    _check_methods(methods)
+    sets = _sets(p, amplitudes, scheme, synth_params, progress)
+    specs = _specs(p, sets, methods, protocol, protocol_params, known_answer_settings, config_changes, folds)
     env = {k: v for k, v in os.environ.items() if k.startswith("MELIB_")}
-    shared = dict(p=p, sets=sets, protocol=protocol, protocol_params=protocol_params, kws=kws, env=env)
-    done = parallel.run_all(_evaluate_task, tasks, shared=shared, n_jobs=n_jobs, progress=progress,
-                            desc="known answers")
+    done = parallel.run_all(_evaluate_task, specs, shared=dict(p=p, sets=sets, env=env), n_jobs=n_jobs,
+                            progress=progress, desc="known answers")
     rows, evals = [], {}
-    for (m, a), ev in zip(tasks, done):
+    for spec, ev in zip(specs, done):
+        m, a = spec.key
         evals[(m, a)] = ev
         rows += result_rows(ev, m, a, protocol, provenance_label(sets[a]))
     return pd.DataFrame(rows), evals
 
 
-def _evaluate_task(task, p, sets, protocol, protocol_params, kws, env) -> train.Evaluation:
+def _evaluate_task(spec, p, sets, env) -> train.Evaluation:
     """One (method, amplitude) of :func:`sweep`, in this process or a pool worker (given the caller's
     ``MELIB_*`` environment, since a reused worker may have started under another)."""
     for k in [k for k in os.environ if k.startswith("MELIB_")]:
         del os.environ[k]
     os.environ.update(env)
-    m, a = task
-    return evaluate_method(p, sets[a], m, protocol, protocol_params, progress=False, **kws[m])
+    return execute(p, spec, sets[spec.key[1]]).evaluation
+
+
+def plan(p, samples: pd.DataFrame | None = None, **changes) -> list:
+    """Every (method, amplitude) training of the plan (:func:`sweep_settings`; the amplitude sets are
+    generated when missing). ``samples`` is not used: the chapter makes its own sets."""
+    st = sweep_settings(p, **changes)
+    sets = _sets(p, st["amplitudes"], p.scheme or SCHEME, st["synth"])
+    return _specs(p, sets, st["methods"], p.protocol or PROTOCOL, None, st["known_answer_settings"],
+                  CHAPTER.trainer(p, st), st["folds"])
+
+
+@dataclass
+class Result:
+    """:func:`sweep`'s rows and evaluations, and the plan they ran."""
+    rows: pd.DataFrame
+    evaluations: dict
+    settings: dict
+
+    def summary(self) -> pd.DataFrame:
+        return table(self.rows)
+
+
+def run(p, samples: pd.DataFrame | None = None, *, progress: bool = False, **changes) -> Result:
+    """The sweep of the chapter's plan (:func:`sweep_settings`), under the notebook's scheme and protocol."""
+    st = sweep_settings(p, **changes)
+    rows, evals = sweep(p, st["amplitudes"], st["methods"], scheme=p.scheme or SCHEME,
+                        protocol=p.protocol or PROTOCOL, synth_params=st["synth"], progress=progress,
+                        known_answer_settings=st["known_answer_settings"], n_jobs=st["n_jobs"], folds=st["folds"],
+                        **CHAPTER.trainer(p, st))
+    return Result(rows, evals, st)
 
 
 def verdict(df: pd.DataFrame, metric: str = "uar") -> pd.DataFrame:
@@ -340,3 +356,13 @@ def table(df: pd.DataFrame) -> pd.DataFrame:
     keep = d.drop_duplicates(["method", "amplitude"]).set_index(["method", "amplitude"])
     extra = keep[["chance", "n_clips", "protocol", "leakage_max", "provenance"]]
     return wide.join(extra)
+
+
+CHAPTER = Chapter(
+    name="known_answer", notebook="40_known_answer", paper=None, schemes=(SCHEME, "c3d", "pnso"), scheme=SCHEME,
+    protocols=("group_kfold", "loso", "stratified_kfold", "holdout"), protocol=PROTOCOL,
+    parameters=("profile", "scheme", "protocol", "epochs", "seed", "device", "plan"),
+    plans=PLANS, plan=plan, run=run,
+    tables={"known answers": lambda r: table(r.rows), "verdict": lambda r: verdict(r.rows),
+            "published": lambda r: beside_published(r.rows)},
+    figures={"amplitudes": lambda r: report.amplitude_figure(r.rows)}, summary=Result.summary)

@@ -14,36 +14,39 @@ of test clips whose subject is also in training, ``melib.protocols.audit``) besi
   :func:`cross_matrix` as a train x test matrix, :func:`cross_beside_published` beside LocalRegions
   Table 12.
 
-Methods are the baselines' names of :data:`melib.experiments.known_answer.BASELINES` or registered models
-(default profile; deep models train with ``threads=1``). Choices: the MEGC2019 3-class scheme throughout (it
-is the one whose classes exist in every layout, so cross-dataset runs are possible); holdout test share 0.2,
-not stratified (C3D states neither, ``melib.protocols``); 5 seeds as in C3D 8.1.
+Methods are the baselines' names of :data:`melib.experiments.common.BASELINES` or registered models
+(default profile; deep models train with ``threads=1``). ``result = protocol_comparison.run(p, samples)``
+runs the plan (:func:`plan`: every method under every protocol, then across datasets). Choices: the
+MEGC2019 3-class scheme by default (it is the one whose classes exist in every layout, so cross-dataset runs
+are possible; ``scheme`` may name another); holdout test share 0.2, not stratified (C3D states neither,
+``melib.protocols``); 5 seeds as in C3D 8.1 (plan key ``n_seeds``).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .. import published, train
+from .. import published
 from ..errors import ConfigError
-from . import labelled
-from .known_answer import evaluate_method
+from ..report import provenance_label
+from .common import evaluate_method, execute_all, kfold_splits, labelled, method_spec
+from .contract import Chapter
 
 SCHEME = "megc2019"
 METHODS = ("lbp_top_svm", "psn")
 N_SEEDS = 5  # C3D 8.1: five random splits
 TEST_SIZE = 0.2
+PLANS = {profile: {"folds": 10, "methods": METHODS, "n_seeds": N_SEEDS} for profile in ("smoke", "default", "paper")}
 
 
 def protocol_specs(samples: pd.DataFrame, n_splits: int = 10, n_seeds: int = N_SEEDS,
                    test_size: float = TEST_SIZE, seed: int = 0) -> list[tuple[str, str, dict]]:
     """(label, protocol, params) of LOSO, stratified k-fold (fewer folds than ``n_splits`` when the rarest
     class of labelled ``samples`` has fewer clips) and the holdout repeated over ``n_seeds`` seeds."""
-    from .baselines import kfold_splits
-
     k = kfold_splits(samples, n_splits)
     return [("LOSO", "loso", {}),
             (f"stratified {k}-fold", "stratified_kfold", {"n_splits": k, "seed": seed}),
@@ -52,18 +55,18 @@ def protocol_specs(samples: pd.DataFrame, n_splits: int = 10, n_seeds: int = N_S
 
 
 def compare(p, samples: pd.DataFrame, methods: Sequence[str] = METHODS, specs=None, scheme: str = SCHEME,
-            progress: bool = False, **config_changes) -> tuple[pd.DataFrame, dict]:
+            progress: bool = False, evaluations: Mapping | None = None, **config_changes) -> tuple[pd.DataFrame, dict]:
     """Every method under every protocol of ``specs`` (default :func:`protocol_specs`) on ``samples``
-    labelled by ``scheme``. Returns ``(table, evaluations)``, ``evaluations[(method, label)]``."""
-    from ..report import provenance_label
-
+    labelled by ``scheme`` (``evaluations``: those already run, by (method, label)). Returns ``(table,
+    evaluations)``, ``evaluations[(method, label)]``."""
     lab = labelled(samples, scheme)
     prov = provenance_label(lab)
     specs = specs or protocol_specs(lab, seed=p.seed)
     rows, evals = [], {}
     for label, protocol, params in specs:
         for m in methods:
-            ev = evaluate_method(p, lab, m, protocol, params, progress=progress, **config_changes)
+            ev = (evaluations or {}).get((m, label)) or evaluate_method(p, lab, m, protocol, params, progress=progress,
+                                                                         **config_changes)
             evals[(m, label)] = ev
             s = ev.summary()
             rows.append({"method": m, "protocol": label, "n_folds": s["n_folds"], "n_clips": s["n_clips"],
@@ -132,31 +135,22 @@ def spread_beside_published(spread: pd.DataFrame, provenance: str, metric: str =
 
 
 def cross_dataset(p, samples: pd.DataFrame, method: str, scheme: str = SCHEME,
-                  datasets: Sequence[str] | None = None, progress: bool = False, **config_changes) -> pd.DataFrame:
+                  datasets: Sequence[str] | None = None, progress: bool = False, evaluations: Mapping | None = None,
+                  **config_changes) -> pd.DataFrame:
     """``method`` trained on each dataset and tested on each other (``cross_dataset``); the diagonal is LOSO
-    inside one dataset. One row per (train, test): accuracy, uf1, uar (pooled), n_train, n_test, leakage."""
+    inside one dataset (``evaluations``: those already run, by (train, test)). One row per (train, test):
+    accuracy, uf1, uar (pooled), n_train, n_test, leakage."""
     lab = labelled(samples, scheme)
-    datasets = list(datasets or dict.fromkeys(lab["dataset"]))
     rows = []
-    for a in datasets:
-        for b in datasets:
-            if a == b:
-                ev = evaluate_method(p, lab, method, "loso", {"datasets": (a,)}, progress=progress, **config_changes)
-            else:
-                ev = evaluate_method(p, lab, method, "cross_dataset", {"train": (a,), "test": (b,)},
-                                     progress=progress, **config_changes)
-            s, f = ev.summary(), ev.folds()
-            rows.append({"method": method, "train": a, "test": b, "protocol": "loso" if a == b else "cross_dataset",
-                         "accuracy": s["accuracy"], "uf1": s["uf1"], "uar": s["uar"],
-                         "n_train": int(f["n_train"].max()), "n_test": s["n_clips"],
-                         "leakage_max": s["leakage_max"]})
+    for a, b in _cross_pairs(lab, datasets):
+        ev = (evaluations or {}).get((a, b))
+        if ev is None:
+            ev = evaluate_method(p, lab, method, *_pair_protocol(a, b), progress=progress, **config_changes)
+        s, f = ev.summary(), ev.folds()
+        rows.append({"method": method, "train": a, "test": b, "protocol": "loso" if a == b else "cross_dataset",
+                     "accuracy": s["accuracy"], "uf1": s["uf1"], "uar": s["uar"],
+                     "n_train": int(f["n_train"].max()), "n_test": s["n_clips"], "leakage_max": s["leakage_max"]})
     return pd.DataFrame(rows)
-
-
-def cross_datasets(p, samples: pd.DataFrame, methods: Sequence[str] = METHODS, scheme: str = SCHEME,
-                   progress: bool = False, **config_changes) -> dict[str, pd.DataFrame]:
-    """:func:`cross_dataset` of each method."""
-    return {m: cross_dataset(p, samples, m, scheme, progress=progress, **config_changes) for m in methods}
 
 
 def cross_matrix(cross: pd.DataFrame, metric: str = "uf1") -> pd.DataFrame:
@@ -189,13 +183,62 @@ def cross_beside_published(cross: pd.DataFrame, provenance: str) -> pd.DataFrame
     return out
 
 
-def has_curves(ev: train.Evaluation) -> bool:
-    """Whether the run logged per-epoch curves (torch models do; an SVM has none)."""
-    return any(r.get("curves") for r in ev.records)
+def _pair_protocol(a: str, b: str) -> tuple[str, dict]:
+    """Train on dataset ``a``, test on ``b``: across datasets, or LOSO inside one (the diagonal)."""
+    return ("loso", {"datasets": (a,)}) if a == b else ("cross_dataset", {"train": (a,), "test": (b,)})
 
 
-def curves_figure(ev: train.Evaluation, title: str | None = None):
-    """Training curves of a run, mean over folds (``melib.experiments.dlhn.curves_figure``)."""
-    from .dlhn import curves_figure as _curves
+def _cross_pairs(lab: pd.DataFrame, datasets=None) -> list[tuple[str, str]]:
+    datasets = list(datasets or dict.fromkeys(lab["dataset"]))
+    return [(a, b) for a in datasets for b in datasets]
 
-    return _curves(ev, title)
+
+def plan(p, samples: pd.DataFrame, **changes) -> list:
+    """Every method under every protocol (:func:`protocol_specs`), then trained on each dataset and tested on
+    each other (``changes``: plan keys ``methods``, ``n_seeds``, ``folds``)."""
+    st = CHAPTER.settings(p, **changes)
+    lab = labelled(samples, p.scheme or SCHEME)
+    specs = [method_spec(p, lab, m, protocol, params, key=("protocols", m, label))
+             for label, protocol, params in protocol_specs(lab, st["folds"], st["n_seeds"], seed=p.seed)
+             for m in st["methods"]]
+    for m in st["methods"]:
+        for a, b in _cross_pairs(lab):
+            specs.append(method_spec(p, lab, m, *_pair_protocol(a, b), key=("cross", m, a, b)))
+    return specs
+
+
+@dataclass
+class Result:
+    """The comparison table and evaluations (:func:`compare`), and each method's cross-dataset rows."""
+    table: pd.DataFrame
+    evaluations: dict
+    cross: dict
+    provenance: str
+
+    def summary(self) -> pd.DataFrame:
+        return self.table
+
+
+def run(p, samples: pd.DataFrame, *, progress: bool = False, **changes) -> Result:
+    """Run the plan (:func:`plan`) and gather :func:`compare`'s table and :func:`cross_dataset`'s rows."""
+    st = CHAPTER.settings(p, **changes)
+    lab = labelled(samples, p.scheme or SCHEME)
+    runs = execute_all(p, plan(p, samples, **changes), samples, progress)
+    specs = protocol_specs(lab, st["folds"], st["n_seeds"], seed=p.seed)
+    table, evals = compare(p, lab, st["methods"], specs, scheme=p.scheme or SCHEME,
+                           evaluations={k[1:]: r.evaluation for k, r in runs.items() if k[0] == "protocols"})
+    cross = {m: cross_dataset(p, lab, m, scheme=p.scheme or SCHEME,
+                              evaluations={k[2:]: r.evaluation for k, r in runs.items() if k[:2] == ("cross", m)})
+             for m in st["methods"]}
+    return Result(table, evals, cross, provenance_label(lab))
+
+
+CHAPTER = Chapter(
+    name="protocol_comparison", notebook="30_protocols", paper=None,
+    schemes=(SCHEME, "pnso", "c3d", "objective"), scheme=SCHEME, protocols=(), protocol=None,
+    parameters=("profile", "data", "dataset", "scheme", "epochs", "frame_size", "seed", "device", "plan"),
+    plans=PLANS, plan=plan, run=run, pipelines=("lbp", "psn"),
+    tables={"comparison": lambda r: r.table, "ranking": lambda r: ranking(r.table, "uf1"),
+            "holdout spread": lambda r: spread_beside_published(holdout_spread(r.evaluations), r.provenance),
+            "cross-dataset": lambda r: cross_beside_published(next(iter(r.cross.values())), r.provenance)},
+    figures={"holdout spread": lambda r: spread_figure(holdout_spread(r.evaluations))}, summary=Result.summary)

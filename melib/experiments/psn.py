@@ -1,10 +1,11 @@
 """The PSN chapter: PSN under stratified 10-fold with 4 classes (pnso), its ablations (PSN Fig. 7), backbones and
 fusions (PSN Table 9) and the RPCA retention ratio (PSN Fig. 10), beside the paper's numbers.
 
-``result = psn.run(p, samples)`` preprocesses the clips once (``melib.preprocess.pipelines.psn_inputs``), then
-trains PSN and the variants the profile's plan (:data:`PLAN`) lists, all on the same folds and inputs, with
-cached run records. The tables (long form from ``report.side_by_side``; :func:`melib.experiments.dlhn.wide`
-lays them out like the paper):
+``result = psn.run(p, samples)`` trains PSN and the variants the profile's plan (:data:`PLANS`, :func:`plan`)
+lists, all on the same folds and on the inputs of ``melib.preprocess.pipelines.psn_inputs`` (the retention
+runs with ``retain``), with cached run records. ``scheme`` may be ``pnso`` (the paper's) or ``megc2019``;
+``protocol`` any of :data:`PROTOCOLS`. The tables (long form from ``report.side_by_side``;
+``melib.experiments.views.wide`` lays them out like the paper):
 
 - :func:`table5` — PSN Table 5: recognition rate and F1 of the published methods, this study's PSN beside.
 - :func:`table6` — PSN Table 6: UAR and UF1 on the combined set and per dataset (``Evaluation.by_dataset``).
@@ -30,7 +31,7 @@ Choices (the book lists them as deviations):
   default reading of PSN 3.2); under ``default`` and ``smoke`` on the sampled frames only
   (``rpca_on="sampled"``): 0.36 s a clip against 1.6 s on the shared CPU (one thread), i.e. about 50 s
   instead of about 4 minutes for the default set.
-- Grids per profile (:data:`PLAN`): the paper's full Fig. 7 and Table 9 grids and retention ratios 0.1..1.0
+- Grids per profile (:data:`PLANS`): the paper's full Fig. 7 and Table 9 grids and retention ratios 0.1..1.0
   under ``paper``; under ``default`` every Fig. 7 ablation and Table 9's AlexNet fusions (SUM, PROD, CONCAT)
   only — each PSN run takes 10-25 s of the chapter's 1.5 CPU minutes, ResNet10 about 1.5x and VGG16 3-5x
   an AlexNet run — and no retention run; ``smoke`` runs the AlexNet and ResNet10 rows of Table 9 and one
@@ -48,15 +49,16 @@ import numpy as np
 import pandas as pd
 
 from .. import published, report, train
-from ..preprocess import rpca
-from . import Run, confusion_beside, headline_frame, headline_row, labelled, model_inputs
-from .dlhn import beside, fold_audit, leakage_sentence, table_caption, torch_threads, wide  # noqa: F401  (wide: notebook)
-from .dlhn import curves_figure as _curves
+from ..frames import example_clip
+from ..params import face_size
+from .common import (PROTOCOLS, RPCA_ON, Run, execute_all, headline_frame, headline_row, labelled, protocol_for,
+                     training)
+from .contract import MODEL_PARAMETERS, Chapter
+from .views import FoldViews, beside, confusion_beside, curves_figure as _curves
 
 PAPER = "PSN"
 SCHEME = "pnso"
 PROTOCOL = "stratified_kfold"
-DEFAULTS = {"scheme": SCHEME, "protocol": PROTOCOL}
 
 # PSN Fig. 7: the ablations as switches of melib.models.psn.PSN
 ABLATIONS = {"PSN_spatial": {"branches": "spatial"}, "PSN_temporal": {"branches": "temporal"},
@@ -67,19 +69,14 @@ FUSIONS = ("sum", "prod", "concat")
 TABLE9 = tuple((b, f) for b in BACKBONES for f in FUSIONS)
 RETENTION_PAPER = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)  # PSN Fig. 10's bins, upper edges
 
-PLAN = {
-    "smoke": {"n_splits": 3, "rpca_on": "sampled", "ablations": tuple(ABLATIONS),
+PLANS = {
+    "smoke": {"folds": 3, "rpca_on": RPCA_ON["smoke"], "ablations": tuple(ABLATIONS),
               "table9": tuple(t for t in TABLE9 if t[0] != "vgg16"), "retention": (0.3,)},
-    "default": {"n_splits": 3, "rpca_on": "sampled", "ablations": tuple(ABLATIONS),
+    "default": {"folds": 3, "rpca_on": RPCA_ON["default"], "ablations": tuple(ABLATIONS),
                 "table9": (("alexnet", "sum"), ("alexnet", "prod"), ("alexnet", "concat")), "retention": ()},
-    "paper": {"n_splits": 10, "rpca_on": "normalised", "ablations": tuple(ABLATIONS), "table9": TABLE9,
+    "paper": {"folds": 10, "rpca_on": RPCA_ON["paper"], "ablations": tuple(ABLATIONS), "table9": TABLE9,
               "retention": RETENTION_PAPER},
 }
-
-
-def plan(p) -> dict:
-    """What the chapter runs under profile ``p`` (:data:`PLAN`)."""
-    return dict(PLAN.get(p.profile, PLAN["paper"]))
 
 
 def setting(backbone: str, fusion: str) -> str:
@@ -88,7 +85,7 @@ def setting(backbone: str, fusion: str) -> str:
 
 
 @dataclass
-class Result:
+class Result(FoldViews):
     """PSN and its variants on one set of folds: ``runs`` maps a display name to its Run."""
     runs: dict[str, Run]
     kwargs: dict[str, dict]
@@ -102,47 +99,35 @@ class Result:
     def psn(self) -> train.Evaluation:
         return self.runs["PSN"].evaluation
 
+    SOURCE = "PSN 3.2"
+
+    @property
+    def evaluation(self) -> train.Evaluation:
+        return self.psn
+
     def summary(self) -> pd.DataFrame:
         """One row per model run: protocol, folds, RR (mean of folds) and std, pooled UF1 / UAR, leakage."""
         rows = []
         for name, r in self.runs.items():
             s = r.evaluation.summary()
-            rows.append({"method": name, "protocol": self.protocol, "n_folds": s["n_folds"], "n_clips": s["n_clips"],
+            rows.append({"method": name, "scheme": self.scheme, "protocol": self.protocol, "n_folds": s["n_folds"],
+                         "n_clips": s["n_clips"],
                          "RR (mean of folds)": s["accuracy_mean"], "RR std": s["accuracy_std"],
                          "UF1 (pooled)": s["uf1"], "UAR (pooled)": s["uar"], "leakage_mean": s["leakage_mean"],
                          "leakage_max": s["leakage_max"], "provenance": self.provenance})
         return pd.DataFrame(rows).set_index("method")
 
 
-def inputs(p, samples: pd.DataFrame, progress: bool = False, threads: int | None = 1):
-    """(X, kept samples, exclusions): PSN's inputs for the labelled clips of ``samples``, with the plan's RPCA
-    input (:data:`PLAN`), computed with ``threads`` torch threads."""
-    lab = labelled(samples, p.scheme or SCHEME)
-    with torch_threads(threads):
-        return model_inputs(p, lab, "psn", pipeline_kwargs={"rpca_on": plan(p)["rpca_on"]}, progress=progress)
-
-
-def retained(X: dict, ratio: float) -> dict:
-    """``X`` with each frame of the sparse part E keeping only its ``ratio`` largest non-zero entries
-    (PSN Fig. 10; ``melib.preprocess.rpca.retain``)."""
-    e = np.asarray(X["sparse"])
-    n, t = e.shape[:2]
-    cols = e.reshape(n, t, -1).transpose(0, 2, 1)                 # (clip, pixels, frames): frames as columns
-    kept = rpca.retain(np.ascontiguousarray(cols), ratio)
-    return {**X, "sparse": np.ascontiguousarray(kept.transpose(0, 2, 1).reshape(e.shape))}
-
-
-def variants(p, ablations=None, table9=None, retention=None) -> dict[str, tuple[dict, float | None]]:
+def variants(settings: dict) -> dict[str, tuple[dict, float | None]]:
     """Display name -> (PSN keyword arguments, retention ratio or None) of every run the plan asks for; runs
     equal to plain PSN (AlexNet + SUM, retention 1.0) are not repeated."""
-    pl = plan(p)
     out: dict[str, tuple[dict, float | None]] = {"PSN": ({}, None)}
-    for name in (pl["ablations"] if ablations is None else ablations):
+    for name in settings["ablations"]:
         out[name] = (dict(ABLATIONS[name]), None)
-    for b, f in (pl["table9"] if table9 is None else table9):
+    for b, f in settings["table9"]:
         if (b, f) != ("alexnet", "sum"):
             out[setting(b, f)] = ({"backbone": b, "fusion": f}, None)
-    for r in (pl["retention"] if retention is None else retention):
+    for r in settings["retention"]:
         if r < 1.0:
             out[f"PSN, retain {r:.0%} of E"] = ({}, float(r))
     return out
@@ -153,26 +138,32 @@ def _record_name(name: str, kw: dict, ratio: float | None) -> str:
     return "psn" + ("_" + "_".join(parts) if parts else "")
 
 
-def run(p, samples: pd.DataFrame, *, ablations=None, table9=None, retention=None, protocol: str | None = None,
-        n_splits: int | None = None, progress: bool = False, threads: int | None = 1, **config_changes) -> Result:
-    """Train PSN and the variants of the plan (or those given: ablation names of :data:`ABLATIONS`, Table 9
-    (backbone, fusion) pairs, retention ratios) on the same folds; ``config_changes`` go to the trainer."""
-    from .. import study
-    from .dlhn import protocol_params
+def plan(p, samples: pd.DataFrame, **changes) -> list:
+    """PSN and the variants of the plan (``changes``: plan keys, e.g. ``ablations`` names of
+    :data:`ABLATIONS`, ``table9`` (backbone, fusion) pairs, ``retention`` ratios), all on the same folds."""
+    st = CHAPTER.settings(p, **changes)
+    lab = labelled(samples, p.scheme or SCHEME)
+    protocol, pp = protocol_for(p, p.protocol or PROTOCOL, lab, st)
+    specs = []
+    for name, (kw, ratio) in variants(st).items():
+        cfg = CHAPTER.trainer(p, st, threads=1, track_test=name == "PSN")  # curves of PSN only
+        specs.append(training(p, (name,), "psn", lab, protocol, pp, name=_record_name(name, kw, ratio),
+                              model_params=kw, pipeline_params={"rpca_on": st["rpca_on"], "retain": ratio},
+                              config=cfg))
+    return specs
 
-    protocol = protocol or p.protocol or PROTOCOL
-    pp = protocol_params(p, protocol, n_splits or plan(p)["n_splits"])
-    X, kept, exclusions = inputs(p, samples, progress, threads)
-    cfg = study.train_config(p, "psn", **{"progress": progress, "threads": threads, **config_changes})
-    runs, kwargs = {}, {}
-    for name, (kw, ratio) in variants(p, ablations, table9, retention).items():
-        x = X if ratio is None else retained(X, ratio)
-        ev = train.evaluate("psn", x, kept, protocol, protocol_params=pp,
-                            config=cfg.replace(track_test=name == "PSN"),  # curves of PSN only
-                            model_params={"profile": p.model_profile, **kw}, name=_record_name(name, kw, ratio),
-                            progress=progress)
-        runs[name], kwargs[name] = Run(name, protocol, ev, kept, exclusions), {**kw, "retain": ratio}
-    return Result(runs, kwargs, protocol, pp, report.provenance_label(kept), kept, exclusions)
+
+def run(p, samples: pd.DataFrame, *, progress: bool = False, **changes) -> Result:
+    """Train PSN and the variants of :func:`plan` on the same folds."""
+    specs = plan(p, samples, **changes)
+    runs = execute_all(p, specs, samples, progress)
+    named = {s.key[0]: Run(s.key[0], r.protocol, r.evaluation, r.samples, r.exclusions, s)
+             for s, r in zip(specs, runs.values())}
+    kwargs = {s.key[0]: {**{k: v for k, v in s.model_params.items() if k != "n_classes"},
+                         "retain": s.pipeline_params["retain"]} for s in specs}
+    first = named["PSN"]
+    return Result(named, kwargs, first.protocol, dict(first.spec.protocol_params),
+                  report.provenance_label(first.samples), first.samples, first.exclusions)
 
 
 # ---- tables ------------------------------------------------------------------------------------------------
@@ -276,20 +267,6 @@ def confusion_figures(result: Result) -> list:
             report.confusion_figure(pub, title=pub.attrs["provenance"])]
 
 
-def caption(result: Result, what: str) -> str:
-    """One line above a results table: provenance, protocol and subject overlap of the PSN folds."""
-    return table_caption(result.psn, result.protocol, result.protocol_params, result.provenance, what)
-
-
-def audit(result: Result) -> pd.DataFrame:
-    """The leakage audit of the folds (every variant shares them)."""
-    return fold_audit(result.psn, result.protocol)
-
-
-def audit_sentence(result: Result) -> str:
-    return leakage_sentence(result.psn, result.protocol, result.protocol_params, "PSN 3.2")
-
-
 # ---- figures -----------------------------------------------------------------------------------------------
 
 def ablation_figure(result: Result):
@@ -311,17 +288,23 @@ def ablation_figure(result: Result):
 
 def curves_figure(result: Result, name: str = "PSN"):
     """Training curves (mean over folds) of one run; the test fold is monitored only (cf. PSN Fig. 9)."""
-    return _curves(result.runs[name].evaluation, f"{name} ({result.provenance})")
+    return _curves(result.runs[name], f"{name} ({result.provenance})")
 
 
 def tp_figure(p, samples: pd.DataFrame, show_real_frames: bool = False):
-    """PSN Fig. 5 for one clip (``study.example_clip``): tp = std(x_t - x_{t-1}) (Eq. 7) over the aligned grey
+    """PSN Fig. 5 for one clip (``frames.example_clip``): tp = std(x_t - x_{t-1}) (Eq. 7) over the aligned grey
     clip, onset, apex and offset marked. A curve, not a frame: drawn for real clips too."""
-    from .. import study
     from ..preprocess import face, figures, temporal
 
-    row = study.example_clip(samples, show_real_frames)
-    frames = face.face_track(row, size=study.face_size(p, "psn"), gray=True)["frames"].astype(np.float64) / 255.0
+    row = example_clip(samples, show_real_frames)
+    frames = face.face_track(row, size=face_size(p, "psn"), gray=True)["frames"].astype(np.float64) / 255.0
     return figures.plot_temporal_perception(
         frames=frames, onset=0, apex=temporal.apex_position(row), offset=len(frames) - 1,
         title=f"{row['dataset']} {row['subject']} / {row['clip']} ({'synthetic' if row['synthetic'] else 'real'})")
+
+
+TABLES = {"Table 5": table5, "Table 6": table6, "Table 9": table9, "Fig. 7": ablations, "Fig. 10": retention,
+          "Table 7": confusion, "audit": Result.audit}
+FIGURES = {"Fig. 5": tp_figure, "Fig. 7": ablation_figure, "Fig. 9": curves_figure, "Table 7": confusion_figures}
+CHAPTER = Chapter("psn", "11_psn", PAPER, ("pnso", "megc2019"), SCHEME, PROTOCOLS, PROTOCOL, MODEL_PARAMETERS,
+                  PLANS, plan, run, ("psn",), TABLES, FIGURES, headline, Result.summary)

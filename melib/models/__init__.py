@@ -8,6 +8,9 @@
 >>> net(torch.rand(2, *net.input_spec["clip"])).shape    # logits (B, K)
 torch.Size([2, 3])
 
+``input_spec(name, profile, **kwargs)`` gives the same spec from the registry's data, without building a
+network, and ``pipeline_of(name)`` the input pipeline that feeds the model (:mod:`.specs`).
+
 ``build(name, profile="paper", **kwargs)``: ``profile="paper"`` (the default) gives the paper's settings,
 ``profile="default"`` a small CPU profile (narrower, smaller inputs) so the CPU study runs in minutes;
 explicit keyword arguments override either. ``names()`` lists the registered models,
@@ -17,7 +20,8 @@ shapes ``model.input_spec`` asks for. Every model's ``forward`` takes a tensor o
 of tensors (batch first) and returns logits (B, K); softmax is left to the loss.
 
 Families: :mod:`.dlhn` (DLHN), :mod:`.psn` (PSN), :mod:`.c3d` (C3D), :mod:`.cropnet` (CropNet),
-:mod:`.local_regions` (LocalRegions); :mod:`.baselines` holds the LBP + SVM pipelines (scikit-learn).
+:mod:`.local_regions` (LocalRegions; :mod:`.local_regions_stages` trains its two stages in one fit);
+:mod:`.baselines` holds the LBP + SVM pipelines (scikit-learn).
 """
 from __future__ import annotations
 
@@ -25,10 +29,12 @@ from typing import Any
 
 from torch import nn
 
-from ._registry import REGISTRY, SpecModule, entry, example_input, n_params, profile_kwargs
-from . import c3d, cropnet, dlhn, local_regions, psn  # noqa: F401  (registration)
+from ._registry import (REGISTRY, SpecModule, Stage, entry, example_input, input_spec, n_params, pipeline_of,
+                        profile_kwargs)
+from . import c3d, cropnet, dlhn, local_regions, local_regions_stages, psn, specs  # noqa: F401  (registration)
 
-__all__ = ["build", "names", "paper_training", "profile_kwargs", "example_input", "n_params", "SpecModule"]
+__all__ = ["build", "names", "paper_training", "profile_kwargs", "input_spec", "pipeline_of", "example_input",
+           "n_params", "SpecModule", "Stage"]
 
 
 def build(name: str, profile: str = "paper", **kwargs: Any) -> nn.Module:

@@ -4,16 +4,22 @@ A model family registers a factory under a name with two keyword profiles:
 ``paper`` (the settings the paper states, the default of :func:`melib.models.build`) and
 ``default`` (a small CPU profile that shrinks width and input size so the whole CPU study runs in
 minutes). Explicit keyword arguments override the profile.
+
+Each entry also holds, as data, what the model eats (:func:`describe`, filled in by :mod:`melib.models.specs`):
+the input pipeline that feeds it and its input spec as a function of its keyword arguments, so that
+:func:`input_spec` answers without building a network.
 """
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import torch
 from torch import nn
 
 from ..errors import ConfigError
+from ..registry import Registry
 
 PROFILES = ("paper", "default")
 
@@ -24,9 +30,12 @@ class Entry:
     profiles: dict[str, dict[str, Any]]
     paper_training: dict[str, Any] = field(default_factory=dict)
     doc: str = ""
+    pipeline: str | None = None  # melib.preprocess.pipelines name of the input pipeline that feeds it
+    spec: Callable[[dict], dict] | None = None  # keyword arguments (defaults bound) -> input spec
+    signature: Callable | None = None  # the callable whose defaults complete the keyword arguments
 
 
-REGISTRY: dict[str, Entry] = {}
+REGISTRY: Registry = Registry("model")
 
 
 def register(name: str, *, paper: Mapping[str, Any] | None = None, default: Mapping[str, Any] | None = None,
@@ -34,19 +43,46 @@ def register(name: str, *, paper: Mapping[str, Any] | None = None, default: Mapp
     """Register ``factory`` under ``name`` with its ``paper`` and ``default`` keyword profiles."""
 
     def deco(factory):
-        if name in REGISTRY:
-            raise ConfigError(f"model name {name!r} registered twice")
-        REGISTRY[name] = Entry(factory, {"paper": dict(paper or {}), "default": dict(default or {})},
-                               dict(training or {}), doc or (factory.__doc__ or "").strip().split("\n")[0])
+        REGISTRY.add(name, Entry(factory, {"paper": dict(paper or {}), "default": dict(default or {})},
+                                 dict(training or {}), doc or (factory.__doc__ or "").strip().split("\n")[0]))
         return factory
 
     return deco
 
 
 def entry(name: str) -> Entry:
-    if name not in REGISTRY:
-        raise ConfigError(f"unknown model {name!r}; choose one of {', '.join(sorted(REGISTRY))}")
-    return REGISTRY[name]
+    return REGISTRY.entry(name)
+
+
+def describe(name: str, *, pipeline: str, spec: Callable[[dict], dict], signature: Callable | None = None) -> None:
+    """Record what model ``name`` eats: its input ``pipeline`` and ``spec(kwargs) -> {input: shape}``, where
+    ``kwargs`` are the build arguments completed by the defaults of ``signature`` (default its factory)."""
+    e = entry(name)
+    e.pipeline, e.spec, e.signature = pipeline, spec, signature or e.factory
+
+
+def defaults(fn: Callable) -> dict[str, Any]:
+    """The keyword defaults of ``fn``'s signature."""
+    return {k: v.default for k, v in inspect.signature(fn).parameters.items()
+            if v.default is not inspect.Parameter.empty}
+
+
+def input_spec(name: str, profile: str = "paper", **kwargs) -> dict[str, tuple[int, ...]]:
+    """The input spec (``{input: shape without the batch axis}``) of model ``name`` built with ``profile`` and
+    ``kwargs``, computed from the registry's data: no network is built. Equals ``build(...).input_spec``."""
+    e = entry(name)
+    if e.spec is None:
+        raise ConfigError(f"model {name!r} has no input spec in the registry (melib.models.specs)")
+    args = {**defaults(e.signature), **profile_kwargs(name, profile), **kwargs}
+    return {k: tuple(int(v) for v in shape) for k, shape in e.spec(args).items()}
+
+
+def pipeline_of(name: str) -> str:
+    """The input pipeline (``melib.preprocess.pipelines``) that feeds model ``name``."""
+    e = entry(name)
+    if e.pipeline is None:
+        raise ConfigError(f"model {name!r} names no input pipeline (melib.models.specs)")
+    return e.pipeline
 
 
 def profile_kwargs(name: str, profile: str = "paper") -> dict[str, Any]:
@@ -83,6 +119,25 @@ class SpecModule(nn.Module):
                 raise ConfigError(f"{type(self).__name__} input {k!r}: expected (B, {', '.join(map(str, want))}), "
                                   f"found {tuple(v.shape)}")
         return out
+
+
+@dataclass
+class Stage:
+    """One stage of a multi-stage training (LocalRegions: per-region CNNs, then the LSTMs and classifier).
+
+    ``params(model)``: the parameters this stage optimises (default all); ``forward(model, x)``: the logits
+    this stage's loss sees (default ``model(x)``; may be (B, R, K) with targets (B, R)); ``target(x, y)``:
+    the targets (default the clip labels; negative targets are ignored); ``n_classes``: the number of target
+    classes when it differs from the clip classes (for focal alpha, class weights and scores);
+    ``config``: TrainConfig changes.
+    A model may define ``training_stages() -> list[Stage]``; ``melib.train.fit`` then runs them in order.
+    """
+    name: str
+    params: Callable[[nn.Module], Iterable[nn.Parameter]] | None = None
+    forward: Callable[[nn.Module, Any], torch.Tensor] | None = None
+    target: Callable[[Any, torch.Tensor], torch.Tensor] | None = None
+    n_classes: int | None = None
+    config: dict = field(default_factory=dict)
 
 
 def example_input(model: SpecModule, batch: int = 1, seed: int = 0,

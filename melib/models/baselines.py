@@ -60,3 +60,7 @@ def lbp_svm(kind: str = "top", *, from_clips: bool = False, C: float = 1.0, kern
     steps += [("scale", StandardScaler()),
               ("svm", SVC(C=C, kernel=kernel, class_weight=class_weight, **svc_params))]
     return Pipeline(steps)
+
+
+# Baseline estimators by name (a chapter's TrainingSpec names one as its model): name -> factory(**kwargs).
+ESTIMATORS = {"lbp_svm": lbp_svm}

@@ -52,12 +52,7 @@ from torch import nn
 from ..errors import ConfigError
 from ._registry import SpecModule, register
 
-try:  # PSN Eq. 7 lives with the preprocessing (one piece of code for one idea)
-    from ..preprocess.temporal import temporal_perception
-except ImportError:  # pragma: no cover - fallback while the preprocessing module is absent
-    def temporal_perception(frames, axis: int = 0):
-        """tp_t = std(x_t − x_{t−1}), t = 1 … T−1, on the vectorised frame (PSN Eq. 7)."""
-        return frames.diff(dim=axis).flatten(start_dim=axis + 1).std(dim=-1, unbiased=False)
+from ..preprocess.temporal import temporal_perception  # PSN Eq. 7 lives with the preprocessing
 
 INPUT_SPEC = {"sparse": (16, 1, 112, 112), "frames": (16, 1, 112, 112)}  # PSN section 3.2 (2)
 FUSIONS = ("sum", "prod", "concat")                                       # PSN Table 9

@@ -15,32 +15,37 @@ Conventions shared by every pipeline (choices; the book lists them as deviations
   (:func:`~melib.preprocess.face.face_track`) at the paper's face size (``face.FACE_SIZES``); every step
   (ROIs, RPCA, residuals, CGPO) runs at the paper's resolution, and only the final arrays are shrunk, with
   area averaging, to the sizes a smaller model profile asks for (``roi_sizes``, ``sparse_size``, ``size``,
-  ``out_size``, ``sizes``). :func:`model_params` reads those sizes from a built model's ``input_spec``.
-- Positions: the loaders keep frames onset..offset, so position 0 is the onset, the last one the offset, and
-  :func:`~melib.preprocess.temporal.apex_position` the apex (the middle frame where it is not annotated).
+  ``out_size``, ``sizes``). :func:`spec_params` reads those sizes from a model's input spec (which
+  ``melib.models.input_spec`` gives as data: this package imports nothing from ``melib.models``).
+- Registry (:mod:`~melib.preprocess.registry`, whose names this module re-exports): each pipeline
+  registers its per-clip function, the keyword that sets the aligned face's side (the study's
+  ``frame_size``) and how a model's input spec maps to its parameters. A new preprocessing step is one
+  registered function. RPCA runs on the device :func:`build_inputs` is given; cache entries do not depend
+  on it.
 """
 from __future__ import annotations
 
-import functools
-from typing import Callable, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import cv2
 import numpy as np
 import pandas as pd
+import torch
 
 from ..errors import ConfigError
 from . import lbp as lbp_mod
-from .cache import cached, map_clips
+from .cache import cached
 from .face import DEFAULT_MARGIN, FACE_SIZES, face_track
 from .flow import onset_apex_flow
+from .registry import (PIPELINES, Pipeline, build_inputs, current_device, entry, face_params,  # noqa: F401
+                       on_device, pipeline, register, spec_params)
 from .pyramid import ALPHA, GRIDS, OUT_SIZE, SIZE as CGPO_SIZE, cgpo as cgpo_crops
 from .residual import N_KEY, residual_image
 from .roi import DLHN_FACE, dlhn_rois, localregions_rois
-from .rpca import rpca_frames
+from .rpca import retain, rpca_frames
 from .temporal import (C3D_WINDOW, DLHN_FRAMES, PSN_FRAMES, PSN_NORMALISED, apex_position, apex_window,
                        psn_sample_indices, resample)
 
-PAPERS = ("dlhn", "psn", "c3d", "cropnet", "localregions", "lbp")
 DLHN_ROIS = ("eyebrows", "eyes", "nose", "mouth")
 # roi.localregions_rois names -> the model's (melib.models.local_regions.REGIONS); "left"/"right" as seen in
 # the image in both.
@@ -124,12 +129,36 @@ def scale_clip(arrays, how: str | None):
 def _sparse(clip01: np.ndarray, path, scale: str | None = None, **rpca_kw) -> np.ndarray:
     """RPCA sparse part E of a float [0, 1] clip (T, H, W), frames as the columns of D (DLHN 3.2.1, PSN 2.1),
     scaled as :func:`scale_clip` says."""
-    _, E, _ = rpca_frames(clip01.astype(np.float32), path=path, **rpca_kw)
+    device = current_device()
+    x = clip01.astype(np.float32)
+    _, E, _ = rpca_frames(x if device is None else torch.from_numpy(x).to(device), path=path, **rpca_kw)
+    E = E if device is None else E.cpu().numpy()
     return scale_clip(E.astype(np.float32), scale)
+
+
+def retain_frames(E: np.ndarray, ratio: float | None) -> np.ndarray:
+    """E (T, C, H, W) with each frame keeping only its ``ratio`` largest non-zero entries (PSN Fig. 10;
+    :func:`~melib.preprocess.rpca.retain`); None returns E."""
+    if ratio is None:
+        return E
+    t = E.shape[0]
+    cols = np.ascontiguousarray(E.reshape(t, -1).T)  # (pixels, frames): frames as columns
+    return np.ascontiguousarray(retain(cols, float(ratio)).T.reshape(E.shape))
 
 
 # --- DLHN ------------------------------------------------------------------------------------------------
 
+def _dlhn_spec(spec: dict) -> dict:
+    rois = {r: tuple(spec[r][-2:]) for r in DLHN_ROIS if r in spec}
+    out = {"frames": int(next(iter(spec.values()))[0]), "rois": bool(rois), "sparse": "sparse" in spec}
+    if rois:
+        out["roi_sizes"] = rois
+    if "sparse" in spec:
+        out["sparse_size"] = tuple(spec["sparse"][-2:])
+    return out
+
+
+@register("dlhn", face="size", min_face=DLHN_FACE[0], from_spec=_dlhn_spec)
 @cached(version=1)
 def dlhn_inputs(row, size: int = 112, frames: int = DLHN_FRAMES, roi_sizes: Mapping[str, Size] | None = None,
                 sparse_size: int | Size | None = None, rois: bool = True, sparse: bool = True,
@@ -178,11 +207,17 @@ def psn_indices(frames: int = PSN_FRAMES, n_normalised: int = PSN_NORMALISED) ->
     return np.rint(np.linspace(0, n_normalised - 1, frames)).astype(int)
 
 
+def _psn_spec(spec: dict) -> dict:
+    t, _, h, w = spec["sparse"]
+    return {"frames": int(t), "out_size": (int(h), int(w))}
+
+
+@register("psn", face="size", from_spec=_psn_spec)
 @cached(version=2)
 def psn_inputs(row, size: int = 112, frames: int = PSN_FRAMES, out_size: int | None = None,
                n_normalised: int = PSN_NORMALISED, method: str = "tim", rpca_on: str = "normalised",
                margin: float = DEFAULT_MARGIN, rpca_tol: float = 1e-7, rpca_max_iter: int = 1000,
-               sparse_scale: str | None = "clip_sd") -> dict[str, np.ndarray]:
+               sparse_scale: str | None = "clip_sd", retain: float | None = None) -> dict[str, np.ndarray]:
     """PSN inputs of one clip: ``{"sparse": E, "frames": the original frames}``, each (T, 1, s, s) float32.
 
     PSN 3.2 (1)-(2): face detected and cropped, frames resized to ``size`` x ``size`` (112), grey; every clip
@@ -197,7 +232,8 @@ def psn_inputs(row, size: int = 112, frames: int = PSN_FRAMES, out_size: int | N
     E is scaled to unit standard deviation per clip (``sparse_scale="clip_sd"``, :func:`scale_clip`; PSN does
     not say how E is scaled): as RPCA returns it, E's spread is about 1/20 of the frames' and PSN's spatial
     sub-network did not learn from it on the synthetic set (UAR 0.52 against 0.57 scaled, 20 epochs);
-    ``sparse_scale=None`` keeps E as RPCA returns it.
+    ``sparse_scale=None`` keeps E as RPCA returns it. ``retain`` (PSN Fig. 10) keeps that share of each
+    frame's non-zero entries of E, after the resizing (:func:`retain_frames`); None keeps all.
     Note: every frame of a clip interpolated to 150 frames is a mix of its T original frames, so that matrix
     has rank <= T; for clips much shorter than 150 frames RPCA then leaves less in E (on the synthetic set E's
     contrast on the moved pixels at the apex was less consistent than with ``rpca_on="sampled"``).
@@ -214,7 +250,7 @@ def psn_inputs(row, size: int = 112, frames: int = PSN_FRAMES, out_size: int | N
     else:
         E = _sparse(sampled, _path(row), **rpca_kw)
     shrink = None if out_size is None else _pair(out_size)
-    return {"sparse": _tchw(_resize(E, shrink)), "frames": _tchw(_resize(sampled, shrink))}
+    return {"sparse": retain_frames(_tchw(_resize(E, shrink)), retain), "frames": _tchw(_resize(sampled, shrink))}
 
 
 # --- C3D -------------------------------------------------------------------------------------------------
@@ -226,10 +262,28 @@ def c3d_window(datasets: str | Sequence[str]) -> int:
     return C3D_WINDOW[names.pop()] if len(names) == 1 and next(iter(names)) in C3D_WINDOW else C3D_WINDOW["combined"]
 
 
+def _c3d_spec(spec: dict) -> dict:
+    t, _, h, w = spec["clip"]
+    if h != w:
+        raise ConfigError(f"C3D pipelines make square frames, the model asks for {h}x{w}")
+    return {"window": int(t), "size": int(h)}
+
+
+ANCHORS = ("apex", "onset")
+
+
+def _c3d_window_of_table(samples: pd.DataFrame, params: dict) -> dict:
+    """``window=None``: one length for the whole table (:func:`c3d_window` of its datasets)."""
+    if params.get("window") is None and len(samples):
+        params = {**params, "window": c3d_window(samples["dataset"].unique().tolist())}
+    return params
+
+
+@register("c3d", face="face_size", from_spec=_c3d_spec, prepare=_c3d_window_of_table)
 @cached(version=1)
 def c3d_inputs(row, window: int | None = None, size: int = 128, face_size: int | None = None,
-               mode: str = "pad", margin: float = DEFAULT_MARGIN,
-               onset_difference: bool = False) -> dict[str, np.ndarray]:
+               mode: str = "pad", margin: float = DEFAULT_MARGIN, onset_difference: bool = False,
+               anchor: str = "apex") -> dict[str, np.ndarray]:
     """C3D input of one clip: ``{"clip": (L, 1, size, size)}`` float32 in [0, 1], the apex-centred window.
 
     C3D 4.1-4.4: dlib face + 68 landmarks, crop (grey, ``face_size``, default 128, C3D Table 2); the
@@ -239,11 +293,16 @@ def c3d_inputs(row, window: int | None = None, size: int = 128, face_size: int |
     ``size`` is the output side (64 for Model-B; smaller for the CPU profile), area-averaged from the face.
     ``onset_difference=True`` (not the paper's input; off by default) gives every frame minus the clip's onset
     frame instead (signed, in [-1, 1]): the motion without the face's appearance.
+    ``anchor="onset"``: the window that starts at the onset instead, C3D Table 3's "initial frame sequence"
+    (centred on the frame ``window // 2`` after the onset, or the last frame of a shorter clip).
     """
+    if anchor not in ANCHORS:
+        raise ConfigError(f"anchor must be one of {', '.join(ANCHORS)}, not {anchor!r}")
     window = c3d_window(row["dataset"]) if window is None else int(window)
     fs = FACE_SIZES["c3d"][0] if face_size is None else int(face_size)
     face = face_track(row, size=(fs, fs), margin=margin, gray=True)
-    clip = _unit(_resize(apex_window(face["frames"], apex_position(row), window, mode, path=_path(row)),
+    centre = apex_position(row) if anchor == "apex" else min(window // 2, len(face["frames"]) - 1)  # C3D Table 3
+    clip = _unit(_resize(apex_window(face["frames"], centre, window, mode, path=_path(row)),
                          (size, size)))  # C3D 4.4
     if onset_difference:
         clip = clip - _unit(_resize(face["frames"][:1], (size, size)))
@@ -260,6 +319,13 @@ def _minmax(image: np.ndarray) -> np.ndarray:
     return np.where(span > 0, (image - lo) / np.where(span > 0, span, 1.0), 0.0)
 
 
+def _cropnet_spec(spec: dict) -> dict:
+    if "cgpo" in spec:
+        return {"cgpo": True, "out_size": int(spec["cgpo"][2])}
+    return {"cgpo": False, "whole_size": int(spec["image"][1])}
+
+
+@register("cropnet", from_spec=_cropnet_spec)
 @cached(version=1)
 def cropnet_inputs(row, kind: str = "ars", cgpo: bool = True, size: int = CGPO_SIZE, out_size: int = OUT_SIZE,
                    whole_size: int | None = None, n_key: int = N_KEY, grids: Sequence[int] = GRIDS,
@@ -312,6 +378,16 @@ def fit_length(clip: np.ndarray, frames: int, temporal: str = "pad", path=None) 
     return np.concatenate([clip, np.zeros((frames - n,) + clip.shape[1:], clip.dtype)])
 
 
+def _local_regions_spec(spec: dict) -> dict:
+    """Clips (T, C, h, w) per region, or single frames (C, h, w) for the stage-1 region CNN."""
+    regions = tuple(spec)
+    out = {"regions": regions, "sizes": {r: tuple(int(v) for v in spec[r][-2:]) for r in regions}}
+    if len(spec[regions[0]]) == 4:
+        out["frames"] = int(spec[regions[0]][0])
+    return out
+
+
+@register("localregions", face="face_size", from_spec=_local_regions_spec)
 @cached(version=2)
 def local_regions_inputs(row, frames: int = 16, sizes: Mapping[str, Size] | None = None,
                          regions: Sequence[str] = LOCALREGIONS_REGIONS, temporal: str = "pad",
@@ -349,6 +425,7 @@ def local_regions_inputs(row, frames: int = 16, sizes: Mapping[str, Size] | None
 
 # --- LBP baselines ---------------------------------------------------------------------------------------
 
+@register("lbp", face="size")
 @cached(version=1)
 def lbp_features(row, kind: str = "top", size: Size = LBP_FACE, frames: int | None = None,
                  blocks: Size = (5, 5), radii: tuple[float, float, float] = (1, 1, 4),
@@ -372,115 +449,3 @@ def lbp_features(row, kind: str = "top", size: Size = LBP_FACE, frames: int | No
     else:
         raise ConfigError(f"kind must be 'top' or 'sip', not {kind!r}")
     return f.astype(np.float32)
-
-
-# --- batches and model profiles --------------------------------------------------------------------------
-
-PIPELINES: dict[str, Callable] = {"dlhn": dlhn_inputs, "psn": psn_inputs, "c3d": c3d_inputs,
-                                  "cropnet": cropnet_inputs, "localregions": local_regions_inputs,
-                                  "lbp": lbp_features}
-_ALIASES = {"local_regions": "localregions"}
-
-
-def pipeline(paper: str) -> Callable:
-    """The per-row pipeline of ``paper`` (one of :data:`PAPERS`)."""
-    key = _ALIASES.get(paper, paper)
-    if key not in PIPELINES:
-        raise ConfigError(f"unknown paper {paper!r}; choose one of {', '.join(PAPERS)}")
-    return PIPELINES[key]
-
-
-def build_inputs(samples: pd.DataFrame, paper: str, progress: bool = True,
-                 **params) -> tuple[dict[str, np.ndarray], pd.Index, list[dict]]:
-    """Run ``paper``'s pipeline over every row of ``samples`` and stack the results.
-
-    Returns ``(inputs, kept_index, exclusions)``: ``inputs`` maps each key to an array (N, ...) in the order
-    of ``kept_index`` (the samples' index of the rows that worked, in table order); for ``"lbp"`` the key is
-    ``"features"`` (N, D). A row whose pipeline raises DataError (no face, too short ...) is left out and
-    listed in ``exclusions`` (``dataset, subject, clip, reason, path, error``). ``params`` go to the
-    pipeline. For C3D, ``window=None`` is resolved once for the table (:func:`c3d_window` of its datasets)
-    so that every clip has the same length.
-    """
-    fn = pipeline(paper)
-    if fn is c3d_inputs and params.get("window") is None:
-        params["window"] = c3d_window(samples["dataset"].unique().tolist()) if len(samples) else None
-    results, exclusions = map_clips(fn, samples, desc=f"{_ALIASES.get(paper, paper)} inputs", progress=progress,
-                                    **params)
-    kept = pd.Index([i for i in samples.index if i in results])
-    if not len(kept):
-        return {}, kept, exclusions
-    first = results[kept[0]]
-    if isinstance(first, np.ndarray):
-        return {"features": np.stack([results.pop(i) for i in kept])}, kept, exclusions
-    # key by key, dropping each clip's copy once stacked: the peak is the whole set plus one key, not twice it
-    return {k: np.stack([results[i].pop(k) for i in kept]) for k in list(first)}, kept, exclusions
-
-
-# Registered model name -> the paper whose pipeline feeds it.
-MODEL_PAPER = {"dlhn": "dlhn", "dlhn_hcrnn": "dlhn", "dlhn_rprnn": "dlhn", "psn": "psn",
-               "c3d_model_a": "c3d", "c3d_split": "c3d", "c3d_model_b": "c3d", "c3d_model_c": "c3d",
-               "cropnet": "cropnet", "localregions": "localregions", "localregions_cnn": "localregions"}
-
-
-def spec_params(model: str, input_spec: Mapping[str, tuple]) -> dict:
-    """The pipeline parameters that produce the arrays a model's ``input_spec`` asks for (no batch axis).
-
-    Returns ``{"paper": ..., **params}``; pass the rest to :func:`build_inputs`. ``localregions_cnn``
-    (stage 1) takes single frames: the sizes are set and the trainer splits the (T, 3, h, w) clips.
-    """
-    if model not in MODEL_PAPER:
-        raise ConfigError(f"no pipeline known for model {model!r}; known: {', '.join(sorted(MODEL_PAPER))}")
-    paper = MODEL_PAPER[model]
-    spec = dict(input_spec)
-    out: dict = {"paper": paper}
-    if paper == "dlhn":
-        rois = {r: tuple(spec[r][-2:]) for r in DLHN_ROIS if r in spec}
-        shapes = [s for s in spec.values()]
-        out.update(frames=int(shapes[0][0]), rois=bool(rois), sparse="sparse" in spec)
-        if rois:
-            out["roi_sizes"] = rois
-        if "sparse" in spec:
-            out["sparse_size"] = tuple(spec["sparse"][-2:])
-    elif paper == "psn":
-        t, _, h, w = spec["sparse"]
-        out.update(frames=int(t), out_size=(int(h), int(w)))
-    elif paper == "c3d":
-        t, _, h, w = spec["clip"]
-        if h != w:
-            raise ConfigError(f"{model}: C3D pipelines make square frames, the model asks for {h}x{w}")
-        out.update(window=int(t), size=int(h))
-    elif paper == "cropnet":
-        if "cgpo" in spec:
-            n, _, h, _ = spec["cgpo"]
-            out.update(cgpo=True, out_size=int(h))
-        else:
-            _, h, _ = spec["image"]
-            out.update(cgpo=False, whole_size=int(h))
-    else:
-        regions = tuple(spec)
-        out.update(regions=regions, sizes={r: tuple(int(v) for v in spec[r][-2:]) for r in regions})
-        if model != "localregions_cnn":
-            out["frames"] = int(spec[regions[0]][0])
-    return out
-
-
-@functools.lru_cache(maxsize=None)
-def _built_spec(model: str, profile: str, kwargs: tuple) -> tuple:
-    from .. import models
-
-    net = models.build(model, profile=profile, **dict(kwargs))
-    return tuple((k, tuple(v)) for k, v in net.input_spec.items())
-
-
-def model_params(model: str, profile: str = "paper", **model_kwargs) -> dict:
-    """:func:`spec_params` of model ``model`` built with ``profile`` (and ``model_kwargs``), read from its
-    ``input_spec``: ``build_inputs(samples, **model_params("psn", "default"))`` feeds that model.
-    The spec is remembered per (model, profile, hashable kwargs) for the process."""
-    key = tuple(sorted(model_kwargs.items()))
-    try:
-        hash(key)
-    except TypeError:
-        from .. import models
-
-        return spec_params(model, models.build(model, profile=profile, **model_kwargs).input_spec)
-    return spec_params(model, dict(_built_spec(model, profile, key)))

@@ -1,0 +1,263 @@
+"""What every chapter shares: planning a training (:func:`training`), running it (:func:`execute`), the
+protocol a ``protocol`` parameter means (:func:`protocol_for`) and the headline rows.
+
+The one way a model is run here: samples -> labels (``scheme``) -> inputs (the spec's pipeline, on the
+study's device) -> protocol -> ``melib.train.evaluate`` (cached run records) -> :class:`Run`.
+"""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from typing import Mapping
+
+import pandas as pd
+import torch
+
+from .. import labels as label_schemes
+from .. import models, protocols, published, records, report, train
+from ..models import baselines as estimators
+from ..errors import ConfigError, DataError
+from ..params import Params, train_config
+from ..preprocess import registry as pipelines
+from .contract import TrainingSpec
+
+# method name -> LBP kind of the handcrafted baselines (melib.models.baselines.lbp_svm)
+BASELINES = {"lbp_top_svm": "top", "lbp_sip_svm": "sip"}
+# Which frames PSN's RPCA sees per profile: on the 16 sampled frames under smoke and default (0.36 s a clip
+# against 1.6 s on the shared CPU), on the 150-frame normalised clip under paper (PSN 3.2 (2))
+RPCA_ON = {"smoke": "sampled", "default": "sampled", "paper": "normalised"}
+# The protocols the study parameter ``protocol`` may name (:func:`protocol_for` gives their parameters).
+PROTOCOLS = ("loso", "stratified_kfold", "group_kfold", "holdout")
+# What the protocol parameter means when a chapter has no setting of its own for it.
+HOLDOUT = {"test_size": 0.2, "n_repeats": 5}  # C3D 8.1: five random splits; the share is a choice
+GROUP_FOLDS = 5
+
+
+@dataclass
+class Run:
+    """A model's evaluation under one protocol, with what was left out on the way and the spec it ran."""
+    model: str
+    protocol: str
+    evaluation: train.Evaluation
+    samples: pd.DataFrame
+    exclusions: list[dict] = field(default_factory=list)
+    spec: TrainingSpec | None = None
+
+    @property
+    def scheme(self) -> str | None:
+        return self.samples.attrs.get("scheme")
+
+    def summary(self) -> dict:
+        return {"model": self.model, "scheme": self.scheme, "protocol": self.protocol,
+                **self.evaluation.summary(), "excluded": len(self.exclusions)}
+
+
+@contextlib.contextmanager
+def torch_threads(n: int | None):
+    """Run the block with ``n`` torch CPU threads (None: unchanged), then restore the count. Preprocessing
+    (RPCA is torch) runs with one thread: on the shared 2-core machine RPCA of one clip took 0.1 s with one
+    thread and 5.5 s with two (oversubscription)."""
+    prev = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(prev)
+
+
+def labelled(samples: pd.DataFrame, scheme: str) -> pd.DataFrame:
+    """The clips that ``scheme`` gives a label, with the scheme recorded in ``attrs``."""
+    df = samples if "label" in samples.columns and samples.attrs.get("scheme") == scheme \
+        else label_schemes.assign(samples, scheme)
+    kept = df[df["label"].notna()]
+    kept.attrs = dict(df.attrs)
+    if not len(kept):
+        raise DataError(None, f"clips that label scheme {scheme!r} keeps",
+                        "none; choose another scheme or dataset")
+    return kept
+
+
+def model_pipeline(model: str, profile: str, **model_kwargs) -> tuple[str, dict]:
+    """(pipeline, parameters) that feed registered ``model`` built with ``profile`` and ``model_kwargs``:
+    read from the registry's input spec (``melib.models.input_spec``), no network built."""
+    name = models.pipeline_of(model)
+    return name, pipelines.spec_params(name, models.input_spec(model, profile, **model_kwargs))
+
+
+def kfold_splits(samples: pd.DataFrame, want: int = 10) -> int:
+    """``want`` folds, or fewer when the rarest class of labelled ``samples`` has fewer clips (at least 2)."""
+    rarest = int(samples["label"].value_counts().min()) if len(samples) else 0
+    if rarest < 2:
+        raise ConfigError(f"stratified k-fold needs at least 2 clips per class; the rarest class has {rarest}")
+    return min(int(want), rarest)
+
+
+def protocol_for(p: Params, protocol: str, lab: pd.DataFrame, settings: Mapping, k: int = 10,
+                 datasets=None) -> tuple[str, dict]:
+    """(protocol, parameters) of ``protocol`` on labelled clips ``lab`` (``datasets``: only those), under the
+    chapter's ``settings``: LOSO (over more subjects than ``max_folds``: that many stratified subject-disjoint
+    folds), stratified k-fold with ``folds`` (default ``k``; fewer when the rarest class has fewer clips, at
+    least 2), subject-disjoint ``group_kfold`` (``folds``, default :data:`GROUP_FOLDS`, stratified), or the
+    repeated holdout (:data:`HOLDOUT`); the study seed shuffles."""
+    pool = lab if datasets is None else lab[lab["dataset"].isin(datasets)]
+    where = {} if datasets is None else {"datasets": tuple(datasets)}
+    subjects = pool["subject"].nunique()
+    cap = settings.get("max_folds")
+    if protocol == "loso":
+        if cap and subjects > cap:
+            return "group_kfold", {"n_splits": int(cap), "stratify": True, "seed": p.seed, **where}
+        return "loso", where
+    if protocol == "stratified_kfold":
+        want = int(settings.get("folds") or k)
+        return protocol, {"n_splits": kfold_splits(pool, min(want, cap or want)), "seed": p.seed, **where}
+    if protocol == "group_kfold":
+        want = int(settings.get("folds") or GROUP_FOLDS)
+        return protocol, {"n_splits": max(2, min(want, subjects, cap or want)), "stratify": True, "seed": p.seed,
+                          **where}
+    if protocol == "holdout":
+        return protocol, {**HOLDOUT, "seed": p.seed, **where}
+    raise ConfigError(f"protocol {protocol!r} needs parameters of its own; the study parameter protocol takes "
+                      "loso, stratified_kfold, group_kfold or holdout")
+
+
+def training(p: Params, key: tuple, model: str, lab: pd.DataFrame, protocol: str, protocol_params: Mapping, *,
+             name: str | None = None, model_params: Mapping | None = None, pipeline_params: Mapping | None = None,
+             config: Mapping | None = None, inputs: tuple[str, ...] | None = None, data: str | None = None,
+             classes_as: str = "n_classes") -> TrainingSpec:
+    """The :class:`TrainingSpec` of ``model`` on labelled clips ``lab`` under ``protocol``: its pipeline and
+    parameters from the model's input spec (``frame_size`` sets the face), its folds and clips counted
+    (``melib.protocols.folds``, nothing trained), the model built for the classes the folds hold (passed
+    as ``classes_as``: ``n_classes``, or ``classes`` for a model that takes the class names)."""
+    fs = protocols.folds(lab, protocol, **protocol_params)
+    pool = sorted({int(i) for f in fs for i in (*f.train, *f.test)})
+    present = set(lab["label"].iloc[pool])
+    order = [c for c in label_schemes.classes(lab.attrs["scheme"]) if c in present]
+    mp = {classes_as: order if classes_as == "classes" else len(order), **(model_params or {})}
+    baseline = model in estimators.ESTIMATORS
+    if baseline:
+        mp.pop(classes_as)
+        pipeline, pp, spec, epochs, stages = "lbp", {}, {}, None, 1
+    else:
+        pipeline, pp = model_pipeline(model, p.model_profile, **mp)
+        spec = models.input_spec(model, p.model_profile, **mp)
+        epochs = train_config(p, model, **(config or {})).epochs
+        stages = int(models.paper_training(model).get("stages", 1))
+    pp = {**pp, **pipelines.face_params(pipeline, p.frame_size), **(pipeline_params or {})}
+    return TrainingSpec(key=tuple(key), name=name or model, model=model, pipeline=pipeline, pipeline_params=pp,
+                        protocol=protocol, protocol_params=dict(protocol_params), scheme=lab.attrs["scheme"],
+                        model_params=mp, config=dict(config or {}), inputs=inputs, data=data, n_clips=len(pool),
+                        n_folds=len(fs), train_clips=sum(len(f.train) for f in fs), epochs=epochs, stages=stages,
+                        input_spec=spec)
+
+
+def execute(p: Params, spec: TrainingSpec, samples: pd.DataFrame, progress: bool = False,
+            memo: dict | None = None) -> Run:
+    """Run one planned training on ``samples`` (labelled here by ``spec.scheme``): its inputs (on the
+    study's device; ``memo`` keeps those of earlier specs with the same pipeline and parameters), then
+    ``melib.train.evaluate`` with the profile's trainer (``melib.params.train_config``) and cached records."""
+    lab = labelled(samples, spec.scheme)
+    key = (spec.pipeline, repr(sorted(spec.pipeline_params.items())), spec.scheme, tuple(lab.index))
+    if memo is None or key not in memo:
+        with torch_threads(spec.config.get("threads")):
+            X, kept, exclusions = pipelines.build_inputs(lab, spec.pipeline, progress=progress, device=p.device,
+                                                         **spec.pipeline_params)
+        kept_samples = lab.loc[kept]
+        kept_samples.attrs = dict(lab.attrs)
+        if memo is not None:
+            memo[key] = (X, kept_samples, exclusions)
+    else:
+        X, kept_samples, exclusions = memo[key]
+    if not len(kept_samples):
+        raise DataError(None, f"clips that {spec.model}'s preprocessing accepts",
+                        f"none of {len(lab)} ({len(exclusions)} exclusions)")
+    if spec.model in estimators.ESTIMATORS:
+        est = estimators.ESTIMATORS[spec.model](**spec.model_params)
+        ev = train.evaluate(est, X["features"], kept_samples, spec.protocol,
+                            protocol_params=dict(spec.protocol_params), name=spec.name, progress=progress)
+    else:
+        x = {k: X[k] for k in spec.inputs} if spec.inputs else X
+        cfg = train_config(p, spec.model, **{"progress": progress, **spec.config})
+        ev = train.evaluate(spec.model, x, kept_samples, spec.protocol, protocol_params=dict(spec.protocol_params),
+                            config=cfg, model_params={"profile": p.model_profile, **spec.model_params},
+                            name=spec.name, progress=progress)
+    return Run(spec.name, spec.protocol, ev, kept_samples, exclusions, spec)
+
+
+def execute_all(p: Params, specs, samples: pd.DataFrame, progress: bool = False) -> dict[tuple, Run]:
+    """:func:`execute` of every spec, sharing their inputs; runs keyed by ``spec.key``."""
+    memo: dict = {}
+    return {s.key: execute(p, s, samples, progress, memo) for s in specs}
+
+
+def shared_inputs(p: Params, model: str) -> dict:
+    """Input-pipeline settings a model keeps in every chapter, so that one preprocessing cache serves them
+    all: PSN's RPCA frames (:data:`RPCA_ON`)."""
+    return {"rpca_on": RPCA_ON[p.profile]} if model == "psn" else {}
+
+
+def method_spec(p: Params, samples: pd.DataFrame, method: str, protocol: str, protocol_params: Mapping,
+                inputs: Mapping | None = None, key: tuple | None = None, data: str | None = None,
+                **config_changes) -> TrainingSpec:
+    """The TrainingSpec of ``method`` (a key of :data:`BASELINES` or a registered model at ``p``'s model
+    profile, built for the classes of ``samples``; ``localregions`` trains both stages) on labelled
+    ``samples``; deep models train with ``threads=1`` unless told otherwise. ``inputs``: pipeline settings
+    on top of :func:`shared_inputs` (e.g. C3D's ``onset_difference``)."""
+    if method not in BASELINES and method not in models.names():
+        raise ConfigError(f"unknown method {method!r}; use {', '.join(BASELINES)} or a registered model")
+    key = key or (method,)
+    if method in BASELINES:
+        kind = BASELINES[method]
+        return training(p, key, "lbp_svm", samples, protocol, protocol_params, name=f"lbp_{kind}_svm",
+                        model_params={"kind": kind}, pipeline_params={"kind": kind}, data=data)
+    model = "localregions_2stage" if method == "localregions" else method
+    return training(p, key, model, samples, protocol, protocol_params, data=data,
+                    pipeline_params={**shared_inputs(p, method), **(inputs or {})},
+                    config={"threads": 1, **config_changes},
+                    classes_as="classes" if model == "localregions_2stage" else "n_classes")
+
+
+def evaluate_method(p: Params, samples: pd.DataFrame, method: str, protocol: str, protocol_params: Mapping,
+                    progress: bool = False, inputs: Mapping | None = None, **config_changes) -> train.Evaluation:
+    """:func:`method_spec` run on ``samples`` (:func:`execute`)."""
+    return execute(p, method_spec(p, samples, method, protocol, protocol_params, inputs, **config_changes),
+                   samples, progress).evaluation
+
+
+def parts(ev: train.Evaluation) -> pd.DataFrame:
+    """Pooled scores on the whole test set (``dataset``: its composite key) and, when it holds several
+    datasets, on each one's part (PSN Table 6, CropNet Table 3, LocalRegions Tables 10-11)."""
+    by = ev.by_dataset().reset_index()
+    names = [d for d in by["dataset"] if d != "all"]
+    whole = published.dataset_key(*names)
+    by = by if len(names) > 1 else by[by["dataset"] == "all"]
+    return by.assign(dataset=by["dataset"].replace({"all": whole})).reset_index(drop=True)
+
+
+# ---- headline rows ---------------------------------------------------------------------------------------
+
+def protocol_name(run: Run) -> str:
+    """The run's protocol as shown: ``stratified_kfold(k=10)``, ``loso``."""
+    params = run.evaluation.records[0].get("protocol_params") or {}
+    k = params.get("n_splits")
+    return f"{run.protocol}(k={k})" if k else run.protocol
+
+
+def headline_row(paper: str, table: str, method: str, run: Run, metric: str, value: float,
+                 setting: str | None = None, samples: pd.DataFrame | None = None) -> dict:
+    """One headline number of ``paper`` scored by ``run`` (:data:`melib.records.HEADLINE_COLUMNS`): the
+    dataset key of its test clips, its label scheme and protocol, the leakage audit's maximum as subject
+    overlap (0: subject disjoint), and the provenance of ``samples`` (default: the run's clips)."""
+    ev = run.evaluation
+    return {"paper": paper, "table": table, "method": method,
+            "dataset": published.dataset_key(*ev.predictions()["dataset"].unique()), "setting": setting,
+            "metric": metric, "value": float(value), "scheme": run.scheme, "protocol": protocol_name(run),
+            "subject_overlap": ev.leakage()["leakage_max"], "n_clips": int(ev.pooled["n"]),
+            "provenance": report.provenance_label(run.samples if samples is None else samples)}
+
+
+def headline_frame(paper: str, rows: list[dict]) -> pd.DataFrame:
+    """A paper's headline rows as a table (``attrs["paper"]`` names the paper even when there is no row)."""
+    out = pd.DataFrame(rows, columns=records.HEADLINE_COLUMNS)
+    out.attrs["paper"] = paper
+    return out

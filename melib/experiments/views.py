@@ -1,0 +1,176 @@
+"""Views every chapter shares: this study's numbers beside the published ones, laid out like the paper,
+with captions that say the provenance, scheme, protocol and subject overlap; the leakage audit of the
+folds; training curves (mean over folds) and confusion matrices of a run."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .. import report, train
+from ..errors import ConfigError
+from .common import Run, protocol_name
+
+
+def beside(study: pd.DataFrame, pub: pd.DataFrame, on: list[str]) -> pd.DataFrame:
+    """``report.side_by_side`` with the rows in the published table's order, this study's extra rows after."""
+    out = report.side_by_side(study, pub, on=on)
+    rank = {k: i for i, k in enumerate(dict.fromkeys(map(tuple, pub[on].astype(str).to_numpy())))}
+    own = {k: len(rank) + i for i, k in enumerate(dict.fromkeys(map(tuple, study[on].astype(str).to_numpy())))}
+    keys = [tuple(k) for k in out[on].astype(str).to_numpy()]
+    pos = [rank.get(k, own.get(k, len(rank) + len(own))) for k in keys]
+    return out.iloc[np.argsort(pos, kind="stable")].reset_index(drop=True)
+
+
+def wide(beside: pd.DataFrame, index: str, columns: str) -> pd.DataFrame:
+    """A ``side_by_side`` table laid out like the paper's: rows (``index``, source), columns ``columns``; the
+    source of each row is its provenance label (published, or this study's: synthetic / real), so the
+    provenance stays in the table. Rows with no number (a method this study did not run) are dropped."""
+    parts = []
+    for side in ("published", "study"):
+        d = beside[[index, columns, side, f"{side}_provenance"]].rename(
+            columns={side: "value", f"{side}_provenance": "source"})
+        parts.append(d[d["value"].notna()])
+    long = pd.concat(parts, ignore_index=True)
+    rows = list(dict.fromkeys(zip(long[index], long["source"])))
+    rows.sort(key=lambda k: list(dict.fromkeys(beside[index])).index(k[0]))
+    out = long.pivot_table(index=[index, "source"], columns=columns, values="value", aggfunc="first", sort=False)
+    out = out.reindex(index=pd.MultiIndex.from_tuples(rows, names=[index, "source"]),
+                      columns=list(dict.fromkeys(beside[columns])))
+    out.columns.name = columns
+    return out
+
+
+def confusion_beside(evaluation: train.Evaluation, published_cm: pd.DataFrame,
+                     provenance: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(this study's pooled confusion counts, a published matrix), rows true and columns predicted, in the
+    published class order (then any class it lacks); each carries ``attrs["provenance"]``."""
+    labels = list(evaluation.labels)
+    cm = pd.DataFrame(evaluation.pooled["confusion"], index=labels, columns=labels)
+    order = [c for c in published_cm.index if c in labels] + [c for c in labels if c not in published_cm.index]
+    cm = cm.reindex(index=order, columns=order)
+    cm.index.name, cm.columns.name = "true", "predicted"
+    cm.attrs["provenance"] = provenance
+    return cm, published_cm
+
+
+def fold_audit(ev: train.Evaluation, protocol: str) -> pd.DataFrame:
+    """Per fold: training and test clips, test subjects, test subjects also seen in training, and the share of
+    test clips whose subject is in training (leakage)."""
+    f = ev.folds()[["fold_name", "n_train", "n_test", "n_test_subjects", "n_shared_subjects", "leakage"]]
+    return f.assign(protocol=protocol).set_index("fold_name")
+
+
+def _params(params: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in params.items())
+
+
+def leakage_sentence(ev: train.Evaluation, protocol: str, params: dict, source: str) -> str:
+    """The leakage audit in one sentence, for the page (``source``: where the paper states its protocol)."""
+    lk = ev.leakage()
+    verdict = ("sample-level k-fold is not subject-independent, as in the paper" if lk["leakage_max"] > 0
+               else "no test subject is seen in training")
+    return (f"**Leakage audit.** Protocol `{protocol}` ({_params(params)}): {lk['leakage_mean']:.0%} of the test "
+            f"clips (max {lk['leakage_max']:.0%} in one fold) come from subjects who also appear in the training "
+            f"folds; {verdict} ({source}).")
+
+
+def table_caption(ev: train.Evaluation, protocol: str, params: dict, provenance: str, what: str,
+                  scheme: str | None = None) -> str:
+    """One line above a results table: what it shows, this study's provenance, scheme, protocol and subject
+    overlap."""
+    lk = ev.leakage()
+    sch = f"scheme `{scheme}`; " if scheme else ""
+    return (f"**{what}.** This study: {provenance}; {sch}protocol `{protocol}` ({_params(params)}); subject "
+            f"overlap {lk['leakage_mean']:.0%} of the test clips (leakage audit).")
+
+
+class FoldViews:
+    """Views of a result whose runs share one set of folds (DLHN, PSN): ``evaluation`` is the run the views
+    show, ``SOURCE`` where the paper states its protocol; the result has ``protocol``, ``protocol_params``,
+    ``provenance`` and ``samples`` (labelled: ``attrs["scheme"]``)."""
+    SOURCE = ""
+
+    @property
+    def scheme(self) -> str | None:
+        return self.samples.attrs.get("scheme")
+
+    def caption(self, what: str) -> str:
+        """:func:`table_caption` of the shared folds."""
+        return table_caption(self.evaluation, self.protocol, self.protocol_params, self.provenance, what, self.scheme)
+
+    def audit(self) -> pd.DataFrame:
+        """:func:`fold_audit` of the shared folds."""
+        return fold_audit(self.evaluation, self.protocol)
+
+    def audit_sentence(self) -> str:
+        return leakage_sentence(self.evaluation, self.protocol, self.protocol_params, self.SOURCE)
+
+
+def audit(runs: dict) -> pd.DataFrame:
+    """The leakage audit of each run: scheme, protocol, folds, test clips, test subjects also in training."""
+    rows = []
+    for key, run in runs.items():
+        f = run.evaluation.folds()
+        rows.append({"run": " / ".join(map(str, key if isinstance(key, tuple) else (key,))),
+                     "scheme": run.scheme, "protocol": protocol_name(run), "n_folds": len(f),
+                     "n_test": int(f["n_test"].sum()), "shared_subjects_max": int(f["n_shared_subjects"].max()),
+                     **run.evaluation.leakage()})
+    return pd.DataFrame(rows)
+
+
+# ---- curves and confusion matrices --------------------------------------------------------------------
+
+def curves(run: Run | train.Evaluation, stage: str | None = None) -> pd.DataFrame:
+    """Per-epoch curves of a run, averaged over folds: epoch, train_loss, train_acc and, when the run tracked
+    its test part (``track_test``), test_loss, test_acc (monitored only, never used for selection);
+    ``stage``: that stage's curves (default the last)."""
+    ev = run.evaluation if isinstance(run, Run) else run
+    frames = []
+    for r in ev.records:
+        cs = r.get("curves") or {}
+        if not cs:
+            continue
+        c = cs[stage] if stage else cs[list(cs)[-1]]
+        d = pd.DataFrame({k: v for k, v in c.items() if isinstance(v, list)})
+        d["epoch"] = np.arange(1, len(d) + 1)
+        frames.append(d)
+    if not frames:
+        raise ConfigError("the run has no training curves (a scikit-learn model or a fused run)")
+    mean = pd.concat(frames).groupby("epoch").mean(numeric_only=True).reset_index()
+    return mean.rename(columns={"train_accuracy": "train_acc", "test_accuracy": "test_acc"})
+
+
+def has_curves(run: Run | train.Evaluation) -> bool:
+    """Whether the run logged per-epoch curves (torch models do; an SVM has none)."""
+    ev = run.evaluation if isinstance(run, Run) else run
+    return any(r.get("curves") for r in ev.records)
+
+
+def curves_figure(run: Run | train.Evaluation, title: str | None = None, stage: str | None = None):
+    """Training loss and accuracy per epoch with the test part's (dashed: monitored, not used for any
+    decision), mean over folds (C3D Fig. 4, DLHN Fig. 8, PSN Fig. 9 plot test-part curves)."""
+    hist = curves(run, stage).rename(columns={"test_loss": "val_loss", "test_acc": "val_acc"})
+    fig = report.curves_figure(hist, title=title)
+    for ax in fig.axes:
+        for line in ax.get_lines():
+            if line.get_label() == "validation":
+                line.set_label("test part (monitor only)")
+        if ax.get_legend() is not None:
+            ax.legend(frameon=False)
+    return fig
+
+
+def confusion(run: Run | train.Evaluation) -> pd.DataFrame:
+    """Pooled confusion matrix of a run (rows true, columns predicted), in the run's class order."""
+    ev = run.evaluation if isinstance(run, Run) else run
+    pred = ev.predictions()
+    labels = list(ev.labels)
+    cm = pd.crosstab(pd.Categorical(pred["y_true"], labels), pd.Categorical(pred["y_pred"], labels),
+                     dropna=False)
+    cm.index, cm.columns = labels, labels
+    cm.index.name, cm.columns.name = "true", "predicted"
+    return cm
+
+
+def confusion_figure(run: Run | train.Evaluation, title: str | None = None):
+    return report.confusion_figure(confusion(run), title=title)
