@@ -276,6 +276,14 @@ _add("PSN", "Table 8", "confusion",
      _b(_cm_cols(("LBP-SIP 7×7", "KFC", "BDCNN", "RCN-w", "STSTNet")),
         [(label, dict(dataset=ds, true=t), cells) for label, ds, t, cells in _t8]))
 
+# PSN 3.4.2 quotes the PSN_spatial bar of Fig. 7 (the figure is not in the text copy); PSN's own bar is Table 5's
+_add("PSN", "Fig. 7", "results", "Ablations: the values the text quotes (PSN_spatial)",
+     dict(_psn, method="PSN_spatial", ours=True),
+     _b([_m("accuracy", "recognition rate", pct=True)],
+        [("PSN_spatial gets the highest recognition rate", {}, "66%")]),
+     _b([_m("uf1", "F1 score")], [("its F1 score only is", {}, "0.3586")]),
+     source="text")
+
 _add("PSN", "Table 9", "results", "Backbones and fusion models: mean and std of recognition rate, F1",
      dict(_psn, method="PSN", ours=True),
      _b([_m("accuracy", "RR_{mean}", pct=True), _m("rr_std", "RR_{std}"), _m("uf1", "F1 score")],

@@ -1,18 +1,33 @@
-"""Every model, default (CPU) profile, memorises four random-but-fixed clips: the loss falls and the training
-accuracy (eval mode, dropout off) reaches 100 %. Catches broken gradients, dead paths and detached branches."""
+"""Every model, default (CPU) profile, memorises four random-but-fixed clips: for each of three seeds the loss
+(eval mode, dropout off) falls to a fifth of its first value or less and the training accuracy reaches 100 %
+within a step budget several times what any seed needs. Catches broken gradients, dead paths and detached
+branches; three seeds that must all succeed, deterministic kernels and one thread keep it independent of the
+CPU it runs on (the slowest seed measured needs about a third of the budget)."""
 import pytest
 import torch
 import torch.nn.functional as F
 
 from melib.models import build, example_input, names
 
-torch.set_num_threads(1)
-
 N = 4
-# (Adam learning rate, extra build kwargs): lower rates where 3e-3 kills ReLUs / saturates the tanh BRNNs
-SETTINGS = {"dlhn_hcrnn": (3e-4, {}), "dlhn": (3e-4, {}), "c3d_model_b": (1e-3, {}),
+SEEDS = (0, 1, 2)
+BUDGET = 1000      # optimiser steps per seed
+FALL = 5.0         # the loss must fall by at least this factor
+# (Adam learning rate, extra build kwargs): lower rates where 3e-3 kills ReLUs / saturates the tanh BRNNs or,
+# with dropout 0.5 on four clips, makes the region CNN's accuracy jump up and down
+SETTINGS = {"dlhn_hcrnn": (3e-4, {}), "dlhn": (3e-4, {}), "c3d_model_b": (1e-3, {}), "localregions_cnn": (1e-3, {}),
             # stage 2 with frozen *untrained* CNNs sees near-constant features; end to end it must learn
             "localregions": (1e-3, {"freeze_cnn": False})}
+
+
+@pytest.fixture(autouse=True)
+def _deterministic():
+    threads, det = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    torch.set_num_threads(1)
+    torch.use_deterministic_algorithms(True)
+    yield
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(det)
 
 
 def fixed_inputs(model, n=N):
@@ -23,9 +38,9 @@ def fixed_inputs(model, n=N):
     return {k: shift(v) for k, v in x.items()} if isinstance(x, dict) else shift(x)
 
 
-@pytest.mark.parametrize("name", sorted(names()))
-def test_default_profile_overfits_a_handful_of_clips(name):
-    torch.manual_seed(0)
+def memorise(name: str, seed: int) -> tuple[int | None, float, float]:
+    """(steps until accuracy 1.0 with the loss down by FALL, or None; first loss; last eval loss)."""
+    torch.manual_seed(seed)
     lr, kw = SETTINGS.get(name, (3e-3, {}))
     m = build(name, profile="default", **kw)
     x = fixed_inputs(m)
@@ -33,8 +48,8 @@ def test_default_profile_overfits_a_handful_of_clips(name):
         k = m.eval()(x).shape[1]
     y = torch.arange(N) % k
     opt = torch.optim.Adam([p for p in m.parameters() if p.requires_grad], lr=lr)
-    first, acc = None, 0.0
-    for step in range(300):
+    first, loss_eval = None, float("nan")
+    for step in range(BUDGET):
         m.train()
         loss = F.cross_entropy(m(x), y)
         opt.zero_grad()
@@ -45,8 +60,15 @@ def test_default_profile_overfits_a_handful_of_clips(name):
             m.eval()
             with torch.no_grad():
                 out = m(x)
-            acc = (out.argmax(1) == y).float().mean().item()
-            if acc == 1.0:
-                break
-    assert acc == 1.0, f"{name}: training accuracy {acc} after {step + 1} steps"
-    assert F.cross_entropy(out, y).item() < first
+            loss_eval = F.cross_entropy(out, y).item()
+            if (out.argmax(1) == y).all() and loss_eval <= first / FALL:
+                return step + 1, first, loss_eval
+    return None, first, loss_eval
+
+
+@pytest.mark.parametrize("name", sorted(names()))
+def test_default_profile_overfits_a_handful_of_clips(name):
+    runs = {seed: memorise(name, seed) for seed in SEEDS}
+    failed = {s: r for s, r in runs.items() if r[0] is None}
+    assert not failed, f"{name}: seeds {failed} (steps, first loss, last loss) did not memorise 4 clips " \
+                       f"within {BUDGET} steps"
