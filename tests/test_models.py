@@ -89,6 +89,10 @@ def test_c3d_he_normal_init_and_batchnorm_are_keras():
     assert (m.head[1].bias == 0).all()
     bns = [l for l in m.body if isinstance(l, torch.nn.BatchNorm3d)]
     assert len(bns) == 2 and all(b.momentum == 0.01 and b.eps == 1e-3 for b in bns)   # Keras 0.99, 1e-3
+    t = build("c3d_model_c", profile="default", batchnorm="torch")
+    assert {(l.momentum, l.eps) for l in t.body if isinstance(l, torch.nn.BatchNorm3d)} == {(0.1, 1e-5)}
+    with pytest.raises(ConfigError, match="batchnorm"):
+        build("c3d_split", profile="default", batchnorm="tf")
 
 
 def test_c3d_model_b_follows_its_official_code():

@@ -42,7 +42,8 @@ _DEFAULT = {"frames": 12, "size": 30, "n_classes": 3}
 
 
 KERAS_TRUNC = 0.87962566103423978  # std of a unit normal truncated at ±2 (Keras' VarianceScaling divides by it)
-BN = {"momentum": 0.01, "eps": 1e-3}  # Keras BatchNormalization(momentum=0.99, epsilon=1e-3) in torch's terms
+# BatchNorm settings in torch's terms: Keras' BatchNormalization(momentum=0.99, epsilon=1e-3), or torch's own
+BATCHNORM = {"keras": {"momentum": 0.01, "eps": 1e-3}, "torch": {"momentum": 0.1, "eps": 1e-5}}
 INITS = ("he_normal", "microexpstcnn")
 
 
@@ -97,30 +98,33 @@ class _C3DNet(SpecModule):
         return self.head(self.body(clip))
 
 
-def _conv_block(cin: int, cout: int, dropout: float) -> list[nn.Module]:
+def _conv_block(cin: int, cout: int, dropout: float, batchnorm: str = "keras") -> list[nn.Module]:
+    if batchnorm not in BATCHNORM:
+        raise ConfigError(f"C3D batchnorm must be one of {', '.join(BATCHNORM)}, not {batchnorm!r}")
     # C3D Table 2 / Fig. 3: Conv3D 3×3×3 "same" (ReLU) → BatchNorm → 3D max-pool 3×3×3 → dropout
-    return [nn.Conv3d(cin, cout, 3, padding=1), nn.ReLU(inplace=True), nn.BatchNorm3d(cout, **BN),
+    return [nn.Conv3d(cin, cout, 3, padding=1), nn.ReLU(inplace=True), nn.BatchNorm3d(cout, **BATCHNORM[batchnorm]),
             nn.MaxPool3d(3), nn.Dropout(dropout)]
 
 
 @register("c3d_model_a", paper=_PAPER, default=_DEFAULT, training=PAPER_TRAINING["c3d_model_a"])
-def model_a(frames=36, size=128, in_channels=1, n_classes=3, filters=16, dropout=0.4, n_blocks=2):
+def model_a(frames=36, size=128, in_channels=1, n_classes=3, filters=16, dropout=0.4, n_blocks=2,
+            batchnorm="keras"):
     """C3D Model-A (Table 2): two conv blocks of 16 filters 3×3×3, dense 128, dense K.
 
     With the paper input 36×128×128 the flatten layer has 12,544 features (Table 2).
     """
     layers, cin = [], in_channels
     for _ in range(n_blocks):
-        layers += _conv_block(cin, filters, dropout)
+        layers += _conv_block(cin, filters, dropout, batchnorm)
         cin = filters
     return _C3DNet(nn.Sequential(*layers), frames, size, in_channels, n_classes, dropout)
 
 
 @register("c3d_split", paper=_PAPER, default={**_DEFAULT, "frames": 27, "size": 27},
           training=PAPER_TRAINING["c3d_split"])
-def split_model(frames=36, size=128, in_channels=1, n_classes=3, filters=16, dropout=0.4):
+def split_model(frames=36, size=128, in_channels=1, n_classes=3, filters=16, dropout=0.4, batchnorm="keras"):
     """C3D Split Model (section 5.2): Model-A with three conv blocks instead of two."""
-    return model_a(frames, size, in_channels, n_classes, filters, dropout, n_blocks=3)
+    return model_a(frames, size, in_channels, n_classes, filters, dropout, n_blocks=3, batchnorm=batchnorm)
 
 
 @register("c3d_model_b", paper={**_PAPER, "size": 64}, default={**_DEFAULT, "frames": 18},
@@ -139,10 +143,10 @@ def model_b(frames=36, size=64, in_channels=1, n_classes=3, filters=32, t_kernel
 
 
 @register("c3d_model_c", paper=_PAPER, default=_DEFAULT, training=PAPER_TRAINING["c3d_model_c"])
-def model_c(frames=36, size=128, in_channels=1, n_classes=3, filters=32, dropout=0.5):
+def model_c(frames=36, size=128, in_channels=1, n_classes=3, filters=32, dropout=0.5, batchnorm="keras"):
     """C3D Model-C (section 5.4, with the paper's assumptions): two blocks conv 32 3×3×3 + BN + max-pool 3,
     dropout 0.5, dense 128."""
-    layers = _conv_block(in_channels, filters, dropout) + _conv_block(filters, filters, dropout)
+    layers = _conv_block(in_channels, filters, dropout, batchnorm) + _conv_block(filters, filters, dropout, batchnorm)
     return _C3DNet(nn.Sequential(*layers), frames, size, in_channels, n_classes, dropout)
 
 

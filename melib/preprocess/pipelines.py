@@ -229,7 +229,7 @@ def c3d_window(datasets: str | Sequence[str]) -> int:
 @cached(version=1)
 def c3d_inputs(row, window: int | None = None, size: int = 128, face_size: int | None = None,
                mode: str = "pad", margin: float = DEFAULT_MARGIN,
-               onset_difference: bool = False) -> dict[str, np.ndarray]:
+               onset_difference: bool = False, scale: str | None = None) -> dict[str, np.ndarray]:
     """C3D input of one clip: ``{"clip": (L, 1, size, size)}`` float32 in [0, 1], the apex-centred window.
 
     C3D 4.1-4.4: dlib face + 68 landmarks, crop (grey, ``face_size``, default 128, C3D Table 2); the
@@ -238,7 +238,8 @@ def c3d_inputs(row, window: int | None = None, size: int = 128, face_size: int |
     ``window=None`` takes the row's dataset length (:func:`c3d_window`: 36 CASME II, 26 SMIC, else 30).
     ``size`` is the output side (64 for Model-B; smaller for the CPU profile), area-averaged from the face.
     ``onset_difference=True`` (not the paper's input; off by default) gives every frame minus the clip's onset
-    frame instead (signed, in [-1, 1]): the motion without the face's appearance.
+    frame instead (signed, in [-1, 1]): the motion without the face's appearance. ``scale="clip_sd"`` divides
+    the clip by one factor (:func:`scale_clip`).
     """
     window = c3d_window(row["dataset"]) if window is None else int(window)
     fs = FACE_SIZES["c3d"][0] if face_size is None else int(face_size)
@@ -247,7 +248,7 @@ def c3d_inputs(row, window: int | None = None, size: int = 128, face_size: int |
                          (size, size)))  # C3D 4.4
     if onset_difference:
         clip = clip - _unit(_resize(face["frames"][:1], (size, size)))
-    return {"clip": _tchw(clip)}
+    return {"clip": _tchw(scale_clip(clip, scale))}
 
 
 # --- CropNet ---------------------------------------------------------------------------------------------
