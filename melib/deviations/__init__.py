@@ -77,7 +77,9 @@ def table(paper: str):
     """The deviations of ``paper`` as a DataFrame, one row per deviation, columns :data:`FIELDS` + ``issue12``."""
     import pandas as pd
 
-    return pd.DataFrame(load(paper), columns=[*FIELDS, "issue12"])
+    out = pd.DataFrame(load(paper), columns=[*FIELDS, "issue12"])
+    out["issue12"] = out["issue12"].astype("Int64")
+    return out
 
 
 def _cell(text) -> str:
