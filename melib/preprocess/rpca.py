@@ -27,9 +27,11 @@ within 1.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import warnings
-from typing import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -41,6 +43,8 @@ RHO = 1.5
 MU_BAR_FACTOR = 1e7
 MU_FACTOR = 1.25
 MIXED_SWITCH = 1e-4
+BLOCK_ROWS = 1024  # CPU: rows of D per block (a block's arrays fit a core's cache)
+COARSE_GRAM = 1e-2  # mixed: float32 Gram sums while the threshold 1/mu is above this share of ||D||_2
 PRECISIONS = ("float64", "mixed")
 
 
@@ -117,45 +121,100 @@ def _eigh(G: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         torch.set_num_threads(threads)
 
 
-def _svt(M: torch.Tensor, thresh: np.ndarray, out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Singular value thresholding of M (b, m, n) at ``thresh`` (b,), Lin et al.'s A = U (S - 1/mu)_+ V^T,
-    written to ``out``; returns it and the rank of each item."""
-    w, V = _eigh(_gram(M, torch.float64))          # ascending eigenvalues of M^T M
+def _gram64(M: torch.Tensor, coarse: np.ndarray) -> torch.Tensor:
+    """M^T M in float64; summed in M's float32 for the ``coarse`` items (those whose threshold dwarfs the
+    rounding of a float32 sum: an eigenvalue error near eps32 ||M||_2^2)."""
+    if M.dtype == torch.float64 or not coarse.any():
+        return _gram(M, torch.float64)
+    if coarse.all():
+        return _gram(M).double()
+    return torch.cat([_gram(M[i:i + 1], None if c else torch.float64).double() for i, c in enumerate(coarse)])
+
+
+def _threshold(G: torch.Tensor, thresh: np.ndarray, dtype: torch.dtype):
+    """Lin et al.'s singular value thresholding A = U (S - 1/mu)_+ V^T through the Gram matrix G = M^T M:
+    A = (M W) V^T with W = V diag((s - thresh)_+ / s), V the kept eigenvectors. Returns W, V (in ``dtype``;
+    None when nothing is kept) and the rank of each item."""
+    w, V = _eigh(G)          # ascending eigenvalues of M^T M
     s = w.clamp_min(0).sqrt()
     t = torch.as_tensor(thresh, dtype=s.dtype, device=s.device)[:, None]
     keep = s > t
     rank = keep.sum(1)
     r = int(rank.max())
     if r == 0:
-        return out.zero_(), rank
+        return None, None, rank
     s, V, keep = s[:, -r:], V[:, :, -r:], keep[:, -r:]
     g = torch.where(keep, (s - t) / torch.where(keep, s, 1.0), 0.0)
-    V, W = V.to(M.dtype), (V * g[:, None, :]).to(M.dtype)
-    return torch.bmm(M @ W, V.mT, out=out), rank
+    return (V * g[:, None, :]).to(dtype), V.to(dtype), rank
 
 
-def _alm(D, U, A, pos, st, lam, tol, max_iter, leave) -> None:
+class _Blocks:
+    """The rows of an (b, m, n) batch in blocks of :data:`BLOCK_ROWS` on CPU (one block elsewhere): ``sum(fn)``
+    adds ``fn(rows)`` over the blocks, in block order whatever the threads, so the result does not depend on
+    them. On CPU the blocks are shared among this process's torch threads, each block computed single-threaded
+    (its arrays stay in the core's cache, and the threads meet once per pass, not once per operation)."""
+
+    def __init__(self, m: int, device: torch.device, pool: ThreadPoolExecutor | None):
+        cpu = device.type == "cpu"
+        self.rows = [slice(lo, min(lo + BLOCK_ROWS, m)) for lo in range(0, m, BLOCK_ROWS)] if cpu else [slice(0, m)]
+        self.cpu, self.pool = cpu, pool if cpu and len(self.rows) > 1 else None
+
+    def sum(self, fn: Callable[[slice], torch.Tensor]) -> torch.Tensor:
+        if not self.cpu:
+            return fn(self.rows[0])
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            parts = list(map(fn, self.rows) if self.pool is None else self.pool.map(fn, self.rows))
+        finally:
+            torch.set_num_threads(threads)
+        total = parts[0].clone()
+        for part in parts[1:]:
+            total += part
+        return total
+
+
+def _alm(D, U, A, pos, st, lam, tol, max_iter, leave, pool) -> None:
     """Inexact ALM iterations on the batch D (b, m, n) of items ``pos`` from their state: U * st["scale"] =
     Y / mu, A (None: zero), st["mu"], st["mu_bar"], st["k"] iterations made (host arrays indexed by item).
     Each item runs until its residual is below ``tol`` or its count reaches ``max_iter``; then
-    ``leave(items, residual, rank, U, A, T, tau)`` gets it, with E = T - clip(T, -tau, tau)."""
+    ``leave(items, residual, rank, U, A, T, tau)`` gets it, with E = T - clip(T, -tau, tau).
+    Each iteration is two passes over the row blocks (:class:`_Blocks`) around one eigendecomposition."""
+    blocks = _Blocks(D.shape[1], D.device, pool)
     buf = {}
     while len(pos):
         if not buf:  # (re)allocated when items leave the batch
-            buf = {name: torch.empty_like(D) for name in ("T", "M0", "M1", "Z")}
+            buf = {name: torch.empty_like(D) for name in ("T", "M0", "M1")}
         scale, mu = st["scale"][pos], st["mu"][pos]
-        T = _axpy(D, U, scale, buf["T"])                                   # D + Y/mu
-        if A is not None:
-            T.sub_(A)                                                      # D + Y/mu - A
         tau = lam / mu
-        M = _clamp(T, tau, buf["M1"] if U is buf["M0"] else buf["M0"])
-        if A is not None:
-            M.add_(A)                                                      # D - E + Y/mu
-        A, rank = _svt(M, 1.0 / mu, torch.empty_like(D) if A is None else A)
-        M.sub_(A)                                                          # now Y_{k+1} / mu_k
-        # Z = D - A - E = Y_{k+1} / mu_k - Y_k / mu_k
-        crit = (torch.linalg.vector_norm(_axpy(M, U, -scale, buf["Z"]), dim=(1, 2)).cpu().numpy()
-                / st["d_norm"][pos])
+        coarse = 1.0 / mu >= COARSE_GRAM * st["norm_two"][pos]
+        T, M = buf["T"], buf["M1"] if U is buf["M0"] else buf["M0"]
+        if A is None:
+            A = torch.zeros_like(D)
+
+        def first(r):
+            t = _axpy(D[:, r], U[:, r], scale, T[:, r]).sub_(A[:, r])       # T = D + Y/mu - A
+            mm = _clamp(t, tau, M[:, r]).add_(A[:, r])                      # M = D - E + Y/mu
+            return _gram64(mm, coarse)
+
+        W, V, rank = _threshold(blocks.sum(first), 1.0 / mu, D.dtype)
+
+        ranks = rank.tolist()
+
+        def second(r):
+            mm, a = M[:, r], A[:, r]
+            if W is None:
+                a.zero_()
+            elif not blocks.cpu:
+                a.baddbmm_(mm @ W, V.mT, beta=0)                           # A' = (M W) V^T
+            else:  # item by item at its own rank: the same arithmetic as the item alone
+                for i, k in enumerate(ranks):
+                    torch.mm(mm[i] @ W[i, :, -k:], V[i, :, -k:].mT, out=a[i]) if k else a[i].zero_()
+            mm.sub_(a)                                                      # M - A' = Y_{k+1} / mu_k
+            z = _axpy(mm, U[:, r], -scale, torch.empty_like(mm))            # Z = D - A' - E
+            return torch.linalg.vector_norm(z, dim=(1, 2), dtype=torch.float64) ** 2
+
+        crit = blocks.sum(second).sqrt().cpu().numpy() / st["d_norm"][pos]
         mu_next = np.minimum(mu * RHO, st["mu_bar"][pos])
         st["scale"][pos], st["mu"][pos] = mu / mu_next, mu_next
         st["k"][pos] += 1
@@ -191,7 +250,7 @@ def rpca(D, lam: float | None = None, tol: float = 1e-7, max_iter: int = 1000, p
     precision = precision or ("mixed" if t.dtype == torch.float32 else "float64")
     if precision not in PRECISIONS:
         raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
-    X = (t if batched else t[None]).to(torch.float64)
+    X = (t if batched else t[None]).to(torch.float64).contiguous()
     b, m, n = X.shape
     lam = 1.0 / math.sqrt(max(m, n)) if lam is None else float(lam)
     if lam <= 0 or max_iter < 1:
@@ -203,47 +262,52 @@ def rpca(D, lam: float | None = None, tol: float = 1e-7, max_iter: int = 1000, p
     rank_out = np.zeros(b, dtype=np.int64)
     residual = np.zeros(b)
 
-    # per-item scalars live on the host (numpy float64)
-    norm_two = _eigh(_gram(X))[0][:, -1].clamp_min(0).sqrt().cpu().numpy()
-    lo, hi = torch.aminmax(X.flatten(1), dim=1)
-    norm_inf = torch.maximum(lo.abs(), hi.abs()).cpu().numpy() / lam
-    nonzero = norm_two > 0
-    converged[~nonzero] = True
-    safe = np.where(nonzero, norm_two, 1.0)
-    mu = MU_FACTOR / safe
-    # The scaled multiplier Y_k / mu_k is kept as scale * U: Y0 / mu0 = D / (max(||D||_2, ||D||_inf / lam) mu0).
-    st = {"k": np.zeros(b, dtype=np.int64), "mu": mu, "mu_bar": mu * MU_BAR_FACTOR,
-          "scale": 1.0 / (np.maximum(safe, norm_inf) * mu),
-          "d_norm": torch.linalg.vector_norm(X, dim=(1, 2)).cpu().numpy()}
-    mixed = precision == "mixed"
-    U_next = torch.empty_like(X) if mixed and tol < MIXED_SWITCH else None
-    phase2 = []
+    cpu_threads = torch.get_num_threads() if X.device.type == "cpu" else 1
+    # the block threads compute single-threaded (OpenMP's thread count is set per thread)
+    with (ThreadPoolExecutor(cpu_threads, initializer=torch.set_num_threads, initargs=(1,)) if cpu_threads > 1
+          else contextlib.nullcontext()) as pool:
+        blocks = _Blocks(m, X.device, pool)
+        # per-item scalars live on the host (numpy float64)
+        norm_two = _eigh(blocks.sum(lambda r: _gram(X[:, r])))[0][:, -1].clamp_min(0).sqrt().cpu().numpy()
+        d_norm = blocks.sum(lambda r: torch.linalg.vector_norm(X[:, r], dim=(1, 2)) ** 2).sqrt().cpu().numpy()
+        lo, hi = torch.aminmax(X.flatten(1), dim=1)
+        norm_inf = torch.maximum(lo.abs(), hi.abs()).cpu().numpy() / lam
+        nonzero = norm_two > 0
+        converged[~nonzero] = True
+        safe = np.where(nonzero, norm_two, 1.0)
+        mu = MU_FACTOR / safe
+        # The scaled multiplier Y_k / mu_k is kept as scale * U: Y0 / mu0 = D / (max(||D||_2, ||D||_inf / lam) mu0).
+        st = {"k": np.zeros(b, dtype=np.int64), "mu": mu, "mu_bar": mu * MU_BAR_FACTOR, "norm_two": norm_two,
+              "scale": 1.0 / (np.maximum(safe, norm_inf) * mu), "d_norm": d_norm}
+        mixed = precision == "mixed"
+        U_next = torch.empty_like(X) if mixed and tol < MIXED_SWITCH else None
+        phase2 = []
 
-    def leave(items, crit, rank, U, A, T, tau):
-        o = torch.as_tensor(items, device=X.device)
-        final = (crit < tol) | (st["k"][items] >= max_iter)
-        if not final.all():  # a mixed run's float32 iterations end: the float64 ones go on from here
-            f = torch.as_tensor(np.flatnonzero(~final), device=X.device)
-            U_next[o[f]], A_out[o[f]] = U[f].to(X.dtype), A[f].to(X.dtype)
-            phase2.extend(items[~final].tolist())
-        f = torch.as_tensor(np.flatnonzero(final), device=X.device)
-        A_out[o[f]] = A[f].to(X.dtype)
-        T = T[f]
-        E_out[o[f]] = (T - _clamp(T, tau[final], torch.empty_like(T))).to(X.dtype)
-        j = items[final]
-        converged[j], rank_out[j], residual[j] = crit[final] < tol, rank[f].cpu().numpy(), crit[final]
+        def leave(items, crit, rank, U, A, T, tau):
+            o = torch.as_tensor(items, device=X.device)
+            final = (crit < tol) | (st["k"][items] >= max_iter)
+            if not final.all():  # a mixed run's float32 iterations end: the float64 ones go on from here
+                f = torch.as_tensor(np.flatnonzero(~final), device=X.device)
+                U_next[o[f]], A_out[o[f]] = U[f].to(X.dtype), A[f].to(X.dtype)
+                phase2.extend(items[~final].tolist())
+            f = torch.as_tensor(np.flatnonzero(final), device=X.device)
+            A_out[o[f]] = A[f].to(X.dtype)
+            T = T[f]
+            E_out[o[f]] = (T - _clamp(T, tau[final], torch.empty_like(T))).to(X.dtype)
+            j = items[final]
+            converged[j], rank_out[j], residual[j] = crit[final] < tol, rank[f].cpu().numpy(), crit[final]
 
-    pos = np.flatnonzero(nonzero)
-    if mixed:
-        D32 = X[pos].float()
-        _alm(D32, D32, None, pos, st, lam, max(tol, MIXED_SWITCH), max_iter, leave)
-        del D32
-        pos = np.sort(np.asarray(phase2, dtype=np.int64))
-        if len(pos):
-            p = torch.as_tensor(pos, device=X.device)
-            _alm(X[p], U_next[p], A_out[p], pos, st, lam, tol, max_iter, leave)
-    elif len(pos):
-        _alm(X[pos], X[pos], None, pos, st, lam, tol, max_iter, leave)
+        pos = np.flatnonzero(nonzero)
+        if mixed:
+            D32 = X[pos].float()
+            _alm(D32, D32, None, pos, st, lam, max(tol, MIXED_SWITCH), max_iter, leave, pool)
+            del D32
+            pos = np.sort(np.asarray(phase2, dtype=np.int64))
+            if len(pos):
+                p = torch.as_tensor(pos, device=X.device)
+                _alm(X[p], U_next[p], A_out[p], pos, st, lam, tol, max_iter, leave, pool)
+        elif len(pos):
+            _alm(X[pos], X[pos], None, pos, st, lam, tol, max_iter, leave, pool)
 
     if not converged.all():
         bad = np.flatnonzero(~converged)
