@@ -218,3 +218,20 @@ def test_rpca_clips_batches_like_one_clip_at_a_time():
         assert rel(E, E_one) < 1e-6
     with pytest.raises(DataError, match="one size"):
         rpca_clips([[np.zeros((4, 4)), np.zeros((4, 5))]])
+
+
+def test_whole_batch_route_agrees_with_the_cpu_route(monkeypatch):
+    """The route a GPU takes (whole-batch calls, broadcast per-item scalars, batched products at the largest
+    rank), run here on the CPU, gives the CPU route's answer: to rounding in float64; within the mixed
+    route's tolerance in mixed precision (its float32 iterations amplify an ulp to about 1e-5 of E)."""
+    import melib.preprocess.rpca as rpca_mod
+
+    D = np.stack([bench.clip_matrix(h=30, w=24, n=32, seed=s) / 255 for s in (17, 18)])
+    D[1, :, 20:] *= 1.5  # the items differ in rank and in when they stop
+    ref = {p: rpca(D.astype(np.float32), precision=p) for p in ("float64", "mixed")}
+    monkeypatch.setattr(rpca_mod, "_on_cpu", lambda t: False)
+    for p, (A_ref, E_ref, info_ref) in ref.items():
+        A, E, info = rpca(D.astype(np.float32), precision=p)
+        np.testing.assert_array_equal(info["iterations"], info_ref["iterations"])
+        tol = 1e-6 if p == "float64" else 1e-4  # float64: float32 output rounding; mixed: its stated tolerance
+        assert rel(E, E_ref) < tol and rel(A, A_ref) < tol

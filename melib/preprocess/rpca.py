@@ -16,14 +16,20 @@ The iteration is the textbook one; only the arithmetic is rearranged for speed o
   (eigendecomposition): A = (M W) V^T with W = V diag((s - 1/mu)_+ / s), V the r kept eigenvectors;
 - E is never needed inside the loop: with T = D + Y/mu - A, the textbook M = D - E + Y/mu equals
   A + clip(T, -lam/mu, lam/mu), and the new multiplier is Y' = mu (M - A'), so E = T - clip(T) is formed once
-  at the end. A is kept whole (two m x n x r products an iteration, not four).
+  at the end. A is kept whole (two m x n x r products an iteration);
+- on CPU an iteration is two passes over blocks of rows (:class:`_Blocks`), shared by the process's torch
+  threads, each block computed single-threaded while its arrays are in cache; the threads meet twice an
+  iteration instead of at every operation (which, with other jobs on the cores, cost several times the work).
+  Block results are added in block order, so the answer does not depend on the thread count. On a GPU the
+  same steps run on the whole batch at once.
 
 ``precision="float64"`` computes every iteration in float64. ``"mixed"`` (the default for float32 input)
-computes the iterations in float32 while the residual is above :data:`MIXED_SWITCH` (1e-4), then goes on in
-float64, so the stopping test at ``tol`` is made in float64; about half the time on PSN's clips. Measured on
-release-scale PSN clips (12,544 x 150, ``benches/bench_rpca.py --clips``), E differs from the float64 route
-by at most 2e-5 relative (Frobenius) and 1e-5 in absolute value (pixels in [0, 1]); iteration counts agree
-within 1.
+keeps the arrays in float32 while the residual is above :data:`MIXED_SWITCH` (1e-4), then goes on in float64,
+so the stopping test at ``tol`` is made in float64. Its Gram matrices are summed in float64 (a float32 sum
+errs by about eps32 ||M||_2^2, which puts noise singular values above small thresholds), except while the
+threshold is above :data:`COARSE_GRAM` ||D||_2. The float32 iterations move E: on release-scale PSN
+matrices (12,544 x 150, ``benches/bench_rpca.py``) by 4-5e-5 relative (Frobenius) and at most 2e-6 in absolute
+value (frames in [0, 1]), with the same iteration count; this module's tests hold it within 1e-4.
 """
 from __future__ import annotations
 
@@ -68,12 +74,17 @@ def _as_tensor(D, path=None) -> tuple[torch.Tensor, bool]:
     return t, is_numpy
 
 
+def _on_cpu(t: torch.Tensor) -> bool:
+    """Whether ``t`` takes the CPU's route (row blocks, loops of scalar calls) rather than whole-batch calls."""
+    return t.device.type == "cpu"
+
+
 def _gram(M: torch.Tensor, dtype: torch.dtype | None = None, rows: int = 1024) -> torch.Tensor:
     """M^T M for a batch (b, m, n), computed in ``dtype`` (default M's). On CPU the long m axis is split into
     chunks (bmm then sum): with a single long inner dimension the CPU GEMM runs several times slower."""
     M = M.to(dtype or M.dtype)
     b, m, n = M.shape
-    if M.device.type != "cpu" or m < 2 * rows:
+    if not _on_cpu(M) or m < 2 * rows:
         return M.mT @ M
     c = m // rows
     head = M[:, : c * rows].reshape(b * c, rows, n)
@@ -91,7 +102,7 @@ def _per_item(a: np.ndarray, like: torch.Tensor) -> torch.Tensor:
 
 def _axpy(X: torch.Tensor, Y: torch.Tensor, a: np.ndarray, out: torch.Tensor) -> torch.Tensor:
     """X_i + a_i Y_i per batch item: a loop of scalar calls on CPU (faster there), one broadcast elsewhere."""
-    if X.device.type != "cpu":
+    if not _on_cpu(X):
         return torch.addcmul(X, Y, _per_item(a, X), out=out)
     for i, f in enumerate(a.tolist()):
         torch.add(X[i], Y[i], alpha=f, out=out[i])
@@ -100,7 +111,7 @@ def _axpy(X: torch.Tensor, Y: torch.Tensor, a: np.ndarray, out: torch.Tensor) ->
 
 def _clamp(T: torch.Tensor, tau: np.ndarray, out: torch.Tensor) -> torch.Tensor:
     """clip(T_i, -tau_i, tau_i) per batch item, as :func:`_axpy` splits CPU and other devices."""
-    if T.device.type != "cpu":
+    if not _on_cpu(T):
         t = _per_item(tau, T)
         return torch.clamp(T, -t, t, out=out)
     for i, t in enumerate(tau.tolist()):
@@ -111,7 +122,7 @@ def _clamp(T: torch.Tensor, tau: np.ndarray, out: torch.Tensor) -> torch.Tensor:
 def _eigh(G: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """torch.linalg.eigh, single-threaded on CPU: an n x n problem (n = frames) gains nothing from threads and
     loses badly when the cores are shared."""
-    if G.device.type != "cpu" or torch.get_num_threads() == 1:
+    if not _on_cpu(G) or torch.get_num_threads() == 1:
         return torch.linalg.eigh(G)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -154,8 +165,8 @@ class _Blocks:
     them. On CPU the blocks are shared among this process's torch threads, each block computed single-threaded
     (its arrays stay in the core's cache, and the threads meet once per pass, not once per operation)."""
 
-    def __init__(self, m: int, device: torch.device, pool: ThreadPoolExecutor | None):
-        cpu = device.type == "cpu"
+    def __init__(self, like: torch.Tensor, pool: ThreadPoolExecutor | None):
+        m, cpu = like.shape[1], _on_cpu(like)
         self.rows = [slice(lo, min(lo + BLOCK_ROWS, m)) for lo in range(0, m, BLOCK_ROWS)] if cpu else [slice(0, m)]
         self.cpu, self.pool = cpu, pool if cpu and len(self.rows) > 1 else None
 
@@ -180,7 +191,7 @@ def _alm(D, U, A, pos, st, lam, tol, max_iter, leave, pool) -> None:
     Each item runs until its residual is below ``tol`` or its count reaches ``max_iter``; then
     ``leave(items, residual, rank, U, A, T, tau)`` gets it, with E = T - clip(T, -tau, tau).
     Each iteration is two passes over the row blocks (:class:`_Blocks`) around one eigendecomposition."""
-    blocks = _Blocks(D.shape[1], D.device, pool)
+    blocks = _Blocks(D, pool)
     buf = {}
     while len(pos):
         if not buf:  # (re)allocated when items leave the batch
@@ -198,7 +209,6 @@ def _alm(D, U, A, pos, st, lam, tol, max_iter, leave, pool) -> None:
             return _gram64(mm, coarse)
 
         W, V, rank = _threshold(blocks.sum(first), 1.0 / mu, D.dtype)
-
         ranks = rank.tolist()
 
         def second(r):
@@ -209,7 +219,10 @@ def _alm(D, U, A, pos, st, lam, tol, max_iter, leave, pool) -> None:
                 a.baddbmm_(mm @ W, V.mT, beta=0)                           # A' = (M W) V^T
             else:  # item by item at its own rank: the same arithmetic as the item alone
                 for i, k in enumerate(ranks):
-                    torch.mm(mm[i] @ W[i, :, -k:], V[i, :, -k:].mT, out=a[i]) if k else a[i].zero_()
+                    if k:
+                        torch.mm(mm[i] @ W[i, :, -k:], V[i, :, -k:].mT, out=a[i])
+                    else:
+                        a[i].zero_()
             mm.sub_(a)                                                      # M - A' = Y_{k+1} / mu_k
             z = _axpy(mm, U[:, r], -scale, torch.empty_like(mm))            # Z = D - A' - E
             return torch.linalg.vector_norm(z, dim=(1, 2), dtype=torch.float64) ** 2
@@ -262,11 +275,11 @@ def rpca(D, lam: float | None = None, tol: float = 1e-7, max_iter: int = 1000, p
     rank_out = np.zeros(b, dtype=np.int64)
     residual = np.zeros(b)
 
-    cpu_threads = torch.get_num_threads() if X.device.type == "cpu" else 1
+    cpu_threads = torch.get_num_threads() if _on_cpu(X) else 1
     # the block threads compute single-threaded (OpenMP's thread count is set per thread)
     with (ThreadPoolExecutor(cpu_threads, initializer=torch.set_num_threads, initargs=(1,)) if cpu_threads > 1
           else contextlib.nullcontext()) as pool:
-        blocks = _Blocks(m, X.device, pool)
+        blocks = _Blocks(X, pool)
         # per-item scalars live on the host (numpy float64)
         norm_two = _eigh(blocks.sum(lambda r: _gram(X[:, r])))[0][:, -1].clamp_min(0).sqrt().cpu().numpy()
         d_norm = blocks.sum(lambda r: torch.linalg.vector_norm(X[:, r], dim=(1, 2)) ** 2).sqrt().cpu().numpy()
