@@ -225,7 +225,7 @@ def _alm(D, U, A, pos, st, lam, tol, max_iter, leave, pool) -> None:
                         a[i].zero_()
             mm.sub_(a)                                                      # M - A' = Y_{k+1} / mu_k
             z = _axpy(mm, U[:, r], -scale, torch.empty_like(mm))            # Z = D - A' - E
-            return torch.linalg.vector_norm(z, dim=(1, 2), dtype=torch.float64) ** 2
+            return torch.linalg.vector_norm(z, dim=(1, 2)).double() ** 2
 
         crit = blocks.sum(second).sqrt().cpu().numpy() / st["d_norm"][pos]
         mu_next = np.minimum(mu * RHO, st["mu_bar"][pos])
@@ -312,7 +312,7 @@ def rpca(D, lam: float | None = None, tol: float = 1e-7, max_iter: int = 1000, p
 
         pos = np.flatnonzero(nonzero)
         if mixed:
-            D32 = X[pos].float()
+            D32 = X[pos].float() if t.dtype != torch.float32 or len(pos) < b else (t if batched else t[None]).contiguous()
             _alm(D32, D32, None, pos, st, lam, max(tol, MIXED_SWITCH), max_iter, leave, pool)
             del D32
             pos = np.sort(np.asarray(phase2, dtype=np.int64))
