@@ -17,11 +17,11 @@ The iteration is the textbook one; only the arithmetic is rearranged for speed o
 - E is never needed inside the loop: with T = D + Y/mu - A, the textbook M = D - E + Y/mu equals
   A + clip(T, -lam/mu, lam/mu), and the new multiplier is Y' = mu (M - A'), so E = T - clip(T) is formed once
   at the end. A is kept whole (two m x n x r products an iteration);
-- on CPU an iteration is two passes over blocks of rows (:class:`_Blocks`), shared by the process's torch
-  threads, each block computed single-threaded while its arrays are in cache; the threads meet twice an
-  iteration instead of at every operation (which, with other jobs on the cores, cost several times the work).
-  Block results are added in block order, so the answer does not depend on the thread count. On a GPU the
-  same steps run on the whole batch at once.
+- on CPU an iteration is two passes over blocks of rows (:class:`_Blocks`) shared by as many threads as
+  torch is set to use, every thread computing single-threaded while a block's arrays are in its core's cache:
+  the threads meet twice an iteration, not at every operation (an OpenMP team waiting at each operation
+  took several times the work whenever other jobs shared the cores). Block results are added in block
+  order, so the answer does not depend on the thread count. On a GPU the steps run on the whole batch.
 
 ``precision="float64"`` computes every iteration in float64. ``"mixed"`` (the default for float32 input)
 keeps the arrays in float32 while the residual is above :data:`MIXED_SWITCH` (1e-4), then goes on in float64,
@@ -119,19 +119,6 @@ def _clamp(T: torch.Tensor, tau: np.ndarray, out: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def _eigh(G: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """torch.linalg.eigh, single-threaded on CPU: an n x n problem (n = frames) gains nothing from threads and
-    loses badly when the cores are shared."""
-    if not _on_cpu(G) or torch.get_num_threads() == 1:
-        return torch.linalg.eigh(G)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        return torch.linalg.eigh(G)
-    finally:
-        torch.set_num_threads(threads)
-
-
 def _gram64(M: torch.Tensor, coarse: np.ndarray) -> torch.Tensor:
     """M^T M in float64; summed in M's float32 for the ``coarse`` items (those whose threshold dwarfs the
     rounding of a float32 sum: an eigenvalue error near eps32 ||M||_2^2)."""
@@ -142,11 +129,22 @@ def _gram64(M: torch.Tensor, coarse: np.ndarray) -> torch.Tensor:
     return torch.cat([_gram(M[i:i + 1], None if c else torch.float64).double() for i, c in enumerate(coarse)])
 
 
+@contextlib.contextmanager
+def _threads(n: int):
+    """torch's thread count set to ``n`` for the block, then restored."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def _threshold(G: torch.Tensor, thresh: np.ndarray, dtype: torch.dtype):
     """Lin et al.'s singular value thresholding A = U (S - 1/mu)_+ V^T through the Gram matrix G = M^T M:
     A = (M W) V^T with W = V diag((s - thresh)_+ / s), V the kept eigenvectors. Returns W, V (in ``dtype``;
     None when nothing is kept) and the rank of each item."""
-    w, V = _eigh(G)          # ascending eigenvalues of M^T M
+    w, V = torch.linalg.eigh(G)          # ascending eigenvalues of M^T M
     s = w.clamp_min(0).sqrt()
     t = torch.as_tensor(thresh, dtype=s.dtype, device=s.device)[:, None]
     keep = s > t
@@ -171,14 +169,7 @@ class _Blocks:
         self.cpu, self.pool = cpu, pool if cpu and len(self.rows) > 1 else None
 
     def sum(self, fn: Callable[[slice], torch.Tensor]) -> torch.Tensor:
-        if not self.cpu:
-            return fn(self.rows[0])
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            parts = list(map(fn, self.rows) if self.pool is None else self.pool.map(fn, self.rows))
-        finally:
-            torch.set_num_threads(threads)
+        parts = list(map(fn, self.rows) if self.pool is None else self.pool.map(fn, self.rows))
         total = parts[0].clone()
         for part in parts[1:]:
             total += part
@@ -275,13 +266,15 @@ def rpca(D, lam: float | None = None, tol: float = 1e-7, max_iter: int = 1000, p
     rank_out = np.zeros(b, dtype=np.int64)
     residual = np.zeros(b)
 
-    cpu_threads = torch.get_num_threads() if _on_cpu(X) else 1
-    # the block threads compute single-threaded (OpenMP's thread count is set per thread)
-    with (ThreadPoolExecutor(cpu_threads, initializer=torch.set_num_threads, initargs=(1,)) if cpu_threads > 1
-          else contextlib.nullcontext()) as pool:
+    threads = torch.get_num_threads()
+    workers = threads if _on_cpu(X) else 1
+    # On CPU every thread, this one and the block workers, computes single-threaded (torch's thread count is
+    # per OS thread for OpenMP): the parallelism is the blocks', with no OpenMP team waiting at each operation.
+    with (ThreadPoolExecutor(workers, initializer=torch.set_num_threads, initargs=(1,)) if workers > 1
+          else contextlib.nullcontext()) as pool, _threads(1 if _on_cpu(X) else threads):
         blocks = _Blocks(X, pool)
         # per-item scalars live on the host (numpy float64)
-        norm_two = _eigh(blocks.sum(lambda r: _gram(X[:, r])))[0][:, -1].clamp_min(0).sqrt().cpu().numpy()
+        norm_two = torch.linalg.eigvalsh(blocks.sum(lambda r: _gram(X[:, r])))[:, -1].clamp_min(0).sqrt().cpu().numpy()
         d_norm = blocks.sum(lambda r: torch.linalg.vector_norm(X[:, r], dim=(1, 2)) ** 2).sqrt().cpu().numpy()
         lo, hi = torch.aminmax(X.flatten(1), dim=1)
         norm_inf = torch.maximum(lo.abs(), hi.abs()).cpu().numpy() / lam
