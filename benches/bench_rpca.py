@@ -100,17 +100,18 @@ def psn_release(n_clips: int, repeats: int) -> bool:
     pipelines.rpca_frames = rpca_frames
     print(f"\nPSN paper pipeline, {len(samples)} release-scale clips ({samples['n_frames'].min()}-"
           f"{samples['n_frames'].max()} frames of 640 x 480), cold cache, one process:")
-    for (frames, t_mixed, E, info), t in zip(seen, per_clip):
-        t64 = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            _, E64, info64 = rpca_frames(frames, precision="float64")
-            t64.append(time.perf_counter() - t0)
-        diff = np.abs(E.astype(np.float64) - E64)
-        print(f"  clip {frames.shape}: pipeline {t:.3f} s, of which RPCA {t_mixed:.3f} s (mixed, {info['iterations']} "
-              f"iterations, rank {info['rank']}); float64 RPCA {min(t64):.3f} s ({info64['iterations']} iterations)"
-              f" -> {min(t64) / t_mixed:.2f}x; E max abs diff {diff.max():.1e}, relative "
-              f"{np.linalg.norm(diff) / np.linalg.norm(E64):.1e}")
+    for (frames, t_pipe, E, info), t in zip(seen, per_clip):
+        best = {"mixed": np.inf, "float64": np.inf}
+        for _ in range(repeats):  # alternating, best of each
+            for precision in best:
+                t0 = time.perf_counter()
+                _, E_p, info_p = rpca_frames(frames, precision=precision)
+                best[precision] = min(best[precision], time.perf_counter() - t0)
+        diff = np.abs(E.astype(np.float64) - E_p)  # E_p: the float64 route's
+        print(f"  clip {frames.shape}: pipeline {t:.3f} s, of which RPCA {t_pipe:.3f} s; RPCA mixed "
+              f"{best['mixed']:.3f} s ({info['iterations']} iterations, rank {info['rank']}), float64 "
+              f"{best['float64']:.3f} s ({info_p['iterations']} iterations): {best['float64'] / best['mixed']:.2f}x;"
+              f" E max abs diff {diff.max():.1e}, relative {np.linalg.norm(diff) / np.linalg.norm(E_p):.1e}")
     mean = float(np.mean(per_clip))
     print(f"PSN pipeline: {mean:.3f} s a clip (mean; target <= 0.75 s on 2 cores), load average "
           f"{os.getloadavg()[0]:.1f}")
