@@ -129,6 +129,21 @@ def _gram64(M: torch.Tensor, coarse: np.ndarray) -> torch.Tensor:
     return torch.cat([_gram(M[i:i + 1], None if c else torch.float64).double() for i, c in enumerate(coarse)])
 
 
+def _take(x: torch.Tensor, idx: np.ndarray) -> torch.Tensor:
+    """``x[idx]`` along the batch axis; ``x`` itself (no copy) when ``idx`` is every item in order."""
+    if len(idx) == len(x) and (idx == np.arange(len(x))).all():
+        return x
+    return x[torch.as_tensor(idx, device=x.device)]
+
+
+def _put(dst: torch.Tensor, idx: np.ndarray, src: torch.Tensor) -> None:
+    """``dst[idx] = src`` along the batch axis, cast to ``dst``'s dtype."""
+    if len(idx) == len(dst) and (idx == np.arange(len(dst))).all():
+        dst.copy_(src)
+    else:
+        dst[torch.as_tensor(idx, device=dst.device)] = src.to(dst.dtype)
+
+
 @contextlib.contextmanager
 def _threads(n: int):
     """torch's thread count set to ``n`` for the block, then restored."""
@@ -180,7 +195,8 @@ def _alm(D, U, A, pos, st, lam, tol, max_iter, leave, pool) -> None:
     """Inexact ALM iterations on the batch D (b, m, n) of items ``pos`` from their state: U * st["scale"] =
     Y / mu, A (None: zero), st["mu"], st["mu_bar"], st["k"] iterations made (host arrays indexed by item).
     Each item runs until its residual is below ``tol`` or its count reaches ``max_iter``; then
-    ``leave(items, residual, rank, U, A, T, tau)`` gets it, with E = T - clip(T, -tau, tau).
+    ``leave(items, residual, rank, U, A, T, tau)`` gets it, with E = T - clip(T, -tau, tau) (T may be the
+    iteration's buffer, free to overwrite).
     Each iteration is two passes over the row blocks (:class:`_Blocks`) around one eigendecomposition."""
     blocks = _Blocks(D, pool)
     buf = {}
@@ -225,10 +241,10 @@ def _alm(D, U, A, pos, st, lam, tol, max_iter, leave, pool) -> None:
         U = M
         done = (crit < tol) | (st["k"][pos] >= max_iter)
         if done.any():
-            where = torch.as_tensor(np.flatnonzero(done), device=D.device)
-            leave(pos[done], crit[done], rank[where], U[where], A[where], T[where], tau[done])
-            keep = torch.as_tensor(np.flatnonzero(~done), device=D.device)
-            pos, D, U, A = pos[~done], D[keep], U[keep], A[keep]
+            out, keep = np.flatnonzero(done), np.flatnonzero(~done)
+            leave(pos[out], crit[out], rank.cpu().numpy()[out], _take(U, out), _take(A, out), _take(T, out),
+                  tau[out])
+            pos, D, U, A = pos[keep], _take(D, keep), _take(U, keep), _take(A, keep)
             buf = {}
 
 
@@ -260,8 +276,8 @@ def rpca(D, lam: float | None = None, tol: float = 1e-7, max_iter: int = 1000, p
     if lam <= 0 or max_iter < 1:
         raise ValueError(f"need lam > 0 and max_iter >= 1, got lam={lam}, max_iter={max_iter}")
 
-    A_out = torch.zeros_like(X)
-    E_out = torch.zeros_like(X)
+    A_out = torch.zeros_like(X, dtype=out_dtype)
+    E_out = torch.zeros_like(X, dtype=out_dtype)
     converged = np.zeros(b, dtype=bool)
     rank_out = np.zeros(b, dtype=np.int64)
     residual = np.zeros(b)
@@ -286,34 +302,33 @@ def rpca(D, lam: float | None = None, tol: float = 1e-7, max_iter: int = 1000, p
         st = {"k": np.zeros(b, dtype=np.int64), "mu": mu, "mu_bar": mu * MU_BAR_FACTOR, "norm_two": norm_two,
               "scale": 1.0 / (np.maximum(safe, norm_inf) * mu), "d_norm": d_norm}
         mixed = precision == "mixed"
-        U_next = torch.empty_like(X) if mixed and tol < MIXED_SWITCH else None
-        phase2 = []
+        ahead = {}  # a mixed run's state where its float32 iterations end: the float64 ones go on from it
 
         def leave(items, crit, rank, U, A, T, tau):
-            o = torch.as_tensor(items, device=X.device)
             final = (crit < tol) | (st["k"][items] >= max_iter)
-            if not final.all():  # a mixed run's float32 iterations end: the float64 ones go on from here
-                f = torch.as_tensor(np.flatnonzero(~final), device=X.device)
-                U_next[o[f]], A_out[o[f]] = U[f].to(X.dtype), A[f].to(X.dtype)
-                phase2.extend(items[~final].tolist())
-            f = torch.as_tensor(np.flatnonzero(final), device=X.device)
-            A_out[o[f]] = A[f].to(X.dtype)
-            T = T[f]
-            E_out[o[f]] = (T - _clamp(T, tau[final], torch.empty_like(T))).to(X.dtype)
-            j = items[final]
-            converged[j], rank_out[j], residual[j] = crit[final] < tol, rank[f].cpu().numpy(), crit[final]
+            go_on, f = np.flatnonzero(~final), np.flatnonzero(final)
+            if len(go_on):
+                for name, x in (("U", U), ("A", A)):
+                    _put(ahead.setdefault(name, torch.empty_like(X)), items[go_on], _take(x, go_on))
+            if len(f):
+                T = _take(T, f)
+                _put(E_out, items[f], T.sub_(_clamp(T, tau[f], torch.empty_like(T))))  # E = T - clip(T)
+                _put(A_out, items[f], _take(A, f))
+                j = items[f]
+                converged[j], rank_out[j], residual[j] = crit[f] < tol, rank[f], crit[f]
 
         pos = np.flatnonzero(nonzero)
         if mixed:
-            D32 = X[pos].float() if t.dtype != torch.float32 or len(pos) < b else (t if batched else t[None]).contiguous()
+            D32 = _take(t if batched else t[None], pos) if t.dtype == torch.float32 else _take(X, pos)
+            D32 = D32.float().contiguous()
             _alm(D32, D32, None, pos, st, lam, max(tol, MIXED_SWITCH), max_iter, leave, pool)
             del D32
-            pos = np.sort(np.asarray(phase2, dtype=np.int64))
+            pos = np.flatnonzero(~converged & (st["k"] < max_iter))
             if len(pos):
-                p = torch.as_tensor(pos, device=X.device)
-                _alm(X[p], U_next[p], A_out[p], pos, st, lam, tol, max_iter, leave, pool)
+                _alm(_take(X, pos), _take(ahead["U"], pos), _take(ahead["A"], pos), pos, st, lam, tol, max_iter,
+                     leave, pool)
         elif len(pos):
-            _alm(X[pos], X[pos], None, pos, st, lam, tol, max_iter, leave, pool)
+            _alm(_take(X, pos), _take(X, pos), None, pos, st, lam, tol, max_iter, leave, pool)
 
     if not converged.all():
         bad = np.flatnonzero(~converged)
@@ -321,7 +336,6 @@ def rpca(D, lam: float | None = None, tol: float = 1e-7, max_iter: int = 1000, p
                       f"{bad.tolist()} (residual {residual[bad].max():.3g})"
                       + (f" of {path}" if path is not None else ""), RPCAConvergenceWarning, stacklevel=2)
 
-    A_out, E_out = A_out.to(out_dtype), E_out.to(out_dtype)
     if not batched:
         A_out, E_out = A_out[0], E_out[0]
     if is_numpy:
