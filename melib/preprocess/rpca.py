@@ -79,19 +79,18 @@ def _on_cpu(t: torch.Tensor) -> bool:
     return t.device.type == "cpu"
 
 
-def _gram(M: torch.Tensor, dtype: torch.dtype | None = None, rows: int = 1024) -> torch.Tensor:
-    """M^T M for a batch (b, m, n), computed in ``dtype`` (default M's). On CPU the long m axis is split into
-    chunks (bmm then sum): with a single long inner dimension the CPU GEMM runs several times slower."""
+def _gram(M: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """M^T M for a batch (b, m, n), computed in ``dtype`` (default M's) as the product's upper half rows and
+    its lower right corner, the rest mirrored: three quarters of the full product's work."""
     M = M.to(dtype or M.dtype)
-    b, m, n = M.shape
-    if not _on_cpu(M) or m < 2 * rows:
-        return M.mT @ M
-    c = m // rows
-    head = M[:, : c * rows].reshape(b * c, rows, n)
-    G = torch.bmm(head.mT, head).view(b, c, n, n).sum(1)
-    if c * rows < m:
-        tail = M[:, c * rows:]
-        G += tail.mT @ tail
+    n = M.shape[-1]
+    h = n // 2
+    G = M.new_empty(M.shape[0], n, n)
+    top = M[..., :h].mT @ M
+    G[:, :h] = top
+    G[:, h:, :h] = top[:, :, h:].mT
+    low = M[..., h:]
+    G[:, h:, h:] = low.mT @ low
     return G
 
 
