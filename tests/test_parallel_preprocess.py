@@ -126,7 +126,7 @@ def test_concurrent_writers_of_one_key_leave_one_valid_entry(tmp_path, monkeypat
     results, _ = map_clips(slow_same, same, progress=False, n_jobs=2)
     assert len(set(log.read_text().split())) == 2  # both workers computed (and wrote) it
     assert cache_info()["t.slow_same"]["entries"] == 1
-    assert [f.name for f in (tmp_path / "t.slow_same").iterdir() if f.name.startswith(".")] == []
+    assert [f.name for f in (tmp_path / "t.slow_same").iterdir() if f.name.startswith(".tmp-")] == []
     for r in results.values():
         np.testing.assert_array_equal(r, np.arange(100_000, dtype=np.float64))
     n = len(log.read_text().split())
