@@ -3,7 +3,7 @@ their traceback, one cache shared by the workers, one thread per worker."""
 from __future__ import annotations
 
 import os
-import shutil
+import threading
 import time
 import traceback
 import warnings
@@ -109,20 +109,22 @@ def test_other_errors_in_a_worker_propagate_with_its_traceback():
     assert "in explode" in chain  # the worker's frame, not only the pool's
 
 
+@cached(version=1, name="t.slow_same")
+def slow_same(row):
+    """Logs who computes it, then waits until both workers compute it (at module level: workers import it)."""
+    log = Path(row["log"])
+    with open(log, "a") as fh:
+        fh.write(f"{os.getpid()}\n")
+    deadline = time.monotonic() + 60
+    while len(set(log.read_text().split())) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return np.arange(100_000, dtype=np.float64) * len(row["clip"])
+
+
 def test_concurrent_writers_of_one_key_leave_one_valid_entry(tmp_path, monkeypatch):
     monkeypatch.setenv("MELIB_CACHE", str(tmp_path))
     log = tmp_path / "computed"
-
-    @cached(version=1, name="t.slow_same")
-    def slow_same(row):
-        with open(log, "a") as fh:
-            fh.write(f"{os.getpid()}\n")
-        deadline = time.monotonic() + 60
-        while len(set(log.read_text().split())) < 2 and time.monotonic() < deadline:
-            time.sleep(0.01)  # until both workers are computing this same key
-        return np.arange(100_000, dtype=np.float64) * len(row["clip"])
-
-    same = _rows(*["x"] * 6)  # six rows of one clip identity: one cache key, written by both workers
+    same = _rows(*["x"] * 6).assign(log=str(log))  # six rows of one clip identity: one cache key
     results, _ = map_clips(slow_same, same, progress=False, n_jobs=2)
     assert len(set(log.read_text().split())) == 2  # both workers computed (and wrote) it
     assert cache_info()["t.slow_same"]["entries"] == 1
@@ -161,19 +163,33 @@ def test_no_pool_inside_a_worker():
         assert inner == [pid] * 3
 
 
+@cached(version=1, name="t.where")
+def where(row):
+    return os.getcwd(), os.environ.get("MELIB_CACHE")
+
+
 def test_workers_follow_the_callers_settings(tmp_path, monkeypatch):
     """The pool outlives a call: a cache folder set after it started is still the one the workers use."""
     list(parallel.stream(thread_counts, range(2), n_jobs=2))  # the pool is up
     monkeypatch.setenv("MELIB_CACHE", str(tmp_path / "later"))
     monkeypatch.chdir(tmp_path)
-
-    @cached(version=1, name="t.where")
-    def where(row):
-        return os.getcwd(), os.environ.get("MELIB_CACHE")
-
     results, _ = map_clips(where, _rows("a", "bb", "ccc"), progress=False, n_jobs=2)
     assert set(results.values()) == {(str(tmp_path), str(tmp_path / "later"))}
     assert cache_info()["t.where"]["entries"] == 3
+
+
+def test_a_step_that_cannot_travel_runs_here_by_default_and_is_refused_for_workers():
+    lock = threading.Lock()  # a closure over a lock cannot be pickled
+
+    def locked(row):
+        with lock:
+            return os.getpid()
+
+    with pytest.warns(RuntimeWarning, match="cannot be sent to worker processes"):
+        results, _ = map_clips(locked, _rows("a", "b", "c"), progress=False)
+    assert set(results.values()) == {os.getpid()}
+    with pytest.raises(ConfigError, match="n_jobs=1"):
+        map_clips(locked, _rows("a", "b", "c"), progress=False, n_jobs=2)
 
 
 @pytest.mark.parametrize("bad", [0, -1, 1.5, True])
