@@ -67,7 +67,7 @@ def _in_worker(fn: Callable, i: int, task: Any, threads: int, cwd: str, env: dic
     return i, fn(task)
 
 
-def _sendable(fn: Callable, n_jobs: int | None) -> bool:
+def _sendable(fn: Callable, n_jobs: int | None, name: str) -> bool:
     """Whether ``fn`` can travel to a worker (cloudpickle). When it cannot: an error if ``n_jobs`` asked for
     workers, else a warning (the default then computes in this process)."""
     import cloudpickle  # what loky sends tasks with
@@ -76,23 +76,23 @@ def _sendable(fn: Callable, n_jobs: int | None) -> bool:
         cloudpickle.dumps(fn)
         return True
     except Exception as exc:  # noqa: BLE001 - whatever pickling raises, the answer is the same
-        msg = (f"{getattr(fn, '__qualname__', fn)!r} cannot be sent to worker processes ({type(exc).__name__}: "
-               f"{exc}); define it at module level")
+        msg = f"{name} cannot be sent to worker processes ({type(exc).__name__}: {exc}); define it at module level"
         if n_jobs is not None:
             raise ConfigError(f"{msg}, or pass n_jobs=1") from exc
         warnings.warn(f"{msg}; computing in this process", RuntimeWarning, stacklevel=3)
         return False
 
 
-def stream(fn: Callable, tasks: Sequence, n_jobs: int | None = None) -> Iterator[tuple[int, Any]]:
+def stream(fn: Callable, tasks: Sequence, n_jobs: int | None = None,
+           name: str | None = None) -> Iterator[tuple[int, Any]]:
     """``(i, fn(tasks[i]))`` for every task, yielded as each finishes (in no set order), from a loky process
     pool of ``n_jobs`` workers (default: one per core). Runs in this process, in order, when ``n_jobs`` or
     the number of tasks is 1, inside a worker (no nested pools), or when ``fn`` cannot be pickled and
-    ``n_jobs`` is the default (with a warning; :func:`_sendable`). An exception in ``fn`` is raised here,
-    with the worker's traceback as its cause; the tasks not yet started are dropped."""
+    ``n_jobs`` is the default (with a warning naming ``name``; :func:`_sendable`). An exception in ``fn``
+    is raised here, with the worker's traceback as its cause; the tasks not yet started are dropped."""
     tasks = list(tasks)
     n = min(n_workers(n_jobs), len(tasks))
-    if n <= 1 or _worker_threads is not None or not _sendable(fn, n_jobs):
+    if n <= 1 or _worker_threads is not None or not _sendable(fn, n_jobs, name or repr(fn)):
         for i, task in enumerate(tasks):
             yield i, fn(task)
         return

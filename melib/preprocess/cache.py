@@ -273,7 +273,7 @@ def map_clips(fn: Callable, samples: pd.DataFrame, desc: str | None = None, prog
         for j in (j for j, h in enumerate(hit) if h):
             done[j] = run(tasks[j])
             bar.update()
-        for i, out in parallel.stream(run, [tasks[j] for j in todo], n_jobs):
+        for i, out in parallel.stream(run, [tasks[j] for j in todo], n_jobs, name=f"step {step!r}"):
             done[todo[i]] = out
             bar.update()
     results = {idx: out[0] for (idx, _), out in zip(tasks, done) if out[1] is None}
