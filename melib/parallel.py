@@ -1,4 +1,4 @@
-"""Folds are independent jobs: run them serially, in a local process pool, or on a Dask cluster.
+"""Independent jobs (folds, clips): run them serially, in a local process pool, or on a Dask cluster.
 
 ``run_all(fn, tasks, shared=..., n_jobs=1, backend="local")`` returns ``[fn(t, **shared) for t in tasks]``
 in task order whichever way the work is spread. ``shared`` holds the large inputs every task needs
@@ -8,16 +8,100 @@ in task order whichever way the work is spread. ``shared`` holds the large input
   a joblib ``loky`` process pool (cloudpickle, so closures and lambdas travel).
 - ``backend="dask"``: ``address`` is a scheduler address (``"tcp://host:8786"``), a
   ``distributed.Client`` or a cluster object (e.g. ``distributed.LocalCluster``).
+
+``stream(fn, tasks, n_jobs=None)`` yields ``(position, fn(task))`` as each finishes, from a pool of one
+process per core by default (preprocessing clips: :func:`melib.preprocess.cache.map_clips`). Its workers keep
+their BLAS, OpenMP, torch and OpenCV threads to their share of the cores (1 when every core has a worker), so
+they do not fight over the cores, and see this process's working directory and ``MELIB_*`` variables.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+import os
+import warnings
+from typing import Any, Callable, Iterator, Sequence
 
 from tqdm.auto import tqdm
 
 from .errors import ConfigError
 
 BACKENDS = ("local", "dask")
+_worker_threads: int | None = None  # set in a stream() worker: its thread share
+
+
+def cpu_count() -> int:
+    """The cores this process may use (affinity and container limits included)."""
+    from joblib import cpu_count as joblib_cpu_count
+
+    return max(1, joblib_cpu_count())
+
+
+def n_workers(n_jobs: int | None) -> int:
+    """``n_jobs`` checked: ``None`` means one worker per core."""
+    if n_jobs is None:
+        return cpu_count()
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs < 1:
+        raise ConfigError(f"n_jobs must be a positive integer or None (every core), not {n_jobs!r}")
+    return n_jobs
+
+
+def limit_threads(n: int) -> None:
+    """Cap this process's torch, OpenCV and BLAS/OpenMP thread pools at ``n`` threads."""
+    import cv2
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(n)
+    cv2.setNumThreads(n)
+    threadpool_limits(n)
+
+
+def _in_worker(fn: Callable, i: int, task: Any, threads: int, cwd: str, env: dict[str, str]):
+    global _worker_threads
+    if _worker_threads != threads:
+        limit_threads(threads)
+        _worker_threads = threads
+    os.chdir(cwd)  # the pool outlives a call: the caller's place and settings are set again for each task
+    for key in [k for k in os.environ if k.startswith("MELIB_") and k not in env]:
+        del os.environ[key]
+    os.environ.update(env)
+    return i, fn(task)
+
+
+def _sendable(fn: Callable, n_jobs: int | None, name: str) -> bool:
+    """Whether ``fn`` can travel to a worker (cloudpickle). When it cannot: an error if ``n_jobs`` asked for
+    workers, else a warning (the default then computes in this process)."""
+    import cloudpickle  # what loky sends tasks with
+
+    try:
+        cloudpickle.dumps(fn)
+        return True
+    except Exception as exc:  # noqa: BLE001 - whatever pickling raises, the answer is the same
+        msg = f"{name} cannot be sent to worker processes ({type(exc).__name__}: {exc}); define it at module level"
+        if n_jobs is not None:
+            raise ConfigError(f"{msg}, or pass n_jobs=1") from exc
+        warnings.warn(f"{msg}; computing in this process", RuntimeWarning, stacklevel=3)
+        return False
+
+
+def stream(fn: Callable, tasks: Sequence, n_jobs: int | None = None,
+           name: str | None = None) -> Iterator[tuple[int, Any]]:
+    """``(i, fn(tasks[i]))`` for every task, yielded as each finishes (in no set order), from a loky process
+    pool of ``n_jobs`` workers (default: one per core). Runs in this process, in order, when ``n_jobs`` or
+    the number of tasks is 1, inside a worker (no nested pools), or when ``fn`` cannot be pickled and
+    ``n_jobs`` is the default (with a warning naming ``name``; :func:`_sendable`). An exception in ``fn``
+    is raised here, with the worker's traceback as its cause; the tasks not yet started are dropped."""
+    tasks = list(tasks)
+    n = min(n_workers(n_jobs), len(tasks))
+    if n <= 1 or _worker_threads is not None or not _sendable(fn, n_jobs, name or repr(fn)):
+        for i, task in enumerate(tasks):
+            yield i, fn(task)
+        return
+    from joblib import Parallel, delayed
+
+    threads = max(1, cpu_count() // n)
+    env = {k: v for k, v in os.environ.items() if k.startswith("MELIB_")}
+    yield from Parallel(n_jobs=n, backend="loky", return_as="generator_unordered")(
+        delayed(_in_worker)(fn, i, task, threads, os.getcwd(), env) for i, task in enumerate(tasks))
 
 
 def run_all(fn: Callable, tasks: Sequence, *, shared: dict[str, Any] | None = None, n_jobs: int = 1,

@@ -214,9 +214,10 @@ def test_detection_is_cached_once_per_clip_whatever_the_face_size(synth_rows, tm
     calls = []
     real = face_mod.detect_face
     monkeypatch.setattr(face_mod, "detect_face", lambda *a, **k: calls.append(1) or real(*a, **k))
-    first, excl = map_clips(face_mod.face_track, samples, progress=False, size=(64, 64))
+    # n_jobs=1: in this process, where the counting patch is (worker processes would not see it)
+    first, excl = map_clips(face_mod.face_track, samples, progress=False, size=(64, 64), n_jobs=1)
     assert excl == [] and len(first) == len(samples) == len(calls)
-    second, _ = map_clips(face_mod.face_track, samples, progress=False, size=(128, 128))
+    second, _ = map_clips(face_mod.face_track, samples, progress=False, size=(128, 128), n_jobs=1)
     assert len(calls) == len(samples)  # the second size reuses the cached detection
     for k in first:
         assert first[k]["frames"].shape[1:3] == (64, 64) and second[k]["frames"].shape[1:3] == (128, 128)

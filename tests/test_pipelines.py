@@ -346,13 +346,14 @@ def test_second_build_is_a_cache_hit(samples, monkeypatch, tmp_path):
 
     monkeypatch.setattr(P, "face_track", counting)
     rows = samples.iloc[[2, 23, 44]]
-    first, kept1, _ = P.build_inputs(rows, "c3d", progress=False, size=32)
+    # n_jobs=1: in this process, where the counting patch is (worker processes would not see it)
+    first, kept1, _ = P.build_inputs(rows, "c3d", progress=False, size=32, n_jobs=1)
     assert len(calls) == 3
-    second, kept2, _ = P.build_inputs(rows, "c3d", progress=False, size=32)
+    second, kept2, _ = P.build_inputs(rows, "c3d", progress=False, size=32, n_jobs=1)
     assert len(calls) == 3  # nothing recomputed
     assert list(kept1) == list(kept2)
     np.testing.assert_array_equal(first["clip"], second["clip"])
-    P.build_inputs(rows, "c3d", progress=False, size=48)  # another parameter: recomputed
+    P.build_inputs(rows, "c3d", progress=False, size=48, n_jobs=1)  # another parameter: recomputed
     assert len(calls) == 6
 
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from melib.errors import DataError
-from melib.preprocess.rpca import RPCAConvergenceWarning, retain, rpca, rpca_frames
+from melib.preprocess.rpca import RPCAConvergenceWarning, retain, rpca, rpca_clips, rpca_frames
 
 _spec = importlib.util.spec_from_file_location("bench_rpca", Path(__file__).parents[1] / "benches" / "bench_rpca.py")
 bench = importlib.util.module_from_spec(_spec)
@@ -162,3 +162,76 @@ def test_only_the_unconverged_batch_item_is_flagged():
         _, _, info = rpca(D, max_iter=cap)
     assert list(info["converged"]) == [True, False]
     np.testing.assert_array_equal(info["iterations"], [cap, cap])
+
+
+def test_mixed_precision_agrees_with_float64():
+    """float32 input runs the early iterations in float32 and ends in float64: E within 1e-4 of the float64
+    route (the module docstring states what was measured on PSN's clips), the stop decided in float64."""
+    D = bench.clip_matrix(h=48, w=40, n=60, seed=14).astype(np.float32) / 255
+    A64, E64, info64 = rpca(D, precision="float64")
+    A, E, info = rpca(D)
+    assert info["precision"] == "mixed" and info64["precision"] == "float64"
+    assert info["converged"] and info["residual"] < 1e-7 and abs(info["iterations"] - info64["iterations"]) <= 1
+    assert E.dtype == np.float32 and rel(E, E64) < 1e-4 and rel(A, A64) < 1e-6
+    # float64 input may ask for the mixed route too; a looser tol can end inside the float32 iterations
+    _, E_m, info_m = rpca(D.astype(np.float64), precision="mixed")
+    assert info_m["precision"] == "mixed" and rel(E_m, E64) < 1e-4
+    _, _, loose = rpca(D, tol=1e-3)
+    assert loose["converged"] and 1e-4 <= loose["residual"] < 1e-3
+
+
+def test_precision_is_checked():
+    from melib.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="precision"):
+        rpca(np.ones((10, 4)), precision="float16")
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_result_does_not_depend_on_the_thread_count(dtype):
+    """Row blocks are summed in block order whatever the threads: a worker (1 thread) and a process with
+    several threads give the same bits."""
+    D = bench.clip_matrix(h=56, w=48, n=40, seed=15).astype(dtype)  # 2688 rows: three blocks
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        A1, E1, info1 = rpca(D)
+        torch.set_num_threads(2)
+        A2, E2, info2 = rpca(D)
+    finally:
+        torch.set_num_threads(before)
+    assert info1["iterations"] == info2["iterations"]
+    np.testing.assert_array_equal(E1, E2)
+    np.testing.assert_array_equal(A1, A2)
+
+
+def test_rpca_clips_batches_like_one_clip_at_a_time():
+    rng = np.random.default_rng(16)
+    clips = [(0.5 + 0.01 * rng.standard_normal((24, 20, 18))).astype(np.float32) for _ in range(3)]
+    clips[1][10:14, 5:9, 5:9] += 0.2  # a moving patch: something sparse
+    clips.insert(2, (0.4 + 0.01 * rng.standard_normal((16, 12, 10))).astype(np.float32))  # another shape
+    Es, info = rpca_clips(clips, device="cpu", batch_size=2)
+    assert len(Es) == 4 and info["iterations"].shape == (4,) and info["converged"].all()
+    for clip, E, it in zip(clips, Es, info["iterations"]):
+        _, E_one, info_one = rpca_frames(clip)
+        assert E.shape == clip.shape and E.dtype == np.float32 and it == info_one["iterations"]
+        assert rel(E, E_one) < 1e-6
+    with pytest.raises(DataError, match="one size"):
+        rpca_clips([[np.zeros((4, 4)), np.zeros((4, 5))]])
+
+
+def test_whole_batch_route_agrees_with_the_cpu_route(monkeypatch):
+    """The route a GPU takes (whole-batch calls, broadcast per-item scalars, batched products at the largest
+    rank), run here on the CPU, gives the CPU route's answer: to rounding in float64; within the mixed
+    route's tolerance in mixed precision (its float32 iterations amplify an ulp to about 1e-5 of E)."""
+    import melib.preprocess.rpca as rpca_mod
+
+    D = np.stack([bench.clip_matrix(h=30, w=24, n=32, seed=s) / 255 for s in (17, 18)])
+    D[1, :, 20:] *= 1.5  # the items differ in rank and in when they stop
+    ref = {p: rpca(D.astype(np.float32), precision=p) for p in ("float64", "mixed")}
+    monkeypatch.setattr(rpca_mod, "_on_cpu", lambda t: False)
+    for p, (A_ref, E_ref, info_ref) in ref.items():
+        A, E, info = rpca(D.astype(np.float32), precision=p)
+        np.testing.assert_array_equal(info["iterations"], info_ref["iterations"])
+        tol = 1e-6 if p == "float64" else 1e-4  # float64: float32 output rounding; mixed: its stated tolerance
+        assert rel(E, E_ref) < tol and rel(A, A_ref) < tol

@@ -448,20 +448,42 @@ def exclusion_record(row: pd.Series, error: DataError, step: str) -> dict:
     }
 
 
+def _clip_step(task: tuple, fn: Callable, step: str, params: dict) -> tuple[Any, dict | None]:
+    """``(fn(row, **params), None)`` for a task ``(index, row)``, or ``(None, exclusion record)`` when the
+    step raises DataError; run where :func:`map_clips` sends the row (here or in a worker)."""
+    try:
+        return fn(task[1], **params), None
+    except DataError as err:
+        return None, exclusion_record(task[1], err, step)
+
+
 def map_clips(fn: Callable, samples: pd.DataFrame, desc: str | None = None, progress: bool = True,
-              **params) -> tuple[dict, list[dict]]:
+              n_jobs: int | None = None, **params) -> tuple[dict, list[dict]]:
     """Run ``fn(row, **params)`` over every row of a samples table, with a progress bar.
 
-    Returns ``(results, exclusions)``: ``results`` maps the row's index to ``fn``'s output; a row whose
-    step raises :class:`~melib.errors.DataError` has no result and gets an exclusion record instead
-    (``dataset, subject, clip, reason, path, error``). Any other exception propagates.
+    Returns ``(results, exclusions)``: ``results`` maps the row's index to ``fn``'s output, in table order; a
+    row whose step raises :class:`~melib.errors.DataError` has no result and gets an exclusion record instead
+    (``dataset, subject, clip, reason, path, error``), in table order. Any other exception propagates (from
+    a worker with the worker's traceback as its cause).
+    Rows whose result is already in the cache (``fn`` is :func:`cached`) are loaded here; the others are
+    computed by ``n_jobs`` worker processes (default: one per core; 1: here, one after another; see
+    :func:`melib.parallel.stream`), each result sent back once. The results are the same either way.
     """
+    from .. import parallel
+
     step = desc or getattr(fn, "cache_name", getattr(fn, "__name__", "step"))
-    results: dict = {}
-    exclusions: list[dict] = []
-    for idx, row in tqdm(samples.iterrows(), total=len(samples), desc=desc, disable=not progress):
-        try:
-            results[idx] = fn(row, **params)
-        except DataError as err:
-            exclusions.append(exclusion_record(row, err, step))
-    return results, exclusions
+    tasks = list(samples.iterrows())
+    stored = getattr(fn, "cache_path", None)
+    hit = [stored is not None and stored(row, **params).exists() for _, row in tasks]
+    done: list = [None] * len(tasks)
+    todo = [j for j, h in enumerate(hit) if not h]
+    run = functools.partial(_clip_step, fn=fn, step=step, params=params)
+    with tqdm(total=len(tasks), desc=desc, disable=not progress) as bar:
+        for j in (j for j, h in enumerate(hit) if h):
+            done[j] = run(tasks[j])
+            bar.update()
+        for i, out in parallel.stream(run, [tasks[j] for j in todo], n_jobs, name=f"step {step!r}"):
+            done[todo[i]] = out
+            bar.update()
+    results = {idx: out[0] for (idx, _), out in zip(tasks, done) if out[1] is None}
+    return results, [out[1] for out in done if out[1] is not None]
