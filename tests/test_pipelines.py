@@ -367,7 +367,7 @@ def test_the_device_reaches_rpca_and_leaves_the_cache_key_alone(samples, monkeyp
                         or real_rpca(x, **kw))
     monkeypatch.setattr(P, "face_track", lambda row, **kw: calls.append(row["clip"]) or real_face(row, **kw))
     rows = samples.iloc[[3, 24]]
-    kw = dict(progress=False, frames=4, out_size=16, rpca_on="sampled", **FAST_RPCA)
+    kw = dict(progress=False, frames=4, out_size=16, rpca_on="sampled", n_jobs=1, **FAST_RPCA)  # patches: in-process
     on_cpu, _, _ = P.build_inputs(rows, "psn", device="cpu", **kw)
     assert seen == ["cpu", "cpu"] and len(calls) == 2
     plain, _, _ = P.build_inputs(rows, "psn", **kw)  # no device given: the same entries

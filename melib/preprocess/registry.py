@@ -125,6 +125,8 @@ def build_inputs(samples: pd.DataFrame, name: str, progress: bool = True, device
     e = entry(name)
     if e.prepare is not None:
         params = e.prepare(samples, params)
+    if torch_device(device) not in (None, "cpu"):  # the device is this process's setting; one process owns the GPU
+        params = {**params, "n_jobs": 1}
     with on_device(device):
         results, exclusions = map_clips(e.fn, samples, desc=f"{name} inputs", progress=progress, **params)
     kept = pd.Index([i for i in samples.index if i in results])
