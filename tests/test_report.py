@@ -15,7 +15,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 import yaml  # noqa: E402
 
-from melib import published, report  # noqa: E402
+from melib import book as jbook, published, report  # noqa: E402
 from melib.errors import ConfigError, DataError  # noqa: E402
 
 BOOK = Path(__file__).resolve().parents[1] / "book"
@@ -183,7 +183,7 @@ def test_book_config_and_toc():
     assert cfg["title"] == "Micro-expression recognition: five papers, one study"
     assert cfg["execute"]["execute_notebooks"] == "off" and cfg["only_build_toc_files"] is True
     assert cfg["bibtex_bibfiles"] == ["references.bib"]
-    files = report._toc_files(yaml.safe_load((BOOK / "_toc.yml").read_text()))
+    files = jbook._toc_files(yaml.safe_load((BOOK / "_toc.yml").read_text()))
     nbs = ["00_datasets", "01_preprocessing", "10_dlhn", "11_psn", "12_c3d", "13_cropnet", "14_local_regions",
            "20_baselines", "30_protocols", "40_known_answer", "50_results_overview"]
     assert [f for f in files if f.startswith("executed/")] == [f"executed/{n}" for n in nbs]
@@ -227,7 +227,7 @@ def _tiny_book(tmp_path: Path) -> tuple[Path, Path]:
 
 def test_build_book_builds_a_tiny_book_without_executing(tmp_path):
     book, executed = _tiny_book(tmp_path)
-    index = report.build_book(book, executed_dir=executed)
+    index = jbook.build_book(book, executed_dir=executed)
     assert index == book / "_build" / "html" / "index.html" and index.is_file()
     page = (book / "_build" / "html" / "executed" / "00_tiny.html").read_text()
     assert "42 from an executed cell" in page  # the stored output, not a re-run's "42"
@@ -236,11 +236,11 @@ def test_build_book_builds_a_tiny_book_without_executing(tmp_path):
 
 def test_build_book_reports_missing_pages_and_failures(tmp_path):
     book, executed = _tiny_book(tmp_path)
-    with pytest.raises(report.BookBuildError, match="executed/00_tiny"):
-        report.build_book(book, executed_dir=tmp_path / "nowhere")
+    with pytest.raises(jbook.BookBuildError, match="executed/00_tiny"):
+        jbook.build_book(book, executed_dir=tmp_path / "nowhere")
     (book / "_toc.yml").write_text("format: jb-book\nroot: intro\nchapters:\n  - file: deviations/none\n")
-    with pytest.raises(report.BookBuildError, match="deviations/none"):
-        report.build_book(book, executed_dir=executed, missing="placeholder")
+    with pytest.raises(jbook.BookBuildError, match="deviations/none"):
+        jbook.build_book(book, executed_dir=executed, missing="placeholder")
 
 
 def test_build_book_failure_carries_the_log_tail(tmp_path):
@@ -248,8 +248,8 @@ def test_build_book_failure_carries_the_log_tail(tmp_path):
     cfg = yaml.safe_load((book / "_config.yml").read_text())
     cfg["sphinx"]["extra_extensions"] = ["no_such_ext"]
     (book / "_config.yml").write_text(yaml.safe_dump(cfg))
-    with pytest.raises(report.BookBuildError, match="no_such_ext"):
-        report.build_book(book, executed_dir=executed)
+    with pytest.raises(jbook.BookBuildError, match="no_such_ext"):
+        jbook.build_book(book, executed_dir=executed)
 
 
 def test_intro_headlines_are_the_transcribed_numbers():
@@ -280,15 +280,15 @@ def test_study_table_feeds_side_by_side():
 def test_strict_build_fails_on_a_broken_citation(tmp_path):
     book, executed = _tiny_book(tmp_path)
     (book / "intro.md").write_text("# Tiny\n\nSee {cite}`no_such_key`.\n")
-    assert report.build_book(book, executed_dir=executed).is_file()  # a warning only
-    with pytest.raises(report.BookBuildError, match="no_such_key"):
-        report.build_book(book, executed_dir=executed, strict=True)
+    assert jbook.build_book(book, executed_dir=executed).is_file()  # a warning only
+    with pytest.raises(jbook.BookBuildError, match="no_such_key"):
+        jbook.build_book(book, executed_dir=executed, strict=True)
 
 
 def test_the_study_book_builds_strictly_with_placeholders(tmp_path):
     book = tmp_path / "book"
     shutil.copytree(BOOK, book, ignore=shutil.ignore_patterns("_build", "executed"))
-    index = report.build_book(book, executed_dir=tmp_path / "none", missing="placeholder", strict=True)
+    index = jbook.build_book(book, executed_dir=tmp_path / "none", missing="placeholder", strict=True)
     assert "five papers, one study" in (index.parent / "intro.html").read_text()
     placeholder = (book / "_build" / "html" / "executed" / "11_psn.html").read_text()
     assert "has not been executed yet" in placeholder
