@@ -25,6 +25,7 @@ DECIMALS = 3
 MISSING_TEXT = {"nan", "none", "<na>", "nat"}
 PROVENANCE_NAMES = ("provenance", "source")  # a column or index level whose name holds one of these
 _PATH = re.compile(r"(?<![\w.~:/\\-])/(?:[^\s/'\"<>()\[\]{},;|`*]+/)+[^\s/'\"<>()\[\]{},;|`*]*")
+_LONG_CELL = re.compile(r"<td>([^<]{40,})</td>")
 _KIND_TAG = {"published": "published", "real": "real data", "synthetic": "synthetic", "mixed": "mixed"}
 
 
@@ -72,8 +73,9 @@ def number(value, integral: bool = False) -> str:
 
 
 def _integral(values) -> bool:
-    nums = [v for v in values if isinstance(v, (float, np.floating)) and not is_missing(v)]
-    return bool(nums) and all(float(v).is_integer() for v in nums)
+    """Floats that are counts (whole numbers, some above 1; a NaN made the column float): shown as integers."""
+    nums = [float(v) for v in values if isinstance(v, (float, np.floating)) and not is_missing(v)]
+    return bool(nums) and all(v.is_integer() for v in nums) and max(abs(v) for v in nums) >= 2
 
 
 def _is_provenance_name(name) -> bool:
@@ -144,7 +146,9 @@ class Table:
         return "; ".join(f"{tag}: {said(label)}" for label, tag in sorted(self.tags.items(), key=lambda kv: kv[1]))
 
     def _repr_html_(self) -> str:
-        body = self.frame.to_html(index=self.show_index, escape=True, border=0, classes="melib-table", na_rep=DASH)
+        body = self.frame.to_html(index=self.show_index, escape=True, border=0, classes="melib-table", na_rep=DASH,
+                                  justify="left")
+        body = _LONG_CELL.sub(r'<td class="melib-wrap">\1</td>', body)  # only long text may wrap
         cap = f'<p class="melib-caption">{html.escape(self.caption)}</p>' if self.caption else ""
         leg = (f'<p class="melib-legend"><small>Provenance: {html.escape(self.legend())}</small></p>'
                if self.tags else "")

@@ -108,7 +108,7 @@ def reader_findings(page_html: str, local=()) -> dict:
     blocks (closed <details> titled "Re-run this chapter"), opening boxes, figures (output images)."""
     main = BeautifulSoup(page_html, "html.parser").select_one("article") or BeautifulSoup(page_html, "html.parser")
     code = [c for c in main.select("div.cell_input, div.highlight") if not _folded(c)
-            and not c.find_parent("div", class_="cell_output")]
+            and not c.find_parent("div", class_=("cell_output", "cell_input"))]
     cells = [c for c in main.select("table td, table th") if display.is_missing(c.get_text(strip=True))]
     index_rows = 0
     for t in main.select("table"):

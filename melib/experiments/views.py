@@ -61,7 +61,8 @@ def fold_audit(ev: train.Evaluation, protocol: str) -> pd.DataFrame:
     return f.assign(protocol=protocol).set_index("fold_name")
 
 
-def _params(params: dict) -> str:
+def params_text(params: dict) -> str:
+    """Protocol (or other) parameters as ``k=v, ...`` for a sentence."""
     return ", ".join(f"{k}={v}" for k, v in params.items())
 
 
@@ -70,7 +71,7 @@ def leakage_sentence(ev: train.Evaluation, protocol: str, params: dict, source: 
     lk = ev.leakage()
     verdict = ("sample-level k-fold is not subject-independent, as in the paper" if lk["leakage_max"] > 0
                else "no test subject is seen in training")
-    return (f"**Leakage audit.** Protocol `{protocol}` ({_params(params)}): {lk['leakage_mean']:.0%} of the test "
+    return (f"**Leakage audit.** Protocol `{protocol}` ({params_text(params)}): {lk['leakage_mean']:.0%} of the test "
             f"clips (max {lk['leakage_max']:.0%} in one fold) come from subjects who also appear in the training "
             f"folds; {verdict} ({source}).")
 
@@ -81,7 +82,7 @@ def table_caption(ev: train.Evaluation, protocol: str, params: dict, provenance:
     overlap."""
     lk = ev.leakage()
     sch = f"scheme `{scheme}`; " if scheme else ""
-    return (f"**{what}.** This study: {provenance}; {sch}protocol `{protocol}` ({_params(params)}); subject "
+    return (f"**{what}.** This study: {provenance}; {sch}protocol `{protocol}` ({params_text(params)}); subject "
             f"overlap {lk['leakage_mean']:.0%} of the test clips (leakage audit).")
 
 
@@ -218,10 +219,10 @@ def _verdict(kinds: set, rows: pd.DataFrame | None, learns: bool) -> str:
     """What the numbers can and cannot show, from their provenance, protocols and subject overlap."""
     can, cannot = [], []
     if kinds & {"synthetic", "mixed"}:
-        can.append("that the implementation runs end to end, and under which scheme, protocol and aggregation each "
-                   "number is computed")
-        cannot.append("anything about the published numbers or the real datasets: a synthetic score is not an "
-                      "estimate of a real one (whether a recipe learns planted motion is "
+        can.append("that the code runs end to end on clips whose labels, timing and planted motion are known, and "
+                   "under which scheme, protocol and aggregation any score is computed")
+        cannot.append("anything about the published numbers or the real datasets: a synthetic clip is not a real face "
+                      "and a synthetic score is not an estimate of a real one (whether a recipe learns planted motion is "
                       + ("the panel above's question" if learns else "the known-answer chapter's question") + ")")
     if "real" in kinds and rows is not None:
         same = rows["difference"].notna()
