@@ -2,9 +2,9 @@
 colophon, and the build.
 
 :func:`build_book` copies each papermill-executed notebook into ``<book>/executed/`` as :func:`reader_copy`
-lays it out: no code input (``nb_remove_code_source`` in ``_config.yml``, and ``remove-input`` tags), the
-parameters cells removed, the chapter's opening box (a :class:`melib.display.Block` of kind "summary") under
-its title, then one folded "Re-run this chapter" block with the exact commands and parameters. It writes
+lays it out: no code input (``remove-input`` tags; the parameters cells, stored and injected, ``remove-cell``),
+the chapter's opening box (a :class:`melib.display.Block` of kind "summary") under its title, then one folded
+"Re-run this chapter" block with the exact commands and parameters. It writes
 ``executed/glance.md`` (the results overview's figure, for ``intro.md``) and ``executed/colophon.md`` (package
 versions, machine, date, commit, for ``colophon.md``), then runs ``jupyter-book build``.
 """
@@ -149,14 +149,12 @@ def reader_copy(nb, name: str):
     summary = _blocks(nb, SUMMARY)
     resolved = _blocks(nb, PARAMETERS)
     params = nb.metadata.get("papermill", {}).get("parameters") or nb.metadata.get("melib", {}).get("parameters") or {}
-    cells = []
-    for cell in nb.cells:
+    cells = nb.cells
+    for cell in cells:
         tags = set(cell.metadata.get("tags", []))
-        if cell.cell_type == "code" and tags & {"parameters", "injected-parameters"}:
-            continue
-        if cell.cell_type == "code":
-            cell.metadata["tags"] = sorted(tags | {"remove-input"})
-        cells.append(cell)
+        if cell.cell_type == "code":  # the parameters cells (stored and injected) are not shown at all
+            fold = "remove-cell" if tags & {"parameters", "injected-parameters"} else "remove-input"
+            cell.metadata["tags"] = sorted(tags | {fold})
     title = next((i for i, c in enumerate(cells) if c.cell_type == "markdown" and c.source.startswith("# ")), None)
     opening = [nbformat.v4.new_markdown_cell(f"::::{{admonition}} In brief\n:class: tip melib-summary\n{s}\n::::")
                for s in summary] + [nbformat.v4.new_markdown_cell(rerun_block(name, params, "\n\n".join(resolved)))]

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from . import config
+from .errors import ConfigError
 from .report import NOT_PUBLISHED, NOT_RUN, provenance_kind
 
 DASH = "—"
@@ -25,7 +26,7 @@ DECIMALS = 3
 MISSING_TEXT = {"nan", "none", "<na>", "nat"}
 PROVENANCE_NAMES = ("provenance", "source")  # a column or index level whose name holds one of these
 _PATH = re.compile(r"(?<![\w.~:/\\-])/(?:[^\s/'\"<>()\[\]{},;|`*]+/)+[^\s/'\"<>()\[\]{},;|`*]*")
-_LONG_CELL = re.compile(r"<td>([^<]{40,})</td>")
+_LONG_CELL = re.compile(r"<(td|th)>([^<]{40,})</\1>")
 _KIND_TAG = {"published": "published", "real": "real data", "synthetic": "synthetic", "mixed": "mixed"}
 
 
@@ -83,15 +84,18 @@ def _is_provenance_name(name) -> bool:
 
 
 def provenance_tags(labels) -> dict[str, str]:
-    """A short tag for each provenance label: its kind ("published", "synthetic", "real data", "mixed"), with
-    a letter when several labels of one kind meet in a table; "not run" / "not published" stay as they are."""
+    """A short tag for each provenance label of this study: its kind ("synthetic", "real data", "mixed"), with a
+    letter when several labels of one kind meet in a table. Published labels are short and name their table
+    ("published (PSN Table 5)"): they stay whole, as do "not run" / "not published"."""
     by_kind: dict[str, list[str]] = {}
     for label in dict.fromkeys(str(x) for x in labels if not is_missing(x)):
         if label in (NOT_RUN, NOT_PUBLISHED):
             continue
         try:
             kind = _KIND_TAG[provenance_kind(label)]
-        except Exception:  # not a provenance label: shown as it is
+        except ConfigError:  # not a provenance label: shown as it is
+            continue
+        if kind == "published":
             continue
         by_kind.setdefault(kind, []).append(label)
     tags = {}
@@ -148,7 +152,7 @@ class Table:
     def _repr_html_(self) -> str:
         body = self.frame.to_html(index=self.show_index, escape=True, border=0, classes="melib-table", na_rep=DASH,
                                   justify="left")
-        body = _LONG_CELL.sub(r'<td class="melib-wrap">\1</td>', body)  # only long text may wrap
+        body = _LONG_CELL.sub(r'<\1 class="melib-wrap">\2</\1>', body)  # only long text may wrap
         cap = f'<p class="melib-caption">{html.escape(self.caption)}</p>' if self.caption else ""
         leg = (f'<p class="melib-legend"><small>Provenance: {html.escape(self.legend())}</small></p>'
                if self.tags else "")

@@ -19,7 +19,12 @@ Conventions every notebook follows (``notebooks/NN_name.ipynb``, NN the chapter 
 2. The next cell resolves them with the chapter's contract: ``p = <chapter>.CHAPTER.setup(profile,
    data=data, ...)``, which refuses, with a ConfigError naming the parameter, the chapter and what it
    accepts, any parameter the chapter would not honour; clips come from ``samples = params.samples(p)``;
-   every table of numbers carries a provenance (``melib.report.provenance_label(samples)``).
+   every table of numbers carries a provenance (``melib.report.provenance_label(samples)``). The same cell
+   displays ``views.parameters(p, <chapter>.CHAPTER)`` (what the parameters resolved to; the book shows it
+   in the chapter's folded "Re-run this chapter" block) and, once there is a result,
+   ``views.opening(<chapter>.CHAPTER, p, result, samples)``: the box the book puts under the chapter's title
+   (``melib.book.reader_copy``). DataFrames are displayed as they are; ``setup`` made them read like the
+   book's tables (``melib.display``).
 3. Cells call melib and display; a loop over results for display is the most a cell does. Anything else
    goes into melib with a test. Training goes through the chapter's ``run`` (cached run records),
    preprocessing through cached steps, so a re-run is fast.
@@ -30,7 +35,7 @@ Conventions every notebook follows (``notebooks/NN_name.ipynb``, NN the chapter 
    ``frames.example_frames`` (PNG at native size) or a guarded figure (rule 4).
 7. A model chapter ends with ``params.keep_headline(p, <chapter>.headline(result))``: its paper's headline
    rows, kept under ``params.headline_tag`` for the results overview (``50_results_overview``, run after
-   the chapters).
+   the chapters), then displays its opening box (rule 2).
 """
 from __future__ import annotations
 

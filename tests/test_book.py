@@ -106,7 +106,8 @@ def reader_findings(page_html: str, local=()) -> dict:
     code blocks outside a closed <details>), table cells that say NaN / None / <NA>, rows of a raw 0..N index,
     absolute paths (of the usual roots, or any of ``local``), stderr outputs; and what it must have: re-run
     blocks (closed <details> titled "Re-run this chapter"), opening boxes, figures (output images)."""
-    main = BeautifulSoup(page_html, "html.parser").select_one("article") or BeautifulSoup(page_html, "html.parser")
+    soup = BeautifulSoup(page_html, "html.parser")
+    main = soup.select_one("article") or soup
     code = [c for c in main.select("div.cell_input, div.highlight") if not _folded(c)
             and not c.find_parent("div", class_=("cell_output", "cell_input"))]
     cells = [c for c in main.select("table td, table th") if display.is_missing(c.get_text(strip=True))]
@@ -125,7 +126,6 @@ def reader_findings(page_html: str, local=()) -> dict:
             "re-run blocks": len(rerun), "rerun_text": " ".join(d.get_text(" ") for d in rerun),
             "boxes": len(main.select("div.melib-summary")),
             "figures": [html_lib.unescape(i["src"]) for i in main.select("div.cell_output img")]}
-
 
 
 def dump_dom(url: str, profile_dir: Path) -> str:
@@ -151,9 +151,12 @@ def smoke_book(tmp_path_factory, synth_small):
 
 
 @pytest.fixture(scope="module")
-def artifacts(request) -> Path:
-    """Where the chapter screenshots are kept (pytest's cache folder, git-ignored); printed."""
-    out = Path(os.environ.get("MELIB_BOOK_SHOTS") or request.config.cache.mkdir("book-screenshots"))
+def artifacts(request, tmp_path_factory) -> Path:
+    """Where the chapter screenshots are kept: ``$MELIB_BOOK_SHOTS``, else pytest's cache folder
+    (``.pytest_cache/d/book-screenshots``, git-ignored; a temporary folder without the cache plugin); printed."""
+    cache = getattr(request.config, "cache", None)
+    out = Path(os.environ.get("MELIB_BOOK_SHOTS") or (cache.mkdir("book-screenshots") if cache is not None
+                                                      else tmp_path_factory.mktemp("book-screenshots")))
     out.mkdir(parents=True, exist_ok=True)
     print(f"\nscreenshots of the smoke book's chapters: {out}")
     return out

@@ -312,17 +312,19 @@ def test_tables_read_like_a_paper(monkeypatch, tmp_path):
     assert "<th>0</th>" not in html and "NaN" not in html and "None" not in html and str(tmp_path) not in html
     assert "overflow-x: auto" in html  # a wide table scrolls instead of being cut
     assert t.frame["study"].tolist() == ["0.333", "—", "0.757"] and t.frame["n clips"].tolist() == ["40", "40", "—"]
-    assert t.frame["study provenance"].tolist() == ["synthetic", "published a", "published b"]
+    assert t.frame["study provenance"].tolist() == ["synthetic", "published (PSN Table 5)", "published (PSN Table 9)"]
     assert t.frame["root"].tolist() == ["data/synth", "—", "…/data/CASME2"]
-    assert t.legend() == "published a: PSN Table 5; published b: PSN Table 9; synthetic: melib default set, seed 0"
-    assert "Provenance: published a: PSN Table 5" in html
+    assert t.legend() == "synthetic: melib default set, seed 0" and "Provenance: synthetic: melib default" in html
+    two = display.table(pd.DataFrame({"provenance": [SYNTH, "synthetic (melib synthetic set, seed 1)"]}))
+    assert two.frame["provenance"].tolist() == ["synthetic a", "synthetic b"]
+    assert two.legend() == "synthetic a: melib default set, seed 0; synthetic b: melib synthetic set, seed 1"
     # a meaningful index stays, provenance labels in it become tags too
     wide = pd.DataFrame({"uf1": [0.5, 0.25]}, index=pd.MultiIndex.from_tuples(
         [("PSN", "published (PSN Table 5)"), ("PSN", SYNTH)], names=["method", "source"]))
     w = display.table(wide)
-    assert w.show_index and list(w.frame.index.get_level_values("source")) == ["published", "synthetic"]
+    assert w.show_index and list(w.frame.index.get_level_values("source")) == ["published (PSN Table 5)", "synthetic"]
     assert display.markdown_table(wide).splitlines()[:3] == ["| method | source | uf1 |", "| --- | --- | --- |",
-                                                             "| PSN | published | 0.500 |"]
+                                                             "| PSN | published (PSN Table 5) | 0.500 |"]
 
 
 def test_install_makes_every_dataframe_and_markdown_read_so(monkeypatch, tmp_path):
@@ -362,7 +364,7 @@ def _executed_notebook(parameters: dict):
 def test_reader_copy_folds_the_code_and_opens_with_the_box():
     nb = jbook.reader_copy(_executed_notebook({"profile": "default", "plan": {"max_folds": 2}}), "11_psn")
     kinds = [c.cell_type for c in nb.cells]
-    assert kinds == ["markdown", "markdown", "markdown", "markdown", "code", "code", "code"]
+    assert kinds == ["markdown", "markdown", "markdown", "markdown", "code", "code", "code", "code", "code"]
     title, box, rerun, intro = (c.source for c in nb.cells[:4])
     assert title == "# PSN: a title" and intro == "The intro."
     assert box.startswith("::::{admonition} In brief") and "**This study ran** on X." in box
@@ -371,9 +373,10 @@ def test_reader_copy_folds_the_code_and_opens_with_the_box():
     assert ".venv/bin/papermill notebooks/11_psn.ipynb notebooks/executed/11_psn.ipynb -p profile default " \
            "-y 'plan: {\"max_folds\": 2}'" in rerun
     code = [c for c in nb.cells if c.cell_type == "code"]
-    assert all("remove-input" in c.metadata["tags"] for c in code)  # no parameters cell left, stored or injected
-    assert not any(set(c.metadata["tags"]) & {"parameters", "injected-parameters"} for c in code)
-    assert [len(c.outputs) for c in code] == [0, 1, 0]  # the blocks moved out; the figure stays
+    assert [c.metadata["tags"] for c in code[:2]] == [["parameters", "remove-cell"],
+                                                       ["injected-parameters", "remove-cell"]]
+    assert all("remove-input" in c.metadata["tags"] for c in code[2:])
+    assert [len(c.outputs) for c in code[2:]] == [0, 1, 0]  # the blocks moved out; the figure stays
     assert not nb.metadata["papermill"]["input_path"].startswith("/work/x")
 
 
