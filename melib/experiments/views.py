@@ -210,8 +210,10 @@ def _ran(samples: pd.DataFrame | None, rows: pd.DataFrame | None) -> str:
         said.append(f"{report.provenance_label(samples)}: {data}")
     if rows is not None and rows["study"].notna().any():
         ran = rows[rows["study"].notna()]
-        said.append(f"protocol {', '.join(f'`{x}`' for x in dict.fromkeys(ran['study_protocol']))}, subject overlap "
-                    f"up to {ran['subject_overlap'].max():.0%} of a test fold's clips")
+        overlap = ran["subject_overlap"].max()
+        said.append(f"protocol {', '.join(f'`{x}`' for x in dict.fromkeys(ran['study_protocol']))}, "
+                    + (f"subject overlap up to {overlap:.0%} of a test fold's clips" if overlap > 0
+                       else "subject-disjoint folds (no test subject is seen in training)"))
     return "**This study ran** on " + "; ".join(said) + "." if said else ""
 
 
