@@ -25,17 +25,16 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Sequence
 
-import numpy as np
 import pandas as pd
 
-from .. import config, metrics, models, parallel, report, train
+from .. import models, parallel, report, train
 from ..errors import ConfigError
 from ..params import SYNTH_SEED, data_root
 from . import common
-from .common import BASELINES, execute, labelled, method_spec, protocol_for
+from .common import BASELINES, amplitude_samples, chance_band, execute, labelled, method_spec, protocol_for
+from .common import amplitude_root, null_distribution  # noqa: F401  (the chapter's, re-exported)
 from .contract import Chapter
 
 AMPLITUDES = (0.0, 1.0, 3.0)
@@ -95,31 +94,6 @@ def sweep_settings(p, **changes) -> dict:
     return st
 
 
-def amplitude_root(amplitude: float, home: str | Path | None = None, **synth_params) -> Path:
-    """``<home>/data/synth-amp<a>`` (``a`` as ``%g``: 0, 1, 3, 0.5) for the default set's other parameters;
-    other ``synth_params`` add a short hash of them (``synth-amp3-1a2b3c4d``), so sets never overwrite
-    each other."""
-    name = f"synth-amp{float(amplitude):g}"
-    if synth_params:
-        import hashlib
-        import json
-
-        text = json.dumps({k: list(v) if isinstance(v, tuple) else v for k, v in sorted(synth_params.items())})
-        name += "-" + hashlib.blake2b(text.encode(), digest_size=4).hexdigest()
-    return Path(home or config.home()) / "data" / name
-
-
-def amplitude_samples(amplitude: float, seed: int = 0, root: str | Path | None = None, progress: bool = False,
-                      **synth_params) -> pd.DataFrame:
-    """The samples table of the synthetic set with motion ``amplitude`` (generated on first use at
-    :func:`amplitude_root`; the other generator parameters ``synth_params`` as ``melib.synth.generate_default``)."""
-    from .. import datasets, synth
-
-    root = Path(root) if root is not None else amplitude_root(amplitude, **synth_params)
-    synth.generate_default(root, seed=seed, progress=progress, amplitude=float(amplitude), **synth_params)
-    return datasets.load("synth", root)
-
-
 def protocol_params_of(p, protocol: str, lab: pd.DataFrame, folds: int | None = None) -> dict:
     """The chapter's parameters of ``protocol``: :data:`PROTOCOL_PARAMS` (``folds`` subject-disjoint folds,
     the study seed) for its own ``group_kfold``, else ``common.protocol_for``'s."""
@@ -140,44 +114,6 @@ def evaluate_method(p, samples: pd.DataFrame, method: str, protocol: str = PROTO
 def chance(ev: train.Evaluation) -> float:
     """Expected UAR (and about the UF1) of a classifier that ignores its input: 1 / number of classes."""
     return 1.0 / len(ev.labels)
-
-
-def null_distribution(ev: train.Evaluation, metric: str = "uar", n: int = 2000, seed: int = 0,
-                      within: str | None = "subject") -> np.ndarray:
-    """The metric of the run's predictions against permuted true labels (``n`` permutations).
-
-    ``within="subject"`` permutes labels only among each subject's clips, which keeps every subject's (and so
-    every dataset's) class mix: the exact null of "the input tells nothing about the label" on the synthetic
-    set, whose class mix differs by layout (4:1:1 negative : positive : surprise in CASME II and SAMM, 1:1:1 in
-    SMIC) while the layout itself is visible in the pixels. A global permutation (``within=None``) ignores
-    that and puts "chance" too low (measured: LBP-SIP reached UAR 0.51 at amplitude 0, above its global 99 %
-    band 0.46).
-    """
-    pred = ev.predictions()
-    labels = list(ev.labels)
-    codes = {c: i for i, c in enumerate(labels)}
-    t = pred["y_true"].map(codes).to_numpy()
-    y = pred["y_pred"].map(codes).to_numpy()
-    fn = metrics.metric_fn(metric, labels)
-    rng = np.random.default_rng(seed)
-    groups = [np.arange(len(t))] if within is None else \
-        [np.asarray(ix) for ix in pred.groupby(within, sort=True).indices.values()]
-    out = np.empty(n)
-    perm = np.empty_like(t)
-    for b in range(n):
-        for ix in groups:
-            perm[ix] = t[rng.permutation(ix)]
-        out[b] = fn(perm, y)
-    return out
-
-
-def chance_band(ev: train.Evaluation, metric: str = "uar", level: float = 0.99, n: int = 2000,
-                seed: int = 0, within: str | None = "subject") -> tuple[float, float]:
-    """The central ``level`` interval of the metric under the permutation null (:func:`null_distribution`):
-    the scores a run with these clips and this prediction mix reaches without any signal."""
-    null = null_distribution(ev, metric, n, seed, within)
-    a = (1 - level) / 2
-    return float(np.quantile(null, a)), float(np.quantile(null, 1 - a))
 
 
 def result_rows(ev: train.Evaluation, method: str, amplitude: float, protocol: str, provenance: str,

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from .. import published, report
+from ..errors import ConfigError
 from .common import (PROTOCOLS, Run, execute_all, headline_frame, headline_row, labelled, parts, protocol_for,
                      protocol_name, training)
 from .contract import MODEL_PARAMETERS, Chapter
@@ -92,7 +93,10 @@ def plan(p, samples: pd.DataFrame, **changes) -> list:
         lab = labelled(samples, scheme)
         specs.append(spec(p, (scheme, "FULL"), lab, st))
         if scheme == FULL:
-            for key in st["ablations"]:
+            for key in map(tuple, st["ablations"]):  # a plan given as JSON holds lists
+                if key not in ABLATIONS:
+                    raise ConfigError(f"unknown LocalRegions ablation {list(key)}; choose from "
+                                      f"{', '.join(str(list(k)) for k in ABLATIONS)}")
                 mk, ck = ABLATIONS[key]
                 specs.append(spec(p, (scheme, *key), lab, st, model_changes=mk, **ck))
         present = set(lab["dataset"])

@@ -1,0 +1,203 @@
+"""Measure the papers' own recipes (``melib.recipes``) on the known answer, each at its paper's data scale.
+
+    python -m melib.experiments.recipe_checks plan                        # trainings and clip-steps, nothing run
+    python -m melib.experiments.recipe_checks measure --paper C3D --amplitudes 3 0
+    python -m melib.experiments.recipe_checks measure --paper DLHN --recipe "paper + lr /10 (HCRNN)"
+    python -m melib.experiments.recipe_checks measure --sizes paper --device cuda   # a GPU: the papers' sizes
+
+Each (recipe, amplitude) trains under :data:`PROTOCOL` (3 stratified subject-disjoint folds, the study seed)
+on the synthetic set of the recipe's data scale at that amplitude (``melib.recipes.SCALES``, small frames,
+seed 0; generated on first use under ``<home>/data``), with the model profile ``sizes`` (``default``: the
+CPU profile's widths and inputs; ``paper``: the papers'), and is scored by its pooled UAR beside the 99 %
+permutation null band of its own predictions (``common.chance_band``: labels permuted within each subject).
+Each result is one row of ``melib/data/recipe_checks.csv`` (``melib.recipes.CHECK_COLUMNS``) saying where
+(device, torch), when (date, commit) and how (command) it was measured; a row with the same key is replaced,
+the file is written to a temporary name and renamed. :func:`plan` lists the trainings with their clip-steps
+(``contract.clip_steps``) before anything runs.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from .. import params, recipes
+from ..errors import ConfigError
+from ..models import input_spec
+from .common import (amplitude_samples, chance_band, execute, fuse, labelled, model_pipeline, shared_inputs,
+                     training)
+from .contract import clip_steps
+
+PROTOCOL = ("group_kfold", {"n_splits": 3, "stratify": True})
+AMPLITUDES = (3.0, 0.0)
+SYNTH_SEED = 0  # the sets; the study seed (``--seed``) shuffles the folds and initialises the models
+KEY = ("paper", "recipe", "scale", "amplitude", "sizes", "device")
+
+
+def setup(sizes: str = "default", device: str = "cpu", seed: int = 0) -> params.Params:
+    """The study parameters a check runs under: the profile of its model sizes, the device and seed."""
+    if sizes not in ("default", "paper"):
+        raise ConfigError(f"sizes must be 'default' (the CPU profile) or 'paper', not {sizes!r}")
+    return params.setup(sizes, device=device, seed=seed)
+
+
+def samples(r: recipes.Recipe, amplitude: float, progress: bool = False) -> pd.DataFrame:
+    """The clips of ``r``'s data scale at ``amplitude``, labelled by its scheme."""
+    return labelled(amplitude_samples(amplitude, seed=SYNTH_SEED, progress=progress,
+                                      **recipes.scale_params(r.scale)), r.scheme)
+
+
+def specs(p: params.Params, r: recipes.Recipe, lab: pd.DataFrame, amplitude: float) -> list:
+    """One TrainingSpec per part of ``r`` on labelled ``lab``: the part's trainer (the paper's epochs, one
+    thread), its non-size build arguments at ``p``'s model profile, its inputs on top of the pipeline's."""
+    protocol, pp = PROTOCOL[0], {**PROTOCOL[1], "seed": p.seed}
+    k = int(lab["label"].nunique())
+    out = []
+    for part in r.parts:
+        classes_as = "classes" if part.model == "localregions_2stage" else "n_classes"
+        mp = dict(part.model_params)
+        inputs, shared = None, {}
+        if r.pipeline_of:  # one pipeline call feeds every part (DLHN: the ROI clips and E)
+            _, shared = model_pipeline(r.pipeline_of, p.model_profile, n_classes=k)
+            inputs = tuple(input_spec(part.model, p.model_profile, n_classes=k, **mp))
+        out.append(training(p, (r.paper, r.name, part.name, amplitude), part.model, lab, protocol, pp,
+                            name=f"recipe_{part.model}", model_params=mp, config={"threads": 1, **part.trainer},
+                            pipeline_params={**shared, **shared_inputs(p, part.model), **part.inputs},
+                            inputs=inputs, data=f"{r.scale}, amplitude {amplitude:g}", classes_as=classes_as))
+    return out
+
+
+def plan(papers=None, names=("paper",), amplitudes=AMPLITUDES, sizes: str = "default", seed: int = 0,
+         progress: bool = False) -> pd.DataFrame:
+    """Every training :func:`measure` would run, with its clip-steps (the sets are generated, nothing trained)."""
+    p = setup(sizes, "cpu", seed)
+    rows = []
+    for paper_name in papers or recipes.MAIN:
+        for name in names:
+            r = recipes.recipe(paper_name, name)
+            for a in amplitudes:
+                t = clip_steps(specs(p, r, samples(r, a, progress), a))
+                rows.append(t.assign(paper=paper_name, recipe=r.name, scale=r.scale, amplitude=a))
+    return pd.concat(rows, ignore_index=True)
+
+
+def run(p: params.Params, r: recipes.Recipe, lab: pd.DataFrame, amplitude: float, progress: bool = False):
+    """Train every part of ``r`` (sharing their inputs) and fuse them when the recipe says so; returns
+    (evaluation, total clip-steps)."""
+    memo: dict = {}
+    ss = specs(p, r, lab, amplitude)
+    runs = [execute(p, s, lab, progress, memo) for s in ss]
+    ev = runs[0].evaluation if r.fusion is None else fuse(runs[0].evaluation, runs[1].evaluation, r.fusion)  # DLHN Eq. 8
+    return ev, sum(s.clip_steps() for s in ss), ss
+
+
+def _commit() -> str:
+    root = Path(__file__).resolve().parents[2]
+    try:
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "melib"], capture_output=True,
+                               text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+changes" if dirty else "")
+
+
+def device_name(device: str) -> str:
+    """The accelerator or CPU a check ran on, as a reader would name it."""
+    if device.startswith("cuda") and torch.cuda.is_available():
+        return torch.cuda.get_device_name(0)
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return f"CPU {line.split(':', 1)[1].strip()} ({os.cpu_count()} cores)"
+    except OSError:
+        pass
+    return f"CPU {platform.processor() or platform.machine()}"
+
+
+def check_row(p, r: recipes.Recipe, amplitude: float, ev, steps: int, ss, seconds: float, command: str) -> dict:
+    """One row of the checks file (``melib.recipes.CHECK_COLUMNS``)."""
+    lo, hi = chance_band(ev)
+    pred = ev.predictions()
+    return {"paper": r.paper, "recipe": r.name, "changes": "; ".join(r.changes), "scale": r.scale,
+            "scheme": r.scheme, "n_clips": int(ev.pooled["n"]), "n_subjects": int(pred["subject"].nunique()),
+            "amplitude": float(amplitude), "uar": round(float(ev.pooled["uar"]), 4),
+            "uf1": round(float(ev.pooled["uf1"]), 4), "null_low": round(lo, 4), "null_high": round(hi, 4),
+            "chance": round(1 / len(ev.labels), 4),
+            "protocol": f"{PROTOCOL[0]}(k={PROTOCOL[1]['n_splits']}, stratified)",
+            "subject_overlap": float(ev.leakage()["leakage_max"]), "sizes": p.model_profile,
+            "epochs": "/".join(str(s.epochs) for s in ss), "clip_steps": int(steps), "seed": p.seed,
+            "device": device_name(p.device), "torch": torch.__version__, "seconds": round(seconds),
+            "date": datetime.date.today().isoformat(), "commit": _commit(), "command": command}
+
+
+def save(rows: list[dict], path: str | Path | None = None) -> Path:
+    """Add ``rows`` to the checks file, replacing those with the same :data:`KEY`; temp file, then rename."""
+    path = Path(path or recipes.CHECKS_FILE)
+    new = pd.DataFrame(rows, columns=recipes.CHECK_COLUMNS)
+    old = recipes.checks(path)
+    if len(old):
+        keys = set(map(tuple, new[list(KEY)].astype(str).to_numpy()))
+        old = old[[tuple(k) not in keys for k in old[list(KEY)].astype(str).to_numpy()]]
+        new = pd.concat([old, new], ignore_index=True)
+    new = new.sort_values(["paper", "scale", "recipe", "sizes", "amplitude"], kind="stable")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    new.to_csv(tmp, index=False)
+    os.replace(tmp, path)
+    return path
+
+
+def measure(papers=None, names=("paper",), amplitudes=AMPLITUDES, sizes: str = "default", device: str = "cpu",
+            seed: int = 0, out: str | Path | None = None, progress: bool = True, command: str | None = None) -> pd.DataFrame:
+    """Run :func:`run` for every (paper, recipe name, amplitude) and save each row as soon as it is measured."""
+    recipes.check_models()
+    p = setup(sizes, device, seed)
+    command = command or "python -m melib.experiments.recipe_checks " + " ".join(map(shlex.quote, sys.argv[1:]))
+    rows = []
+    for paper_name in papers or recipes.MAIN:
+        for name in names:
+            r = recipes.recipe(paper_name, name)
+            for a in amplitudes:
+                t0 = time.time()
+                ev, steps, ss = run(p, r, samples(r, a, progress), a, progress)
+                rows.append(check_row(p, r, a, ev, steps, ss, time.time() - t0, command))
+                save(rows[-1:], out)
+                print(f"{r.paper} | {r.name} | amplitude {a:g}: UAR {rows[-1]['uar']:.3f}, null band "
+                      f"[{rows[-1]['null_low']:.3f}, {rows[-1]['null_high']:.3f}]", flush=True)
+    return pd.DataFrame(rows)
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m melib.experiments.recipe_checks", description=__doc__.split("\n")[0])
+    ap.add_argument("what", choices=("plan", "measure", "show"))
+    ap.add_argument("--paper", nargs="*", default=None, choices=list(recipes.MAIN))
+    ap.add_argument("--recipe", nargs="*", default=["paper"], help='"paper" or "paper + <change> + ..."')
+    ap.add_argument("--amplitudes", nargs="*", type=float, default=list(AMPLITUDES))
+    ap.add_argument("--sizes", default="default", choices=("default", "paper"))
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", default=None, help=f"checks file (default {recipes.CHECKS_FILE})")
+    a = ap.parse_args(argv)
+    pd.set_option("display.width", 200)
+    if a.what == "show":
+        print(recipes.verdict(recipes.checks(a.out)).to_string())
+    elif a.what == "plan":
+        t = plan(a.paper, a.recipe, a.amplitudes, a.sizes, a.seed)
+        print(t.to_string(), f"\nclip-steps in all: {t['clip_steps'].sum():,}", sep="\n")
+    else:
+        measure(a.paper, a.recipe, a.amplitudes, a.sizes, a.device, a.seed, a.out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
