@@ -443,6 +443,9 @@ def build_book(book_dir="book", executed_dir="notebooks/executed", missing: str 
         page.write_text(f"# {Path(entry).name}\n\n```{{note}}\nThis notebook has not been executed yet: no "
                         f"`{Path(entry).name}.ipynb` in `{executed_dir}`. Run it with papermill, then rebuild.\n```\n")
 
+    from .deviations import write_book
+
+    write_book(book)  # the deviations pages include the tables generated from melib/deviations/*.yaml
     exe = Path(sys.executable).with_name("jupyter-book")
     cmd = [str(exe) if exe.exists() else "jupyter-book", "build", str(book), "--all"]
     if strict:

@@ -222,7 +222,8 @@ def test_known_answer_settings(p):
     default = params.setup("default")
     assert ka.settings(default, "lbp_top_svm") == {}
     c3d = ka.settings(default, "c3d_model_a")
-    assert c3d["epochs"] == 30 and c3d["class_weights"] == "balanced" and c3d["inputs"] == {"onset_difference": True}
+    assert c3d["epochs"] == 30 and c3d["class_weights"] == "balanced"
+    assert c3d["inputs"] == {"onset_difference": True, "scale": "clip_sd"}
     assert ka.settings(default, "cropnet")["lr"] == 1e-2
     assert ka.settings(default, "localregions")["inputs"]["scale"] == "clip_sd"
     assert "epochs" not in ka.settings(params.setup("smoke"), "psn")

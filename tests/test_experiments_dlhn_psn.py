@@ -175,7 +175,11 @@ def test_psn_tables_5_6_9_and_ablations(psn_result):
     assert len(t9[t9["published"].notna()]) == 27  # 9 rows x (RR mean, RR std, F1)
     ab = psn.ablations(r)
     assert set(ab.loc[ab["study"].notna(), "method"]) == {"PSN", "PSN_spatial", "PSN_tp1", "PSN_swap"}
-    assert ab.loc[ab["method"] == "PSN_spatial", "published_provenance"].eq(report.NOT_PUBLISHED).all()
+    spatial = ab[ab["method"] == "PSN_spatial"].set_index("metric")           # PSN 3.4.2 quotes its Fig. 7 bar
+    assert spatial["published_provenance"].eq("published (PSN Fig. 7)").all()
+    assert spatial.loc["accuracy", "published"] == pytest.approx(0.66)
+    assert spatial.loc["uf1", "published"] == pytest.approx(0.3586)
+    assert ab.loc[ab["method"] == "PSN_tp1", "published_provenance"].eq(report.NOT_PUBLISHED).all()
     rt = psn.retention(r)
     assert list(dict.fromkeys(rt["retained"])) == ["30%", "100%"] and rt["published"].isna().all()
     for t in (psn.table5(r), psn.table6(r), psn.table9(r), ab, rt):

@@ -128,11 +128,15 @@ def test_within_subject_null_is_the_exact_one():
 # subjects): raw frames 0.333, frame - onset 0.509, frame - onset scaled to unit sd per clip 0.596.
 # Measured (seed 0, KA_SET, group_kfold 3 folds, known_answer.settings; 95 clips): pooled UAR, 99 % null band.
 MEASURED = {
-    "dlhn": "0.722 at 3 (band [0.226, 0.490]), 0.404 at 0 (band [0.266, 0.430])",
-    "psn": "E scaled to unit sd per clip: 0.790 at 3 (band [0.233, 0.488]), 0.298 at 0 (band [0.204, 0.430]); "
-           "E as RPCA returns it (sd 0.012): 0.521 at 3 (band [0.250, 0.482])",
-    "c3d_model_a": "frame - onset: 0.696 at 3 (band [0.230, 0.495]), 0.410 at 0 (band [0.202, 0.421]); raw "
-                   "frames 0.291 at 3 (band [0.275, 0.366])",
+    "dlhn": "one bias per recurrent gate: 0.675 at 3 (band [0.235, 0.467]), 0.439 at 0 (band [0.241, 0.452]); "
+            "torch's two: 0.722 at 3, 0.404 at 0",
+    "psn": "E scaled to unit sd per clip, tp in grey levels, Caffe pooling, dropout 0.5, batch 5: 0.679 at 3 (band "
+           "[0.222, 0.493]), 0.338 at 0 (band [0.245, 0.440]); before those four, 0.790 at 3, 0.298 at 0; E as "
+           "RPCA returns it (sd 0.012): 0.521 at 3 (band [0.250, 0.482]) (melib.deviations: psn.yaml)",
+    "c3d_model_a": "frame - onset scaled to unit sd per clip, Keras' HeNormal and BatchNorm: 0.768 at 3 (band "
+                   "[0.243, 0.516]), 0.347 at 0 (band [0.191, 0.419]); unscaled 0.598 at 3; unscaled with torch's "
+                   "BatchNorm and a narrower init 0.696 at 3, 0.410 at 0; raw frames 0.291 at 3 (band [0.275, "
+                   "0.366]) (melib.deviations: c3d.yaml)",
     "localregions": "frame - onset, scaled, batch 8: 0.606 at 3 (band [0.233, 0.435]), 0.359 at 0 (band "
                     "[0.239, 0.430]); raw frames, batch 32: 0.333 (stage 1's loss flat, one class for every clip)",
     "cropnet": "CONFIG: 0.590 at 3 (band [0.237, 0.488]), 0.345 at 0 (band [0.248, 0.443]); paper trainer 0.328 "

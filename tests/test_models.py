@@ -95,14 +95,40 @@ def test_c3d_split_model_b_and_c_shapes():
         build("c3d_model_b", frames=10)
 
 
-def test_c3d_he_normal_init():
+def test_c3d_he_normal_init_and_batchnorm_are_keras():
     torch.manual_seed(0)
     m = build("c3d_model_a")
     w = m.head[1].weight                                                    # fan_in 12,544
     std = math.sqrt(2 / 12_544)
-    assert abs(w.std().item() / std - 0.88) < 0.03                          # truncated at 2σ: std 0.88σ
-    assert w.abs().max().item() <= 2 * std + 1e-7
+    assert abs(w.std().item() / std - 1.0) < 0.03                           # Keras HeNormal: sd √(2/fan_in)
+    assert w.abs().max().item() <= 2 * std / 0.8796 + 1e-7                  # cut at 2 sd of the widened normal
+    assert w.abs().max().item() > 2 * std                                   # (a plain cut at 2σ is narrower)
     assert (m.head[1].bias == 0).all()
+    bns = [l for l in m.body if isinstance(l, torch.nn.BatchNorm3d)]
+    assert len(bns) == 2 and all(b.momentum == 0.01 and b.eps == 1e-3 for b in bns)   # Keras 0.99, 1e-3
+    t = build("c3d_model_c", profile="default", batchnorm="torch")
+    assert {(l.momentum, l.eps) for l in t.body if isinstance(l, torch.nn.BatchNorm3d)} == {(0.1, 1e-5)}
+    with pytest.raises(ConfigError, match="batchnorm"):
+        build("c3d_split", profile="default", batchnorm="tf")
+
+
+def test_c3d_model_b_follows_its_official_code():
+    from melib.train import paper_config
+
+    torch.manual_seed(0)
+    m = build("c3d_model_b")
+    conv, dense = m.body[0], m.head[1]
+    fan_in, fan_out = conv.weight[0].numel(), conv.weight.shape[0] * conv.weight[0, 0].numel()
+    bound = math.sqrt(6 / (fan_in + fan_out))                               # Glorot uniform (Keras default)
+    assert conv.weight.abs().max() <= bound and conv.weight.abs().max() > 0.95 * bound
+    assert abs(dense.weight.std().item() - 0.05) < 0.001 and (dense.bias == 0).all()   # init='normal'
+    cfg = paper_config("c3d_model_b")
+    assert (cfg.optimizer, cfg.lr, cfg.momentum, cfg.batch_size, cfg.input_norm) == ("sgd", 0.01, 0.0, 8, "mean_max")
+    assert paper_config("c3d_model_a").input_norm is None
+    a = build("c3d_model_b", init="he_normal")
+    assert abs(a.head[1].weight.std().item() - math.sqrt(2 / a.flat_features)) < 1e-4
+    with pytest.raises(ConfigError, match="init"):
+        build("c3d_model_b", init="lecun")
 
 
 # ------------------------------------------------------------------ DLHN
@@ -137,7 +163,10 @@ def test_dlhn_init_penalty_and_fusion_forward():
     r = build("dlhn_rprnn", profile="default", init_std=0.1)
     biases = [p for n, p in r.named_parameters() if n.rsplit(".", 1)[-1].startswith("bias")]
     weights = [p for n, p in r.named_parameters() if not n.rsplit(".", 1)[-1].startswith("bias")]
-    assert all((b == 0.1).all() for b in biases)                                # DLHN 4.3: biases 0.1
+    one = [p for p in biases if p.requires_grad]
+    assert all((b == 0.1).all() for b in one) and len(one) == len(biases) - 4   # DLHN 4.3: biases 0.1
+    hh = [p for n, p in r.named_parameters() if "bias_hh" in n]                 # torch's second gate bias:
+    assert len(hh) == 4 and all((b == 0).all() and not b.requires_grad for b in hh)   # 0 and frozen (TF: one)
     w = torch.cat([p.flatten() for p in weights])
     assert w.abs().max() <= 0.2 + 1e-6 and abs(w.std().item() - 0.088) < 0.005   # trunc. normal σ 0.1
     assert torch.isclose(r.l2_penalty(), (w ** 2).sum())                        # DLHN Eq. 7
@@ -150,6 +179,16 @@ def test_dlhn_init_penalty_and_fusion_forward():
     assert build("dlhn", profile="default", hcrnn=d.hcrnn, rprnn=r).rprnn is r   # separately trained parts
 
 
+def test_dlhn_decay_spans_the_stated_epochs():
+    from melib.train import paper_config
+
+    for name in ("dlhn_hcrnn", "dlhn_rprnn"):
+        cfg = paper_config(name)
+        assert cfg.epochs == 1500 and cfg.optimizer == "sgd"
+        assert math.isclose(cfg.lr_decay ** cfg.epochs, 0.96 ** 100, rel_tol=1e-9)   # 1.7 % left at the end
+        assert cfg.lr_decay ** 113 > 0.5                                 # (0.96 per epoch: < 1 % after 113)
+
+
 # ------------------------------------------------------------------ PSN
 
 
@@ -158,8 +197,13 @@ def test_psn_fusion_parameter_counts_from_the_paper():
     without = build("psn", fusion_conv=False)
     assert psn.fusion_parameter_count(with_conv) == 82_240          # 4 × (256 + 1) × 80
     assert psn.fusion_parameter_count(without) == 20_976_640        # 64 × (4096 + 1) × 80
-    with torch.no_grad():
-        assert with_conv.spatial.backbone(torch.zeros(1, 1, 112, 112)).shape == (1, 256, 4, 4)  # Table 1
+    with torch.no_grad():                                            # Table 1 with Caffe's rounded-up pooling
+        assert with_conv.spatial.backbone(torch.zeros(1, 1, 112, 112)).shape == (1, 256, 5, 5)
+        floor = psn.AlexNetLike(ceil_pool=False)
+        assert floor(torch.zeros(1, 1, 112, 112)).shape == (1, 256, 4, 4)
+    assert with_conv.spatial.fc[1].in_features == 6_400             # 256 × 5 × 5 into the FC of 4096
+    assert psn.PAPER_TRAINING["psn"]["batch_size"] * 16 == psn.PAPER_ROWS   # 5 clips × 16 frames = 80 rows
+    assert isinstance(with_conv.classifier[0], torch.nn.Dropout) and with_conv.classifier[0].p == 0.5
 
 
 def test_temporal_perception_and_tpu_step_by_hand():
@@ -169,6 +213,9 @@ def test_temporal_perception_and_tpu_step_by_hand():
     flat = frames.flatten(2).numpy()
     assert tp.shape == (2, 3) and (tp[:, 0] == 1).all()
     np.testing.assert_allclose(tp[:, 1:].numpy(), np.diff(flat, axis=1).std(axis=-1))     # PSN Eq. 7
+    grey = psn.tp_coefficients(frames, psn.TP_UNIT)                  # Eq. 7 in 8-bit grey levels, tp_0 = 1
+    np.testing.assert_allclose(grey[:, 1:].numpy(), 255 * tp[:, 1:].numpy())
+    assert (grey[:, 0] == 1).all()
     cell = psn.TPULayer(16, 3, 2).double()
     x = frames.flatten(2)
     y = cell(x, tp)
@@ -187,9 +234,12 @@ def test_psn_ablations_and_variants_run_and_differ():
     swapped.load_state_dict(base.state_dict())
     tp1 = build("psn", profile="default", tp_one=True).eval()
     tp1.load_state_dict(base.state_dict())
+    unit1 = build("psn", profile="default", tp_unit=1.0).eval()   # swapped in, E's tp is taken as it is
+    unit1.load_state_dict(base.state_dict())
     with torch.no_grad():
         out = base(x)
-        assert torch.allclose(swapped({"sparse": x["frames"], "frames": x["sparse"]}), out)
+        assert torch.allclose(swapped({"sparse": x["frames"], "frames": x["sparse"]}), unit1(x))
+        assert not torch.allclose(unit1(x), out)
         assert not torch.allclose(tp1(x), out)
         for kw in [dict(branches="spatial"), dict(branches="temporal"), dict(cell="rnn"),
                    dict(fusion_conv=False), dict(fusion="prod"), dict(fusion="concat"),
@@ -221,6 +271,13 @@ def test_cropnet_parameter_count_and_position_embedding():
     assert no.input_spec == {"image": (3, 64, 64)} and len(no.heads) == 1 and no.pos is None
     with torch.no_grad():
         assert no(example_input(no, batch=2)).shape == (2, 3)
+
+
+def test_cropnet_adamp_has_weight_decay():
+    from melib.train import paper_config
+
+    cfg = paper_config("cropnet")
+    assert (cfg.optimizer, cfg.weight_decay, cfg.label_smoothing) == ("adamp", 1e-2, 0.1)
 
 
 # ------------------------------------------------------------------ LocalRegions
@@ -264,6 +321,31 @@ def test_region_cnn_follows_eq_2_and_stage_1_weights_load():
     opt.step()
     assert all(torch.equal(v, stage2.cnns.state_dict()[k]) for k, v in before.items())  # frozen CNNs
     assert not torch.equal(stage2.classifier[0].weight, head_before)                        # the rest learns
+
+
+def test_local_regions_pads_features_not_frames():
+    """LocalRegions 3.3 pads the LSTM's input sequences (the features SF) with zeros: the steps after a clip's
+    last frame get zero features; a zero frame inside the clip (the onset minus itself) stays a frame."""
+    torch.manual_seed(0)
+    m = build("localregions", profile="default").eval()
+    x = example_input(m, batch=2, seed=3)
+    for r in x:
+        x[r][0, 4:] = 0          # clip 0: 4 frames, then 2 padding frames
+        x[r][1, 0] = 0           # clip 1: a zero first frame, not padding
+    np.testing.assert_array_equal(local_regions.padding_mask(x).numpy(), [[1, 1, 1, 1, 0, 0], [1] * 6])
+    seen = {}
+    for name in ("zeros", "cnn"):
+        net = build("localregions", profile="default", pad_features=name).eval()
+        net.load_state_dict(m.state_dict())
+        hook = net.lstms["mouth"].register_forward_hook(lambda mod, inp, out, k=name: seen.__setitem__(k, inp[0]))
+        with torch.no_grad():
+            net(x)
+        hook.remove()
+    assert (seen["zeros"][0, 4:] == 0).all() and (seen["zeros"][0, :4] == seen["cnn"][0, :4]).all()
+    assert (seen["cnn"][0, 4:] != 0).any()                      # black frames through the CNN: CNN(0) != 0
+    assert (seen["zeros"][1] == seen["cnn"][1]).all()
+    with pytest.raises(ConfigError, match="pad_features"):
+        build("localregions", profile="default", pad_features="mean")
 
 
 def test_local_regions_ablations():

@@ -15,7 +15,8 @@ FILES = {"DLHN": "000_be3a9aae2404fb3e.txt", "PSN": "001_a1085f9a55216a7a.txt", 
          "CropNet": "003_4ad2325407fcd5f9.txt", "LocalRegions": "004_ae5b1337345f4e21.txt"}
 # Where a transcription that is not a numbered table starts in the paper text.
 ANCHORS = {("DLHN", "Fig. 9"): "Figure 9 illustrates the confusion matrix",
-           ("C3D", "Sec. 8.1"): "8.1. Train"}
+           ("C3D", "Sec. 8.1"): "8.1. Train",
+           ("PSN", "Fig. 7"): "Necessity of parallel spatio-temporal network architecture"}
 
 needs_papers = pytest.mark.skipif(not PAPERS_DIR.is_dir(), reason="paper texts not available")
 

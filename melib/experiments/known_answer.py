@@ -65,8 +65,10 @@ PLANS = {"smoke": {**_PLAN, "amplitudes": (0.0, 3.0), "methods": FAST_METHODS, "
 TRAINING = {"epochs": 30, "class_weights": "balanced"}  # n / (K n_i): the layouts are 4:1:1 in two of three
 # Signed inputs: frames minus the onset frame (C3D, LocalRegions: on raw frames the face's appearance drowns
 # 3 px of motion and the training loss stays at ln 3), scaled to unit sd per clip (LocalRegions: its stage-1
-# region CNNs learnt nothing from inputs of sd 0.03).
-INPUTS = {"c3d_model_a": {"onset_difference": True},
+# region CNNs learnt nothing from inputs of sd 0.03; C3D: with Keras' BatchNorm momentum the running variance,
+# which starts at 1, still held 0.8 % of it after 480 steps, 30 times the conv outputs' variance on inputs of sd
+# 0.016, and Model-A fell from 0.74 to 0.60 at amplitude 3; melib.deviations: c3d.yaml).
+INPUTS = {"c3d_model_a": {"onset_difference": True, "scale": "clip_sd"},
           "localregions": {"onset_difference": True, "scale": "clip_sd"}}
 # Trainer changes on top of TRAINING: CropNet memorised its training clips at lr 1e-3, batch 16 (AdamP, from
 # scratch); LocalRegions took 2 optimiser steps an epoch at batch 32.

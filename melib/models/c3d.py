@@ -5,17 +5,10 @@ apex-centred sequence length (36 CASME II, 26 SMIC, 30 combined; C3D section 5.1
 the Split Model and Model-C, 64 for Model-B (C3D section 5.3). The models permute it to torch's
 (B, C, T, H, W) themselves.
 
-Choices the paper leaves open (listed as deviations in the book):
-
-- Grey input (one channel): the Keras input is "height, width, depth" only (C3D section 5.1).
-- Keras ``Conv3D(..., activation="relu")`` applies ReLU before the BatchNorm that follows, so conv → ReLU → BN.
-- The rate of Model-A's third dropout (after Dense-1) is not given; 0.4, the rate of the other two.
-- Max-pooling uses Keras' default "valid" padding (what makes Table 2's 36×128×128 → 12×42×42 → 4×14×14).
-- Model-B: ReLU activations, valid padding (MicroExpSTCNN); its learning rate is not given (1e-3 as Model-A).
-- Model-C: two conv blocks (conv 32 3×3×3 → BN → max-pool 3 → dropout 0.5), "same" padding, following
-  the paper's assumptions (section 5.4); dense 128 → dropout 0.5.
-- He-normal initialisation (Keras ``HeNormal``: truncated normal, std √(2 / fan_in)) for every conv and dense
-  kernel of all four models, zero biases (Keras default); the paper states it for Model-A.
+Model-B follows its official code (MicroExpSTCNN, Keras) where C3D is silent: Glorot-uniform conv kernels,
+N(0, 0.05) dense kernels, SGD at Keras' default learning rate 0.01, inputs minus their mean divided by their
+maximum (``input_norm="mean_max"``, fitted on each fold's training clips by ``melib.train``). Every choice
+and difference is an entry of ``melib/deviations/c3d.yaml`` (appended below).
 
 Profiles: ``paper`` — T = 36, 128×128 (64×64 for Model-B), 3 classes; ``default`` — T = 12, 30×30
 (CPU study, about 6× faster than 18 × 36×36; Model-B's 15-frame kernel needs T = 18; the Split Model's three
@@ -28,6 +21,8 @@ import math
 import torch
 from torch import nn
 
+from ..deviations import append_to_doc
+from ..errors import ConfigError
 from ._registry import SpecModule, register
 
 INPUT_SPEC = {"clip": (36, 1, 128, 128)}  # C3D Table 2 (CASME II): 36 frames of 128×128, grey
@@ -36,8 +31,9 @@ _SGD = {"optimizer": "sgd", "lr": 1e-3, "momentum": 0.9, "loss": "cross_entropy"
 PAPER_TRAINING = {
     "c3d_model_a": {**_SGD, "batch_size": 4, "epochs": 100},        # C3D section 6.1
     "c3d_split": {**_SGD, "batch_size": 4, "epochs": 100},          # C3D section 5.2: as Model-A
-    "c3d_model_b": {**_SGD, "momentum": 0.0, "batch_size": 8, "epochs": 100,  # C3D section 6.2 (lr unstated)
-                    "note": "lr not stated for Model-B; Model-A's 1e-3 used, plain SGD"},
+    # C3D 6.2 (SGD, batch 8, 100 epochs); MicroExpSTCNN's code: optimizer='SGD' = Keras' lr 0.01, no momentum,
+    # inputs minus the data's mean divided by its max
+    "c3d_model_b": {**_SGD, "lr": 0.01, "momentum": 0.0, "batch_size": 8, "epochs": 100, "input_norm": "mean_max"},
     "c3d_model_c": {**_SGD, "nesterov": True, "lr_decay": 1e-6, "batch_size": 4, "epochs": 100},  # C3D 6.3
 }
 
@@ -45,13 +41,31 @@ _PAPER = {"frames": 36, "size": 128, "n_classes": 3}
 _DEFAULT = {"frames": 12, "size": 30, "n_classes": 3}
 
 
+KERAS_TRUNC = 0.87962566103423978  # std of a unit normal truncated at ±2 (Keras' VarianceScaling divides by it)
+# BatchNorm settings in torch's terms: Keras' BatchNormalization(momentum=0.99, epsilon=1e-3), or torch's own
+BATCHNORM = {"keras": {"momentum": 0.01, "eps": 1e-3}, "torch": {"momentum": 0.1, "eps": 1e-5}}
+INITS = ("he_normal", "microexpstcnn")
+
+
 def he_normal_(module: nn.Module) -> None:
-    """Keras HeNormal on every conv / linear kernel (truncated normal, std √(2/fan_in)); zero biases."""
+    """Keras HeNormal on every conv / linear kernel: a normal truncated at 2 sd, widened by 1 / 0.8796 so
+    that its sd is √(2 / fan_in); zero biases."""
     for m in module.modules():
         if isinstance(m, (nn.Conv3d, nn.Linear)):
-            fan_in = m.weight[0].numel()
-            std = math.sqrt(2.0 / fan_in)
+            std = math.sqrt(2.0 / m.weight[0].numel()) / KERAS_TRUNC
             nn.init.trunc_normal_(m.weight, std=std, a=-2 * std, b=2 * std)
+            nn.init.zeros_(m.bias)
+
+
+def microexpstcnn_init_(module: nn.Module) -> None:
+    """MicroExpSTCNN's Keras initialisers: Glorot-uniform conv kernels (Keras' default), N(0, 0.05) dense
+    kernels (``init='normal'``), zero biases."""
+    for m in module.modules():
+        if isinstance(m, nn.Conv3d):
+            nn.init.xavier_uniform_(m.weight)
+        elif isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, std=0.05)
+        if isinstance(m, (nn.Conv3d, nn.Linear)):
             nn.init.zeros_(m.bias)
 
 
@@ -64,7 +78,7 @@ class _C3DNet(SpecModule):
     """(B, T, C, H, W) → body (on (B, C, T, H, W)) → flatten → dense 128 → dropout → dense K."""
 
     def __init__(self, body: nn.Module, frames: int, size: int, in_channels: int, n_classes: int,
-                 dropout: float, hidden: int = 128):
+                 dropout: float, hidden: int = 128, init: str = "he_normal"):
         super().__init__()
         self.input_spec = {"clip": (frames, in_channels, size, size)}
         self.body = body
@@ -75,42 +89,48 @@ class _C3DNet(SpecModule):
             nn.Dropout(dropout),                                           # Dropout-3
             nn.Linear(hidden, n_classes),                                  # Dense-2 (softmax in the loss)
         )
-        he_normal_(self)
+        if init not in INITS:
+            raise ConfigError(f"C3D init must be one of {', '.join(INITS)}, not {init!r}")
+        (he_normal_ if init == "he_normal" else microexpstcnn_init_)(self)
 
     def forward(self, x):
         clip = self._inputs(x)["clip"].transpose(1, 2)  # (B, C, T, H, W)
         return self.head(self.body(clip))
 
 
-def _conv_block(cin: int, cout: int, dropout: float) -> list[nn.Module]:
+def _conv_block(cin: int, cout: int, dropout: float, batchnorm: str = "keras") -> list[nn.Module]:
+    if batchnorm not in BATCHNORM:
+        raise ConfigError(f"C3D batchnorm must be one of {', '.join(BATCHNORM)}, not {batchnorm!r}")
     # C3D Table 2 / Fig. 3: Conv3D 3×3×3 "same" (ReLU) → BatchNorm → 3D max-pool 3×3×3 → dropout
-    return [nn.Conv3d(cin, cout, 3, padding=1), nn.ReLU(inplace=True), nn.BatchNorm3d(cout),
+    return [nn.Conv3d(cin, cout, 3, padding=1), nn.ReLU(inplace=True), nn.BatchNorm3d(cout, **BATCHNORM[batchnorm]),
             nn.MaxPool3d(3), nn.Dropout(dropout)]
 
 
 @register("c3d_model_a", paper=_PAPER, default=_DEFAULT, training=PAPER_TRAINING["c3d_model_a"])
-def model_a(frames=36, size=128, in_channels=1, n_classes=3, filters=16, dropout=0.4, n_blocks=2):
+def model_a(frames=36, size=128, in_channels=1, n_classes=3, filters=16, dropout=0.4, n_blocks=2,
+            batchnorm="keras"):
     """C3D Model-A (Table 2): two conv blocks of 16 filters 3×3×3, dense 128, dense K.
 
     With the paper input 36×128×128 the flatten layer has 12,544 features (Table 2).
     """
     layers, cin = [], in_channels
     for _ in range(n_blocks):
-        layers += _conv_block(cin, filters, dropout)
+        layers += _conv_block(cin, filters, dropout, batchnorm)
         cin = filters
     return _C3DNet(nn.Sequential(*layers), frames, size, in_channels, n_classes, dropout)
 
 
 @register("c3d_split", paper=_PAPER, default={**_DEFAULT, "frames": 27, "size": 27},
           training=PAPER_TRAINING["c3d_split"])
-def split_model(frames=36, size=128, in_channels=1, n_classes=3, filters=16, dropout=0.4):
+def split_model(frames=36, size=128, in_channels=1, n_classes=3, filters=16, dropout=0.4, batchnorm="keras"):
     """C3D Split Model (section 5.2): Model-A with three conv blocks instead of two."""
-    return model_a(frames, size, in_channels, n_classes, filters, dropout, n_blocks=3)
+    return model_a(frames, size, in_channels, n_classes, filters, dropout, n_blocks=3, batchnorm=batchnorm)
 
 
 @register("c3d_model_b", paper={**_PAPER, "size": 64}, default={**_DEFAULT, "frames": 18},
           training=PAPER_TRAINING["c3d_model_b"])
-def model_b(frames=36, size=64, in_channels=1, n_classes=3, filters=32, t_kernel=15, dropout=0.5):
+def model_b(frames=36, size=64, in_channels=1, n_classes=3, filters=32, t_kernel=15, dropout=0.5,
+            init="microexpstcnn"):
     """C3D Model-B = MicroExpSTCNN (section 5.3): conv 32 of 3×3×15, max-pool 3, dropout 0.5, dense 128."""
     if frames < t_kernel:
         raise ValueError(f"Model-B needs at least {t_kernel} frames (temporal kernel), got {frames}")
@@ -119,12 +139,15 @@ def model_b(frames=36, size=64, in_channels=1, n_classes=3, filters=32, t_kernel
         nn.MaxPool3d(3),                                                          # max-pool 3×3×3
         nn.Dropout(dropout),                                                      # dropout 0.5
     )
-    return _C3DNet(body, frames, size, in_channels, n_classes, dropout)
+    return _C3DNet(body, frames, size, in_channels, n_classes, dropout, init=init)
 
 
 @register("c3d_model_c", paper=_PAPER, default=_DEFAULT, training=PAPER_TRAINING["c3d_model_c"])
-def model_c(frames=36, size=128, in_channels=1, n_classes=3, filters=32, dropout=0.5):
+def model_c(frames=36, size=128, in_channels=1, n_classes=3, filters=32, dropout=0.5, batchnorm="keras"):
     """C3D Model-C (section 5.4, with the paper's assumptions): two blocks conv 32 3×3×3 + BN + max-pool 3,
     dropout 0.5, dense 128."""
-    layers = _conv_block(in_channels, filters, dropout) + _conv_block(filters, filters, dropout)
+    layers = _conv_block(in_channels, filters, dropout, batchnorm) + _conv_block(filters, filters, dropout, batchnorm)
     return _C3DNet(nn.Sequential(*layers), frames, size, in_channels, n_classes, dropout)
+
+
+__doc__ = append_to_doc(__doc__, "C3D", __name__)

@@ -8,20 +8,11 @@ Input (batch first, RGB ARS images in [0, 1]; CropNet sections 3.1, 3.2.2):
 With ``cgpo=False`` (the "CropNet without CGPO" ablation of Table 4) the input is ``{"image": (3, 320, 320)}``,
 the whole image, through one extractor and one head.
 
-Choices the paper leaves open (listed as deviations in the book; Fig. 3 is not in the text copy):
-
-- The extractor is ReXNet-style (CropNet section 3.2.3 names ReXNet; Fig. 3 shows MB6 = MobileNetV2 inverted
-  bottlenecks with expansion 6): stem conv 3×3/2, 16 inverted bottlenecks (the first with expansion 1,
-  the rest 6; depthwise 3×3; squeeze-excitation from the fifth block; ReLU6 after the depthwise stage, linear
-  projection, partial residual when the stride is 1) whose output channels grow linearly from 16 to 196
-  (× width 1.3), strides 1,2,2,2,1,2 per stage of 1,2,2,3,3,5 blocks, then a 1×1 conv to 1280 × width (SiLU).
-  Width 1.3 is chosen because it brings the total to the paper's ≈ 7.6 M parameters.
-- One extractor is shared by the ten sub-images; each sub-image has its own head (conv 1×1 to 96 channels,
-  BN, ReLU, adaptive average pool, FC to 24).
-- Eq. 8's ⊕ is element-wise addition (p_i "has the same dimension as z_i"); N(0, 0.2) is read as variance 0.2
-  (std √0.2), as the text says.
-- The classifier is dropout 0.2 and one FC from the 10 × 24 concatenation to K.
-- ImageNet pre-training (section 3.2.3) cannot be fetched here: every model trains from scratch.
+The extractor is ReXNet-style (CropNet 3.2.3 names ReXNet; Fig. 3, not in the text copy, shows MobileNetV2's
+MB6 blocks): stem conv 3×3/2, 16 inverted bottlenecks whose output channels grow linearly from 16 to 196
+(× width 1.3, which brings the total to the paper's ≈ 7.6 M parameters), then a 1×1 conv to 1280 × width;
+one extractor shared by the ten sub-images, one head each. Every choice where CropNet is silent and every
+difference from it is an entry of ``melib/deviations/cropnet.yaml`` (appended below).
 
 Profiles: ``paper`` (width 1.3, 160×160 sub-images, 3 classes); ``default`` — width 0.25, 16×16 sub-images,
 head 16 channels (64×64 whole image without CGPO); about 2× faster on CPU than 32×32 sub-images.
@@ -33,6 +24,7 @@ import math
 import torch
 from torch import nn
 
+from ..deviations import append_to_doc
 from ._registry import SpecModule, register
 
 N_SUB = 10                                                  # CropNet section 3.2.2: 10 sub-images
@@ -42,6 +34,7 @@ PAPER_PARAMS = 7.6e6                                        # CropNet section 3.
 
 PAPER_TRAINING = {"cropnet": {
     "loss": "label_smoothing_cross_entropy", "label_smoothing": 0.1, "optimizer": "adamp",  # CropNet 4.2
+    "weight_decay": 1e-2,  # AdamP's own usage example (adamp 0.3.0); CropNet gives none
     "protocol": "LOSO", "key_frames": 5, "pretrained": "imagenet (not available here: from scratch)",
     "note": "CropNet gives neither the smoothing factor, learning rate, batch size nor epochs; 0.1 smoothing assumed",
 }}
@@ -159,3 +152,6 @@ _DEFAULT = {"n_classes": 3, "size": 16, "width": 0.25, "head_channels": 16, "who
 def build_cropnet(**kw) -> CropNet:
     """CropNet with CGPO (``cgpo=False``: the 'without CGPO' ablation of Table 4)."""
     return CropNet(**kw)
+
+
+__doc__ = append_to_doc(__doc__, "CropNet", __name__)

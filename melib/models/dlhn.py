@@ -14,25 +14,9 @@ HCRNN: four HCNN branches (Table 2: conv 3×3 with 70/140/280/560 channels, stri
 Table 1 L1) over the vectorised sparse frames, FC (ReLU, L2), FC (softmax, L3). DLHN: the late fusion
 O = a·P_h + (1 − a)·P_r of Eq. 8 (:func:`fuse`), a = 0.45.
 
-Choices the paper leaves open (listed as deviations in the book):
-
-- BRNN module wiring. "L5(30×4)-L7(60×3)-L8(60×3)-L10(90×2)-L11(90×2)-L12(80×1)" is read as: L5 four
-  bidirectional tanh RNNs (one per ROI, 30 units); L6 concatenation of neighbouring ROIs (eyebrows+eyes,
-  eyes+nose, nose+mouth) → 3 streams; L7 three BLSTMs (60 units); L8 three bidirectional tanh RNNs (60);
-  L9 concatenation of neighbouring streams → 2 streams; L10 two BLSTMs (90); L11 two bidirectional tanh RNNs
-  (90); the final states of both directions of both streams are concatenated and L12 is an FC of 80 units
-  (tanh) before the output FC of K units (L13, softmax). Table 1 lists tanh for L5, L8, L11.
-- RPRNN depth and width are not given: 2 BLSTM layers of 128 units, FC L2 of 128 units; the clip feature is
-  the BLSTM output of the last time step (forward) and the first (backward).
-- Initialisation (section 4.3): truncated normal, mean 0, σ = 0.1 (cut at 2σ, as TensorFlow's
-  ``truncated_normal``), biases 0.1 — applied to every weight and bias, recurrent ones included.
-- Eq. 7's L2 term has no coefficient; :meth:`RPRNN.l2_penalty` returns Σθ² over the weights (not biases)
-  and ``PAPER_TRAINING["dlhn_rprnn"]["l2_weight"] = 1.0`` says so; the trainer multiplies.
-- Measured at the paper's settings (uniform [0, 1] inputs): σ = 0.1 leaves 96 % of the L5 tanh units
-  saturated (|h| > 0.99), and RPRNN's Σθ² at initialisation is ≈ 1.04·10⁵ against a cross-entropy of ≈ 1.4,
-  so a literal Eq. 7 (weight 1) is dominated by the penalty; ``init_std=None`` keeps torch's initialisation.
-- The optimiser is not named ("learning rate adopts exponential decay"): plain SGD, decay rate 0.96 per
-  epoch assumed.
+Every choice where DLHN is silent (the BRNN wiring, RPRNN's size, the optimiser and the decay rate, the
+L2 weight ...) and every difference from it is an entry of ``melib/deviations/dlhn.yaml`` (appended below).
+``init_std=None`` keeps torch's initialisation; ``single_bias=False`` torch's two bias vectors per gate.
 
 Profiles: ``paper`` as above; ``default`` — 8 frames, a 56×56 face (ROIs 56×16, 56×10, 28×16, 28×19; sparse
 28×28), HCNN widths 4/8/16/32, BRNN units 16/32/48 and L12 of 40 (HCRNN about 2.4× faster than with widths
@@ -47,6 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..deviations import append_to_doc
 from ._registry import SpecModule, register
 
 ROIS = ("eyebrows", "eyes", "nose", "mouth")
@@ -56,11 +41,15 @@ INPUT_SPEC = {**{r: (16, 1, *ROI_SIZES[r]) for r in ROIS}, "sparse": (16, 1, 112
 A_PAPER = 0.45                                                    # DLHN section 3.3
 A_SWEEP = (0.1, 0.2, 0.3, 0.4, 0.45, 0.5, 0.6, 0.7, 0.8, 0.9)     # DLHN Table 4
 
+# DLHN section 4.3 gives no decay rate: TensorFlow's exponential_decay rate 0.96, applied every 15 epochs (as a
+# per-epoch factor), so that the lr reaches 0.96^100 = 1.7 % of its start at the 1500th epoch
+LR_GAMMA = 0.96 ** (1 / 15)
+
 PAPER_TRAINING = {
     # DLHN section 4.3: exponential lr decay from 0.85 (HCRNN) / 0.01 (RPRNN), mini-batch 45, 1500 epochs
-    "dlhn_hcrnn": {"optimizer": "sgd", "lr": 0.85, "lr_schedule": "exponential", "lr_gamma": 0.96,
+    "dlhn_hcrnn": {"optimizer": "sgd", "lr": 0.85, "lr_schedule": "exponential", "lr_gamma": LR_GAMMA,
                    "batch_size": 45, "epochs": 1500, "loss": "cross_entropy"},
-    "dlhn_rprnn": {"optimizer": "sgd", "lr": 0.01, "lr_schedule": "exponential", "lr_gamma": 0.96,
+    "dlhn_rprnn": {"optimizer": "sgd", "lr": 0.01, "lr_schedule": "exponential", "lr_gamma": LR_GAMMA,
                    "batch_size": 45, "epochs": 1500, "loss": "cross_entropy", "l2_weight": 1.0,
                    "note": "Eq. 7 adds sum(theta^2) with no coefficient: loss + l2_weight * model.l2_penalty()"},
     "dlhn": {"fusion_a": A_PAPER, "a_sweep": A_SWEEP, "note": "sub-networks trained separately, then fused (Eq. 8)"},
@@ -77,12 +66,20 @@ def fuse(p_h, p_r, a: float = A_PAPER):
     return a * p_h + (1.0 - a) * p_r
 
 
-def init_dlhn_(module: nn.Module, std: float = 0.1, bias: float = 0.1) -> None:
+def init_dlhn_(module: nn.Module, std: float = 0.1, bias: float = 0.1, single_bias: bool = True) -> None:
     """DLHN section 4.3: truncated normal (mean 0, σ = ``std``, cut at 2σ) weights, biases = 0.1.
-    ``std=None`` keeps torch's default initialisation."""
+    ``std=None`` keeps torch's default initialisation. ``single_bias``: one bias per recurrent gate, as
+    TensorFlow's cells have (torch's second vector, ``bias_hh``, is set to 0 and frozen)."""
+    if single_bias:
+        for name, p in module.named_parameters():
+            if name.rsplit(".", 1)[-1].startswith("bias_hh"):
+                nn.init.zeros_(p)
+                p.requires_grad_(False)
     if std is None:
         return
     for name, p in module.named_parameters():
+        if not p.requires_grad:
+            continue
         if name.rsplit(".", 1)[-1].startswith("bias"):
             nn.init.constant_(p, bias)
         elif p.dim() > 1 or "weight" in name:
@@ -137,7 +134,7 @@ class HCRNN(SpecModule):
     """DLHN HCRNN: four HCNN branches on the ROIs (Table 2) → BRNN module L5–L12 (section 3.1.2) → FC K."""
 
     def __init__(self, n_classes=4, frames=16, rois: Mapping[str, tuple[int, int]] = ROI_SIZES,
-                 widths=_HCNN_PAPER, units=(30, 60, 90), fc=80, in_channels=1, init_std=0.1):
+                 widths=_HCNN_PAPER, units=(30, 60, 90), fc=80, in_channels=1, init_std=0.1, single_bias=True):
         super().__init__()
         self.input_spec = {r: (frames, in_channels, *rois[r]) for r in ROIS}
         self.branches = nn.ModuleDict({r: HCNN(in_channels, widths) for r in ROIS})
@@ -152,7 +149,7 @@ class HCRNN(SpecModule):
         self.l11 = nn.ModuleList([_BiStream(2 * u10, u10, "rnn") for _ in range(2)])     # L11 (90×2), tanh
         self.l12 = nn.Sequential(nn.Linear(2 * 2 * u10, fc), nn.Tanh())                 # L12 (80×1)
         self.out = nn.Linear(fc, n_classes)                                              # L13 (softmax in loss)
-        init_dlhn_(self, init_std)
+        init_dlhn_(self, init_std, single_bias=single_bias)
 
     def forward(self, x):
         xs = self._inputs(x)
@@ -175,14 +172,14 @@ class RPRNN(SpecModule):
     """DLHN RPRNN: deep BLSTM (ReLU, Table 1 L1) over vectorised sparse frames → FC (ReLU, L2) → FC (L3)."""
 
     def __init__(self, n_classes=4, frames=16, size=112, hidden=128, layers=2, fc=128, in_channels=1,
-                 init_std=0.1):
+                 init_std=0.1, single_bias=True):
         super().__init__()
         self.input_spec = {"sparse": (frames, in_channels, size, size)}
         self.blstm = nn.LSTM(in_channels * size * size, hidden, num_layers=layers, batch_first=True,
                              bidirectional=True)                                 # L1 deep BLSTM
         self.fc = nn.Sequential(nn.ReLU(), nn.Linear(2 * hidden, fc), nn.ReLU())  # L1 ReLU, L2 FC ReLU
         self.out = nn.Linear(fc, n_classes)                                        # L3 (softmax in loss)
-        init_dlhn_(self, init_std)
+        init_dlhn_(self, init_std, single_bias=single_bias)
 
     def forward(self, x):
         v = self._inputs(x)["sparse"]
@@ -247,3 +244,6 @@ def fuse_sweep(p_h, p_r, y_true, a_values=A_SWEEP) -> dict[float, float]:
     """DLHN Table 4: accuracy of argmax O(a) for each a in ``a_values`` (probabilities as numpy / torch)."""
     p_h, p_r, y = (np.asarray(v.detach().cpu() if torch.is_tensor(v) else v) for v in (p_h, p_r, y_true))
     return {float(a): float((fuse(p_h, p_r, a).argmax(-1) == y).mean()) for a in a_values}
+
+
+__doc__ = append_to_doc(__doc__, "DLHN", __name__)

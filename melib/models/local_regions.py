@@ -15,20 +15,11 @@ Region sizes (LocalRegions section 3.1), as (H, W): left / right eye + eyebrow 8
 right / left cheek 60×60, mouth 60×160. RGB crops scaled to [0, 1] (CASME II is RGB; grey clips are
 repeated over three channels).
 
-Choices the paper leaves open (listed as deviations in the book):
-
-- "Same" padding for every convolution; dropout 0.5 after FCL_1024 and FCL_250 (section 3.2: "a Dropout
-  layer is used"); ReLU after FCL_20 too (the features SF are that layer's output).
-- LSTM width 32 units per region; the clip feature STF_r is the output at the last (zero-padded) step.
-- Clips are zero-padded to the same length N (section 3.3); ``frames`` sets N (16 in the paper profile).
-- Region labels for classes Table 1 does not list: "negative" (MEGC2019) and anger / fear / objective class
-  III / VI are treated as the union of Table 1's negative emotions (disgust, repression, sadness, contempt):
-  eyes, nose and mouth react, the cheeks do not; "positive" is Table 1's happiness row; "others" reacts in
-  every region. Objective classes I–V (LocalRegions Table 4) map to their emotions (happiness, surprise,
-  anger, disgust, sadness).
-- "Whole face" ablation (Table 5): ``regions=("face",)``, a 128×128 face crop through the same CNN + LSTM.
-- "Classic CNN" ablation (Table 6; its Fig. 10 is not in the text copy): ``cnn="classic"`` = conv 16/32/64
-  3×3 each followed by 2×2 max-pool, flatten, then the same FCL_1024 → 250 → 20.
+Clips shorter than N frames arrive zero-padded at the end (section 3.3: "pad with zeros all the input
+sequences to the same length N"); the LSTMs see zero features SF at those steps (``pad_features="zeros"``;
+``"cnn"`` passes the black padding frames through the CNNs instead). "Whole face" ablation (Table 5):
+``regions=("face",)``; "classic CNN" (Table 6): ``cnn="classic"``. Every choice where LocalRegions is silent
+and every difference from it is an entry of ``melib/deviations/local_regions.yaml`` (appended below).
 
 Profiles: ``paper`` (sizes above, 16 frames, 3 MEGC2019 classes); ``default`` — region sizes quartered
 (20×25, 20×30, 15×15, 15×40, face 32×32), 6 frames, LSTM 16 units.
@@ -41,6 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..deviations import append_to_doc
 from ..errors import ConfigError
 from ._registry import SpecModule, register
 
@@ -50,6 +42,7 @@ REGION_SIZES = {"eye_left": (80, 100), "eye_right": (80, 100), "nose": (80, 120)
 INPUT_SPEC = {r: (16, 3, *REGION_SIZES[r]) for r in REGIONS}
 NO_REACTION = "no_reaction"
 MEGC_CLASSES = ("negative", "positive", "surprise")
+PAD_FEATURES = ("zeros", "cnn")
 
 # LocalRegions Table 1: the regions in which each emotion shows (eyes/cheeks: both sides).
 _T1 = {  # emotion: (eyes and eyebrows, nose, cheeks, mouth)
@@ -163,8 +156,11 @@ class LocalRegionsNet(SpecModule):
     def __init__(self, classes: Sequence[str] = MEGC_CLASSES, frames: int = 16,
                  regions: Sequence[str] = REGIONS, sizes: Mapping[str, tuple[int, int]] | None = None,
                  in_channels: int = 3, cnn: str = "inception", lstm_units: int = 32, freeze_cnn: bool = True,
-                 n_classes: int | None = None):
+                 n_classes: int | None = None, pad_features: str = "zeros"):
         super().__init__()
+        if pad_features not in PAD_FEATURES:
+            raise ConfigError(f"pad_features must be one of {PAD_FEATURES}, not {pad_features!r}")
+        self.pad_features = pad_features
         classes = list(classes)
         if n_classes is not None and n_classes != len(classes):
             raise ConfigError(f"n_classes={n_classes} but classes={classes}; pass classes=[...] of that length")
@@ -197,14 +193,24 @@ class LocalRegionsNet(SpecModule):
 
     def forward(self, x):
         xs = self._inputs(x)
+        real = padding_mask(xs) if self.pad_features == "zeros" else None
         stf = []
         for r in self.regions:
             v = xs[r]
             b, t = v.shape[:2]
             with torch.set_grad_enabled(torch.is_grad_enabled() and not self.freeze_cnn):
                 sf = self.cnns[r].features(v.flatten(0, 1)).reshape(b, t, -1)            # SF_1(r) … SF_N(r)
+            if real is not None:
+                sf = sf * real[..., None]                                               # section 3.3: zero SF
             stf.append(self.post(self.lstms[r](sf)[0][:, -1]))                          # STF_r
         return self.classifier(torch.cat(stf, dim=1))                                   # Eq. 7
+
+
+def padding_mask(xs: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    """(B, T) float: 1 for a clip's frames, 0 for the zero frames that pad it at the end (frames after its last
+    frame with a non-zero value in any region)."""
+    nonzero = torch.stack([v.flatten(2).abs().amax(dim=2) > 0 for v in xs.values()]).any(dim=0)   # (B, T)
+    return (nonzero.flip(1).cumsum(1).flip(1) > 0).float()
 
 
 _DEFAULT_SIZES = {r: (h // 4, w // 4) for r, (h, w) in REGION_SIZES.items()}
@@ -226,3 +232,6 @@ def build_region_cnn(region: str = "mouth", classes: Sequence[str] = MEGC_CLASSE
 def build_local_regions(**kw) -> LocalRegionsNet:
     """Stage 2 of LocalRegions (``regions=("face",)``: whole-face ablation; ``cnn="classic"``: Table 6)."""
     return LocalRegionsNet(**kw)
+
+
+__doc__ = append_to_doc(__doc__, "LocalRegions", __name__)

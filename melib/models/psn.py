@@ -8,8 +8,8 @@ Input (batch first, grey, values in [0, 1]; PSN section 3.2: 112×112 frames, 16
 Architecture (PSN section 2, Fig. 1):
 
 - Spatial sub-network, applied to every frame of E: the AlexNet-like backbone of Table 1 (conv 7×7×96/2,
-  pool 3/2, conv 5×5×256/2, pool 3/2, conv 3×3×384, 3×3×256, 3×3×256, pool 3/2; on 112×112 this ends at
-  256×4×4 = 4096), then FC 4096. Backbones ``vgg16`` and ``resnet10`` of Table 9 are switches.
+  pool 3/2, conv 5×5×256/2, pool 3/2, conv 3×3×384, 3×3×256, 3×3×256, pool 3/2; on 112×112, with Caffe's
+  pooling that rounds up, this ends at 256×5×5 = 6,400), then FC 4096. Backbones ``vgg16`` and ``resnet10`` of Table 9 are switches.
 - Temporal sub-network: a layer of TPUs over the vectorised original frames x_t: tp = std(x_t − x_{t−1})
   (Eq. 7), h̃_t = tanh(W_I x_t + W_H h_{t−1}) (Eq. 8), h_t = tanh(W_h̃ (tp · h̃_t)) (Eq. 9),
   y_t = tanh(W_O h_t) (Eq. 4), then an FC to 4096 (section 2.2) for every step: F = [y_0 … y_T].
@@ -26,19 +26,8 @@ Ablations of Fig. 7 as switches: ``branches="spatial" | "temporal" | "both"``, `
 ``tp_one=True`` (tp = 1), ``cell="rnn"`` (AlexNet + plain RNN, Eqs. 3–4), ``fusion_conv=False``
 (PSN_no_conv).
 
-Choices the paper leaves open (listed as deviations in the book):
-
-- TPU width: 512 hidden units, y_t of 512; biases are kept (the paper omits them "for simplicity").
-- tp at the first frame (no previous frame) is 1 (no modulation).
-- tp is computed on the input the temporal sub-network receives (E when ``swap_inputs``).
-- ReLU after every conv and the spatial FC 4096 (AlexNet), none after the temporal FC; ReLU after the 1×1
-  convolution; the classifying FC takes the T·64 values of a clip at once (the paper: "a fully-connected
-  layer is used to classify").
-- VGG16 / ResNet10 on a 112×112 grey frame: VGG16 conv stack (13 convs, 5 pools) → FC 4096; ResNet10 =
-  ResNet with one basic block per stage (64/128/256/512) → global average pool → FC 4096; both are
-  reshaped to (256, 4, 4) for the fusion like AlexNet.
-- Optimiser, learning rate, batch size and epochs are not given (PAPER_TRAINING says so).
-- The default initialisation of torch (the paper does not state one).
+Every choice where PSN is silent, and every difference from it, is an entry of ``melib/deviations/psn.yaml``
+(appended below).
 
 Profiles: ``paper`` as above (4 classes); ``default`` — 8 frames of 40×40 (about 1.7× faster to train than
 56×56, so that the PSN chapter with its ablations fits the book's CPU budget), conv widths 12/32/48/32/32,
@@ -49,6 +38,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..deviations import append_to_doc
 from ..errors import ConfigError
 from ._registry import SpecModule, register
 
@@ -59,27 +49,31 @@ FUSIONS = ("sum", "prod", "concat")                                       # PSN 
 BACKBONES = ("alexnet", "vgg16", "resnet10")                               # PSN Table 9
 PAPER_ROWS = 80                                                            # PSN section 2.3: "80×4096"
 
-PAPER_TRAINING = {"psn": {"loss": "cross_entropy", "protocol": "stratified 10-fold",
-                          "note": "PSN gives no optimiser, learning rate, batch size or epoch count"}}
+# PSN 2.3: an "80 x 4096" fused map = 5 clips x 16 frames per batch; no optimiser, lr or epoch count given
+PAPER_TRAINING = {"psn": {"loss": "cross_entropy", "protocol": "stratified 10-fold", "batch_size": PAPER_ROWS // 16,
+                          "note": "PSN gives no optimiser, learning rate or epoch count; batch 5 from its 80-row map"}}
+TP_UNIT = 255.0  # PSN Eq. 7 on 8-bit grey levels (the original frames), where tp_0 = 1 is of the same order
 
 _ALEX_PAPER = (96, 256, 384, 256, 256)                                     # PSN Table 1
 
 
 class AlexNetLike(nn.Module):
-    """PSN Table 1: spatial backbone; with a 112×112 input the conv stack ends at (widths[-1], 4, 4)."""
+    """PSN Table 1: spatial backbone; with a 112×112 input the conv stack ends at (widths[-1], 5, 5)
+    (``ceil_pool=False``: torch's floor rounding, (widths[-1], 4, 4))."""
 
-    def __init__(self, in_channels=1, widths=_ALEX_PAPER):
+    def __init__(self, in_channels=1, widths=_ALEX_PAPER, ceil_pool: bool = True):
         super().__init__()
         c1, c2, c3, c4, c5 = widths
+        pool = lambda: nn.MaxPool2d(3, 2, padding=1, ceil_mode=ceil_pool)  # noqa: E731  (Caffe rounds up)
         self.net = nn.Sequential(
             nn.Conv2d(in_channels, c1, 7, stride=2, padding=1), nn.ReLU(inplace=True),  # Conv1 7×7×96, p1, s2
-            nn.MaxPool2d(3, 2, padding=1),                                              # Pool1 3×3, p1, s2
+            pool(),                                                                     # Pool1 3×3, p1, s2
             nn.Conv2d(c1, c2, 5, stride=2, padding=2), nn.ReLU(inplace=True),           # Conv2 5×5×256, p2, s2
-            nn.MaxPool2d(3, 2, padding=1),                                              # Pool2
+            pool(),                                                                     # Pool2
             nn.Conv2d(c2, c3, 3, padding=1), nn.ReLU(inplace=True),                     # Conv3 3×3×384
             nn.Conv2d(c3, c4, 3, padding=1), nn.ReLU(inplace=True),                     # Conv4 3×3×256
             nn.Conv2d(c4, c5, 3, padding=1), nn.ReLU(inplace=True),                     # Conv5 3×3×256
-            nn.MaxPool2d(3, 2, padding=1),                                              # Pool5
+            pool(),                                                                     # Pool5
         )
 
     def forward(self, x):
@@ -91,12 +85,12 @@ class VGG16(nn.Module):
 
     CFG = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M")
 
-    def __init__(self, in_channels=1, width: float = 1.0):
+    def __init__(self, in_channels=1, width: float = 1.0, ceil_pool: bool = True):
         super().__init__()
         layers, cin = [], in_channels
         for v in self.CFG:
             if v == "M":
-                layers.append(nn.MaxPool2d(2, 2))
+                layers.append(nn.MaxPool2d(2, 2, ceil_mode=ceil_pool))
             else:
                 c = max(4, int(v * width))
                 layers += [nn.Conv2d(cin, c, 3, padding=1), nn.ReLU(inplace=True)]
@@ -123,11 +117,11 @@ class _Basic(nn.Module):
 class ResNet10(nn.Module):
     """PSN Table 9 backbone "ResNet10": stem conv 7×7/2 + max-pool, one basic block per stage, global pool."""
 
-    def __init__(self, in_channels=1, width: float = 1.0):
+    def __init__(self, in_channels=1, width: float = 1.0, ceil_pool: bool = True):
         super().__init__()
         ws = [max(4, int(w * width)) for w in (64, 128, 256, 512)]
         layers = [nn.Conv2d(in_channels, ws[0], 7, 2, 3, bias=False), nn.BatchNorm2d(ws[0]), nn.ReLU(inplace=True),
-                  nn.MaxPool2d(3, 2, 1)]
+                  nn.MaxPool2d(3, 2, 1, ceil_mode=ceil_pool)]
         cin = ws[0]
         for i, w in enumerate(ws):
             layers.append(_Basic(cin, w, 1 if i == 0 else 2))
@@ -142,14 +136,15 @@ class ResNet10(nn.Module):
 class SpatialNet(nn.Module):
     """PSN section 2.1: backbone → flatten → FC (4096 in the paper, Table 1) with ReLU."""
 
-    def __init__(self, backbone: str, in_channels: int, size: int, widths, feature: int, width_mult: float):
+    def __init__(self, backbone: str, in_channels: int, size: int, widths, feature: int, width_mult: float,
+                 ceil_pool: bool = True):
         super().__init__()
         if backbone == "alexnet":
-            self.backbone = AlexNetLike(in_channels, widths)
+            self.backbone = AlexNetLike(in_channels, widths, ceil_pool)
         elif backbone == "vgg16":
-            self.backbone = VGG16(in_channels, width_mult)
+            self.backbone = VGG16(in_channels, width_mult, ceil_pool)
         elif backbone == "resnet10":
-            self.backbone = ResNet10(in_channels, width_mult)
+            self.backbone = ResNet10(in_channels, width_mult, ceil_pool)
         else:
             raise ConfigError(f"unknown PSN backbone {backbone!r}; choose one of {', '.join(BACKBONES)}")
         with torch.no_grad():
@@ -188,9 +183,10 @@ class TPULayer(nn.Module):
         return torch.stack(ys, dim=1)
 
 
-def tp_coefficients(frames: torch.Tensor) -> torch.Tensor:
-    """PSN Eq. 7 per step of a (B, T, ...) clip: (B, T) with tp_0 = 1 (no previous frame)."""
-    tp = temporal_perception(frames.flatten(2), axis=1)           # (B, T-1)
+def tp_coefficients(frames: torch.Tensor, unit: float = 1.0) -> torch.Tensor:
+    """PSN Eq. 7 per step of a (B, T, ...) clip on ``unit`` × the frames: (B, T) with tp_0 = 1 (no previous
+    frame). ``unit=TP_UNIT`` reads [0, 1] frames in 8-bit grey levels."""
+    tp = unit * temporal_perception(frames.flatten(2), axis=1)    # (B, T-1)
     return torch.cat([tp.new_ones(tp.shape[0], 1), tp], dim=1)
 
 
@@ -199,7 +195,8 @@ class PSN(SpecModule):
 
     def __init__(self, n_classes=4, frames=16, size=112, in_channels=1, backbone="alexnet",
                  widths=_ALEX_PAPER, width_mult=1.0, grid=4, hidden=512, fusion="sum", fusion_conv=True,
-                 conv_out=4, branches="both", swap_inputs=False, tp_one=False, cell="tpu"):
+                 conv_out=4, branches="both", swap_inputs=False, tp_one=False, cell="tpu", tp_unit=TP_UNIT,
+                 ceil_pool=True, dropout=0.5):
         super().__init__()
         if fusion not in FUSIONS:
             raise ConfigError(f"unknown PSN fusion {fusion!r}; choose one of {', '.join(FUSIONS)}")
@@ -209,11 +206,12 @@ class PSN(SpecModule):
             raise ConfigError(f"cell must be 'tpu' or 'rnn', not {cell!r}")
         self.input_spec = {"sparse": (frames, in_channels, size, size), "frames": (frames, in_channels, size, size)}
         self.fusion, self.branches, self.swap, self.tp_one = fusion, branches, swap_inputs, tp_one
+        self.tp_unit = 1.0 if swap_inputs else tp_unit  # E (swapped in) is not on the frames' [0, 1] scale
         self.channels = widths[-1]                     # 256 in the paper: the fused row is (256, 4, 4)
         self.grid = grid
         feature = self.channels * grid * grid          # 4096 = 256 × 4 × 4
         self.feature = feature
-        self.spatial = (SpatialNet(backbone, in_channels, size, widths, feature, width_mult)
+        self.spatial = (SpatialNet(backbone, in_channels, size, widths, feature, width_mult, ceil_pool)
                         if branches != "temporal" else None)
         if branches != "spatial":
             self.tpu = TPULayer(in_channels * size * size, hidden, hidden, plain=cell == "rnn")
@@ -226,7 +224,7 @@ class PSN(SpecModule):
             self.fuse_conv = nn.Sequential(nn.Conv2d(cin, conv_out, 1), nn.ReLU(inplace=True), nn.Flatten())
         else:                                                      # PSN_no_conv: FC to the same 64 values
             self.fuse_conv = nn.Sequential(nn.Flatten(), nn.Linear(cin * grid * grid, per_row), nn.ReLU(inplace=True))
-        self.classifier = nn.Linear(frames * per_row, n_classes)  # the final FC
+        self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(frames * per_row, n_classes))  # PSN 3.3
 
     def forward(self, x):
         xs = self._inputs(x)
@@ -237,7 +235,7 @@ class PSN(SpecModule):
             rows.append(self.spatial(s_in.flatten(0, 1)))                         # (B·T, 4096)
         if self.tpu is not None:
             tp = None if self.tpu.plain else (torch.ones(b, t, device=t_in.device) if self.tp_one
-                                              else tp_coefficients(t_in))        # Eq. 7
+                                              else tp_coefficients(t_in, self.tp_unit))  # Eq. 7
             y = self.tpu(t_in.flatten(2), tp)                                     # (B, T, hidden)
             rows.append(self.temporal_fc(y).flatten(0, 1))                        # (B·T, 4096)
         if len(rows) == 1:
@@ -269,3 +267,6 @@ _DEFAULT = {"n_classes": 4, "frames": 8, "size": 40, "widths": (12, 32, 48, 32, 
 def build_psn(**kw) -> PSN:
     """PSN (AlexNet-like backbone, SUM fusion, 1×1 conv); every Fig. 7 ablation / Table 9 variant by kwargs."""
     return PSN(**kw)
+
+
+__doc__ = append_to_doc(__doc__, "PSN", __name__)

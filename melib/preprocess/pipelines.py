@@ -283,7 +283,7 @@ def _c3d_window_of_table(samples: pd.DataFrame, params: dict) -> dict:
 @cached(version=1)
 def c3d_inputs(row, window: int | None = None, size: int = 128, face_size: int | None = None,
                mode: str = "pad", margin: float = DEFAULT_MARGIN, onset_difference: bool = False,
-               anchor: str = "apex") -> dict[str, np.ndarray]:
+               anchor: str = "apex", scale: str | None = None) -> dict[str, np.ndarray]:
     """C3D input of one clip: ``{"clip": (L, 1, size, size)}`` float32 in [0, 1], the apex-centred window.
 
     C3D 4.1-4.4: dlib face + 68 landmarks, crop (grey, ``face_size``, default 128, C3D Table 2); the
@@ -292,7 +292,8 @@ def c3d_inputs(row, window: int | None = None, size: int = 128, face_size: int |
     ``window=None`` takes the row's dataset length (:func:`c3d_window`: 36 CASME II, 26 SMIC, else 30).
     ``size`` is the output side (64 for Model-B; smaller for the CPU profile), area-averaged from the face.
     ``onset_difference=True`` (not the paper's input; off by default) gives every frame minus the clip's onset
-    frame instead (signed, in [-1, 1]): the motion without the face's appearance.
+    frame instead (signed, in [-1, 1]): the motion without the face's appearance. ``scale="clip_sd"`` divides
+    the clip by one factor (:func:`scale_clip`).
     ``anchor="onset"``: the window that starts at the onset instead, C3D Table 3's "initial frame sequence"
     (centred on the frame ``window // 2`` after the onset, or the last frame of a shorter clip).
     """
@@ -306,7 +307,7 @@ def c3d_inputs(row, window: int | None = None, size: int = 128, face_size: int |
                          (size, size)))  # C3D 4.4
     if onset_difference:
         clip = clip - _unit(_resize(face["frames"][:1], (size, size)))
-    return {"clip": _tchw(clip)}
+    return {"clip": _tchw(scale_clip(clip, scale))}
 
 
 # --- CropNet ---------------------------------------------------------------------------------------------

@@ -32,6 +32,8 @@ class TrainConfig:
     class frequencies, normalised to sum 1 - the normalisation is this library's choice), a number (the same
     alpha for every class, LocalRegions Table 7 uses 1/2) or a list per class.
     ``class_weights``: None, ``"balanced"`` (n / (K * n_i) over the training part) or a list; cross-entropy only.
+    ``input_norm``: None, or ``"mean_max"``: inputs minus the training part's mean, divided by its maximum
+    (C3D Model-B's official code; ``melib.input_norm``), carried by the returned model.
     ``threads`` sets torch's CPU threads during training (1 is much faster for small models on a busy
     2-core machine); ``deterministic`` asks torch for deterministic algorithms.
     ``val_fraction`` > 0 carves a validation part out of the training part (subject-disjoint where possible,
@@ -53,6 +55,7 @@ class TrainConfig:
     focal_gamma: float = 2.0
     focal_alpha: Any = "inverse_frequency"
     class_weights: Any = None
+    input_norm: str | None = None
     val_fraction: float = 0.0
     select: str = "val_loss"
     patience: int | None = None
@@ -79,6 +82,9 @@ class TrainConfig:
             raise ConfigError(f"val_fraction must be in [0, 1), not {self.val_fraction}")
         if self.patience is not None and self.val_fraction == 0:
             raise ConfigError("patience (early stopping) needs a validation part: set val_fraction > 0")
+        from ..input_norm import NORMS
+        if self.input_norm not in NORMS:
+            raise ConfigError(f"unknown input_norm {self.input_norm!r}; choose one of {NORMS}")
         if self.nesterov and (self.optimizer != "sgd" or self.momentum <= 0):
             raise ConfigError("nesterov=True needs optimizer='sgd' with momentum > 0")
 
@@ -90,6 +96,8 @@ class TrainConfig:
         d = dataclasses.asdict(self)
         for k in ("device", "threads", "progress"):
             d.pop(k)
+        if d["input_norm"] is None:  # added later: records made without it keep their keys
+            d.pop("input_norm")
         return d
 
 
@@ -106,7 +114,8 @@ def paper_config(model: str, **changes) -> TrainConfig:
     from .. import models
     t = models.paper_training(model)
     kw: dict[str, Any] = {k: t[k] for k in ("optimizer", "lr", "momentum", "nesterov", "batch_size", "epochs",
-                                            "label_smoothing", "focal_alpha", "focal_gamma") if k in t}
+                                            "label_smoothing", "focal_alpha", "focal_gamma", "weight_decay",
+                                            "input_norm") if k in t}
     if "loss" in t:
         if t["loss"] not in _LOSS_NAMES:
             raise ConfigError(f"model {model!r} states loss {t['loss']!r}, which the trainer does not know")

@@ -225,6 +225,9 @@ def fit(model: nn.Module, x, y: Sequence[int], config: TrainConfig | None = None
     train = np.arange(len(y)) if train is None else np.asarray(train)
     n_classes = n_classes or int(y.max()) + 1
     device = resolve_device(cfg.device)
+    if cfg.input_norm:
+        from ..input_norm import wrap
+        model = wrap(model, inputs.take, train, cfg.input_norm)
     stages = list(stages or (model.training_stages() if hasattr(model, "training_stages") else [Stage("main")]))
     model.to(device)
     curves, best_epoch = {}, {}
