@@ -125,8 +125,9 @@ def device_name(device: str) -> str:
     return f"CPU {platform.processor() or platform.machine()}"
 
 
-def check_row(p, r: recipes.Recipe, amplitude: float, ev, steps: int, ss, seconds: float, command: str) -> dict:
-    """One row of the checks file (``melib.recipes.CHECK_COLUMNS``)."""
+def check_row(p, r: recipes.Recipe, amplitude: float, ev, steps: int, ss, seconds: float, command: str,
+              commit: str) -> dict:
+    """One row of the checks file (``melib.recipes.CHECK_COLUMNS``); ``commit``: the code's when the run began."""
     lo, hi = chance_band(ev)
     pred = ev.predictions()
     return {"paper": r.paper, "recipe": r.name, "changes": "; ".join(r.changes), "scale": r.scale,
@@ -138,7 +139,7 @@ def check_row(p, r: recipes.Recipe, amplitude: float, ev, steps: int, ss, second
             "subject_overlap": float(ev.leakage()["leakage_max"]), "sizes": p.model_profile,
             "epochs": "/".join(str(s.epochs) for s in ss), "clip_steps": int(steps), "seed": p.seed,
             "device": device_name(p.device), "torch": torch.__version__, "seconds": round(seconds),
-            "date": datetime.date.today().isoformat(), "commit": _commit(), "command": command}
+            "date": datetime.date.today().isoformat(), "commit": commit, "command": command}
 
 
 def save(rows: list[dict], path: str | Path | None = None) -> Path:
@@ -164,14 +165,14 @@ def measure(papers=None, names=("paper",), amplitudes=AMPLITUDES, sizes: str = "
     recipes.check_models()
     p = setup(sizes, device, seed)
     command = command or "python -m melib.experiments.recipe_checks " + " ".join(map(shlex.quote, sys.argv[1:]))
-    rows = []
+    rows, commit = [], _commit()
     for paper_name in papers or recipes.MAIN:
         for name in names:
             r = recipes.recipe(paper_name, name)
             for a in amplitudes:
                 t0 = time.time()
                 ev, steps, ss = run(p, r, samples(r, a, progress), a, progress)
-                rows.append(check_row(p, r, a, ev, steps, ss, time.time() - t0, command))
+                rows.append(check_row(p, r, a, ev, steps, ss, time.time() - t0, command, commit))
                 save(rows[-1:], out)
                 print(f"{r.paper} | {r.name} | amplitude {a:g}: UAR {rows[-1]['uar']:.3f}, null band "
                       f"[{rows[-1]['null_low']:.3f}, {rows[-1]['null_high']:.3f}]", flush=True)
