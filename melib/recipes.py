@@ -99,6 +99,10 @@ class Part:
     model_params: Mapping = field(default_factory=dict)
     inputs: Mapping = field(default_factory=dict)
 
+    def config(self) -> dict:
+        """Every trainer field as the part trains (``TrainConfig``'s identity with the part's values)."""
+        return {**train.TrainConfig().identity(), **self.trainer}
+
 
 @dataclass(frozen=True)
 class Recipe:
@@ -186,7 +190,7 @@ def describe(r: Recipe) -> pd.DataFrame:
     """One row per part: model, optimiser, lr and schedule, batch, loss, epochs, init and inputs as run."""
     rows = []
     for p in r.parts:
-        t = {**train.TrainConfig().identity(), **p.trainer}
+        t = p.config()
         sched = (f", x{t['lr_decay']:.4g} per epoch" if t["lr_decay"] != 1 else "") + \
                 (f", lr / (1 + {t['time_decay']:g} step)" if t["time_decay"] else "")
         loss = t["loss"] + (f" (smoothing {t['label_smoothing']:g})" if t["label_smoothing"] else "") + \
@@ -219,8 +223,11 @@ def check_models() -> None:
 # ---- the measured checks ---------------------------------------------------------------------------------
 
 CHECK_COLUMNS = ("paper", "recipe", "changes", "scale", "scheme", "n_clips", "n_subjects", "amplitude", "uar", "uf1",
-                 "null_low", "null_high", "chance", "protocol", "subject_overlap", "sizes", "epochs",
-                 "clip_steps", "seed", "device", "torch", "seconds", "date", "commit", "command")
+                 "null_low", "null_high", "chance", "top_share", "train_loss", "protocol", "subject_overlap", "sizes",
+                 "epochs", "clip_steps", "seed", "device", "torch", "seconds", "date", "commit", "command")
+# What the diagnosis reads beside the scores: the share of clips given the most frequent prediction (1: one
+# class for every clip) and each part's training loss at its last epoch (mean over folds).
+DIAGNOSTIC_COLUMNS = ("top_share", "train_loss")
 
 
 def checks(path: str | Path | None = None) -> pd.DataFrame:
@@ -230,6 +237,9 @@ def checks(path: str | Path | None = None) -> pd.DataFrame:
     if not path.exists():
         return pd.DataFrame(columns=CHECK_COLUMNS)
     df = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    for c in DIAGNOSTIC_COLUMNS:
+        if c not in df.columns:
+            df[c] = None
     missing = sorted(set(CHECK_COLUMNS) - set(df.columns))
     if missing:
         raise DataError(path, f"recipe checks with columns {', '.join(CHECK_COLUMNS)}", f"no {', '.join(missing)}")
@@ -246,6 +256,7 @@ def verdict(df: pd.DataFrame) -> pd.DataFrame:
         g = g.set_index("amplitude")
         top = g.loc[g.index.max()]
         row = dict(zip(keys, key), n_clips=int(top["n_clips"]), n_subjects=int(top["n_subjects"]),
+                   top_share=top["top_share"], train_loss=top["train_loss"],
                    top=float(g.index.max()), uar_top=top["uar"], band_top=(top["null_low"], top["null_high"]),
                    protocol=top["protocol"], subject_overlap=top["subject_overlap"], epochs=top["epochs"],
                    date=top["date"], commit=top["commit"], torch=top["torch"])
@@ -280,11 +291,24 @@ def _uar(x) -> str:
     return "-" if x is None or pd.isna(x) else f"{x:.2f}"
 
 
+def _row(r: pd.Series) -> dict:
+    learns = {True: "yes", False: "no", None: "above chance at the top amplitude; 0 not measured"}[r["learns"]]
+    return {"paper": r["paper"], "recipe": r["recipe"], "learns the planted motion": learns,
+            "UAR at 0": _uar(r["uar_0"]), "null band at 0": _band(r["band_0"]),
+            "top amplitude": f"{r['top']:g}", "UAR at top": _uar(r["uar_top"]), "null band at top": _band(r["band_top"]),
+            "most frequent prediction at top": "-" if pd.isna(r["top_share"]) else f"{r['top_share']:.0%} of clips",
+            "last training loss": "-" if pd.isna(r["train_loss"]) else str(r["train_loss"]),
+            "data": f"{SCALES[r['scale']]['source']}; synthetic, {r['n_clips']} clips, {r['n_subjects']} subjects",
+            "protocol": f"{r['protocol']}, subject overlap {r['subject_overlap']:g}",
+            "measured": f"{r['device']} ({r['sizes']} sizes, torch {r['torch']}), {r['date']}, commit {r['commit']}"}
+
+
 def panel(paper_name: str, sizes: str = "default", path: str | Path | None = None) -> pd.DataFrame:
     """A model chapter's "does this recipe learn?" table: the paper's recipe at its data scale (and the
     nearest recipe that learns, when the paper's does not), UAR at amplitude 0 and at the top amplitude with
-    their 99 % null bands, data, protocol and where and when it was measured. Rows measured at the model
-    profile ``sizes`` when there are any, else the CPU profile's (the ``sizes`` column says which)."""
+    their 99 % null bands, data, protocol and where and when it was measured; ``attrs["finding"]`` says it in
+    one sentence (:func:`finding`). Rows measured at the model profile ``sizes`` when there are any, else the
+    CPU profile's (the ``measured`` column says which)."""
     v = verdict(checks(path))
     v = v[v["paper"] == paper_name]
     if sizes in set(v["sizes"]):
@@ -295,20 +319,19 @@ def panel(paper_name: str, sizes: str = "default", path: str | Path | None = Non
         near = nearest(v, paper_name)
         if near is not None:
             picked.append(near)
-    rows = []
-    for r in picked:
-        learns = {True: "yes", False: "no", None: "above chance at the top amplitude; 0 not measured"}[r["learns"]]
-        rows.append({"recipe": r["recipe"], "learns the planted motion": learns, "UAR at 0": _uar(r["uar_0"]),
-                     "null band at 0": _band(r["band_0"]), f"UAR at {r['top']:g}": _uar(r["uar_top"]),
-                     f"null band at {r['top']:g}": _band(r["band_top"]),
-                     "data": f"{SCALES[r['scale']]['source']}; synthetic, {r['n_clips']} clips, "
-                             f"{r['n_subjects']} subjects",
-                     "protocol": f"{r['protocol']}, subject overlap {r['subject_overlap']:g}",
-                     "measured": f"{r['device']} ({r['sizes']} sizes, torch {r['torch']}), {r['date']}, "
-                                 f"commit {r['commit']}"})
-    out = pd.DataFrame(rows)
+    out = pd.DataFrame([_row(r) for r in picked]).drop(columns="paper", errors="ignore")
     out.attrs["finding"] = finding(paper_name, v)
     return out
+
+
+def overview(path: str | Path | None = None) -> pd.DataFrame:
+    """Every measured recipe (the papers' and the variants of the diagnosis), as :func:`panel` shows them."""
+    v = verdict(checks(path))
+    if not len(v):
+        return pd.DataFrame()
+    v = v.assign(_n=v["changes"].fillna("").map(lambda c: len([x for x in str(c).split("; ") if x])),
+                 _p=v["paper"].map(list(MAIN).index))
+    return pd.DataFrame([_row(r) for _, r in v.sort_values(["_p", "scale", "_n", "recipe"]).iterrows()])
 
 
 def finding(paper_name: str, v: pd.DataFrame) -> str:
@@ -328,5 +351,13 @@ def finding(paper_name: str, v: pd.DataFrame) -> str:
     if near is None:
         return head + (f"; none of the changes measured does: {', '.join(tried)}." if tried else
                        "; no change has been measured yet.")
-    return head + f"; the smallest change that does is {near['changes']} (UAR {near['uar_top']:.2f} at " \
+    return head + f"; the smallest change that does is {near['recipe'][len('paper + '):]} (UAR {near['uar_top']:.2f} at " \
                   f"amplitude {near['top']:g}, {_uar(near['uar_0'])} at 0)."
+
+
+def learns(paper_name: str):
+    """The chapter contract's ``learns(p)`` of ``paper_name``'s chapter: its :func:`panel` at ``p``'s model
+    profile."""
+    if paper_name not in MAIN:
+        raise ConfigError(f"no recipe for paper {paper_name!r}; choose one of {', '.join(MAIN)}")
+    return lambda p: panel(paper_name, p.model_profile)

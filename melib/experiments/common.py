@@ -7,8 +7,12 @@ study's device) -> protocol -> ``melib.train.evaluate`` (cached run records) -> 
 from __future__ import annotations
 
 import contextlib
+import datetime
 import hashlib
 import json
+import os
+import platform
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
@@ -311,6 +315,53 @@ def chance_band(ev: train.Evaluation, metric: str = "uar", level: float = 0.99, 
     null = null_distribution(ev, metric, n, seed, within)
     a = (1 - level) / 2
     return float(np.quantile(null, a)), float(np.quantile(null, 1 - a))
+
+
+def device_name(device: str) -> str:
+    """The accelerator or CPU ``device`` means here, as a reader would name it."""
+    if str(device).startswith("cuda") or (device == "auto" and torch.cuda.is_available()):
+        return torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CUDA (absent)"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return f"CPU {line.split(':', 1)[1].strip()} ({os.cpu_count()} cores)"
+    except OSError:
+        pass
+    return f"CPU {platform.processor() or platform.machine()}"
+
+
+def measured_on(device: str) -> dict:
+    """Where and when a stored measurement runs: ``device`` (:func:`device_name`), torch, today's date and
+    the commit of melib's code (``+changes`` when melib/ differs from it)."""
+    from ..records import provenance
+
+    commit = (provenance()["git_commit"] or "unknown")[:7]
+    try:
+        dirty = subprocess.run(["git", "status", "--porcelain", "."], cwd=Path(__file__).parents[1],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        dirty = ""
+    return {"device": device_name(device), "torch": torch.__version__, "date": datetime.date.today().isoformat(),
+            "commit": commit + ("+changes" if dirty else "")}
+
+
+def upsert_csv(rows: pd.DataFrame, path: str | Path, key, columns, sort=None) -> Path:
+    """Add ``rows`` to the CSV table ``path`` (``columns``), replacing the rows with the same ``key`` values;
+    written to a temporary name, then renamed."""
+    path = Path(path)
+    new = pd.DataFrame(rows, columns=list(columns))
+    if path.exists():
+        old = pd.read_csv(path, keep_default_na=False, na_values=[""])
+        keys = set(map(tuple, new[list(key)].astype(str).to_numpy()))
+        old = old[[tuple(k) not in keys for k in old[list(key)].astype(str).to_numpy()]]
+        new = pd.concat([old, new], ignore_index=True)
+    if sort:
+        new = new.sort_values(list(sort), kind="stable")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    new.to_csv(tmp, index=False)
+    os.replace(tmp, path)
+    return path
 
 
 # ---- late fusion -------------------------------------------------------------------------------------------

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from .. import published, report, train
+from .. import published, recipes, report, train
 from ..models.dlhn import A_PAPER, A_SWEEP
 from .common import (PROTOCOLS, Run, execute_all, fuse, headline_frame, headline_row, labelled, model_pipeline,
                      protocol_for, training)
@@ -194,4 +194,5 @@ def sweep_figure(result: Result, a_values=A_SWEEP):
 TABLES = {"Table 4": a_sweep, "Table 5": ablation, "Table 6": comparison, "Fig. 9": confusion, "audit": Result.audit}
 FIGURES = {"Table 4": sweep_figure, "Fig. 8": curves_figures, "Fig. 9": confusion_figures}
 CHAPTER = Chapter("dlhn", "10_dlhn", PAPER, ("pnso", "megc2019"), SCHEME, PROTOCOLS, PROTOCOL, MODEL_PARAMETERS,
-                  PLANS, plan, run, ("dlhn",), TABLES, FIGURES, headline, Result.summary)
+                  PLANS, plan, run, ("dlhn",), TABLES, FIGURES, headline, Result.summary,
+                  learns=recipes.learns(PAPER))

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from .. import published, report
+from .. import published, recipes, report
 from ..errors import ConfigError
 from .common import (PROTOCOLS, Run, execute_all, headline_frame, headline_row, labelled, parts, protocol_for,
                      protocol_name, training)
@@ -225,4 +225,5 @@ def headline(result: Result) -> pd.DataFrame:
 
 TABLES = {"Table 10": table10, "Table 11": table11, "Tables 5-7": ablations, "Tables 12-13": cross_dataset}
 CHAPTER = Chapter("local_regions", "14_local_regions", PAPER, (FULL, FIVE), None, PROTOCOLS, PROTOCOL,
-                  MODEL_PARAMETERS, PLANS, plan, run, ("localregions",), TABLES, {}, headline, Result.summary)
+                  MODEL_PARAMETERS, PLANS, plan, run, ("localregions",), TABLES, {}, headline, Result.summary,
+                  learns=recipes.learns(PAPER))

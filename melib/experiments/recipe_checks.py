@@ -18,23 +18,17 @@ the file is written to a temporary name and renamed. :func:`plan` lists the trai
 from __future__ import annotations
 
 import argparse
-import datetime
-import os
-import platform
 import shlex
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
-import torch
 
 from .. import params, recipes
 from ..errors import ConfigError
 from ..models import input_spec
-from .common import (amplitude_samples, chance_band, execute, fuse, labelled, model_pipeline, shared_inputs,
-                     training)
+from .common import (amplitude_samples, chance_band, execute, fuse, labelled, measured_on, model_pipeline,
+                     shared_inputs, training, upsert_csv)
 from .contract import clip_steps
 
 PROTOCOL = ("group_kfold", {"n_splits": 3, "stratify": True})
@@ -97,37 +91,20 @@ def run(p: params.Params, r: recipes.Recipe, lab: pd.DataFrame, amplitude: float
     ss = specs(p, r, lab, amplitude)
     runs = [execute(p, s, lab, progress, memo) for s in ss]
     ev = runs[0].evaluation if r.fusion is None else fuse(runs[0].evaluation, runs[1].evaluation, r.fusion)  # DLHN Eq. 8
-    return ev, sum(s.clip_steps() for s in ss), ss
+    return ev, sum(s.clip_steps() for s in ss), ss, [run.evaluation for run in runs]
 
 
-def _commit() -> str:
-    root = Path(__file__).resolve().parents[2]
-    try:
-        head = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "melib"], capture_output=True,
-                               text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return head + ("+changes" if dirty else "")
+def last_loss(ev) -> float | None:
+    """The training loss at the last epoch of the last stage, mean over folds (None without curves)."""
+    ends = [list(r["curves"].values())[-1]["train_loss"][-1] for r in ev.records
+            if r.get("curves") and list(r["curves"].values())[-1].get("train_loss")]
+    return round(sum(ends) / len(ends), 3) if ends else None
 
 
-def device_name(device: str) -> str:
-    """The accelerator or CPU a check ran on, as a reader would name it."""
-    if device.startswith("cuda") and torch.cuda.is_available():
-        return torch.cuda.get_device_name(0)
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return f"CPU {line.split(':', 1)[1].strip()} ({os.cpu_count()} cores)"
-    except OSError:
-        pass
-    return f"CPU {platform.processor() or platform.machine()}"
-
-
-def check_row(p, r: recipes.Recipe, amplitude: float, ev, steps: int, ss, seconds: float, command: str,
-              commit: str) -> dict:
-    """One row of the checks file (``melib.recipes.CHECK_COLUMNS``); ``commit``: the code's when the run began."""
+def check_row(p, r: recipes.Recipe, amplitude: float, ev, steps: int, ss, parts, command: str, commit: str) -> dict:
+    """One row of the checks file (``melib.recipes.CHECK_COLUMNS``): ``ev`` the recipe's evaluation, ``parts``
+    each part's (``seconds``: their folds' training time, from the run records); ``commit``: the code's when the
+    run began."""
     lo, hi = chance_band(ev)
     pred = ev.predictions()
     return {"paper": r.paper, "recipe": r.name, "changes": "; ".join(r.changes), "scale": r.scale,
@@ -135,28 +112,18 @@ def check_row(p, r: recipes.Recipe, amplitude: float, ev, steps: int, ss, second
             "amplitude": float(amplitude), "uar": round(float(ev.pooled["uar"]), 4),
             "uf1": round(float(ev.pooled["uf1"]), 4), "null_low": round(lo, 4), "null_high": round(hi, 4),
             "chance": round(1 / len(ev.labels), 4),
+            "top_share": round(float(pred["y_pred"].value_counts(normalize=True).iloc[0]), 3),
+            "train_loss": "/".join(str(last_loss(e)) for e in parts),
             "protocol": f"{PROTOCOL[0]}(k={PROTOCOL[1]['n_splits']}, stratified)",
             "subject_overlap": float(ev.leakage()["leakage_max"]), "sizes": p.model_profile,
             "epochs": "/".join(str(s.epochs) for s in ss), "clip_steps": int(steps), "seed": p.seed,
-            "device": device_name(p.device), "torch": torch.__version__, "seconds": round(seconds),
-            "date": datetime.date.today().isoformat(), "commit": commit, "command": command}
+            "seconds": round(sum(f.get("wall_s") or 0 for e in parts for f in e.records)), **{**measured_on(p.device), "commit": commit}, "command": command}
 
 
 def save(rows: list[dict], path: str | Path | None = None) -> Path:
-    """Add ``rows`` to the checks file, replacing those with the same :data:`KEY`; temp file, then rename."""
-    path = Path(path or recipes.CHECKS_FILE)
-    new = pd.DataFrame(rows, columns=recipes.CHECK_COLUMNS)
-    old = recipes.checks(path)
-    if len(old):
-        keys = set(map(tuple, new[list(KEY)].astype(str).to_numpy()))
-        old = old[[tuple(k) not in keys for k in old[list(KEY)].astype(str).to_numpy()]]
-        new = pd.concat([old, new], ignore_index=True)
-    new = new.sort_values(["paper", "scale", "recipe", "sizes", "amplitude"], kind="stable")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    new.to_csv(tmp, index=False)
-    os.replace(tmp, path)
-    return path
+    """Add ``rows`` to the checks file, replacing those with the same :data:`KEY`."""
+    return upsert_csv(rows, path or recipes.CHECKS_FILE, KEY, recipes.CHECK_COLUMNS,
+                      sort=("paper", "scale", "recipe", "sizes", "amplitude"))
 
 
 def measure(papers=None, names=("paper",), amplitudes=AMPLITUDES, sizes: str = "default", device: str = "cpu",
@@ -165,14 +132,13 @@ def measure(papers=None, names=("paper",), amplitudes=AMPLITUDES, sizes: str = "
     recipes.check_models()
     p = setup(sizes, device, seed)
     command = command or "python -m melib.experiments.recipe_checks " + " ".join(map(shlex.quote, sys.argv[1:]))
-    rows, commit = [], _commit()
+    rows, commit = [], measured_on(device)["commit"]
     for paper_name in papers or recipes.MAIN:
         for name in names:
             r = recipes.recipe(paper_name, name)
             for a in amplitudes:
-                t0 = time.time()
-                ev, steps, ss = run(p, r, samples(r, a, progress), a, progress)
-                rows.append(check_row(p, r, a, ev, steps, ss, time.time() - t0, command, commit))
+                ev, steps, ss, parts = run(p, r, samples(r, a, progress), a, progress)
+                rows.append(check_row(p, r, a, ev, steps, ss, parts, command, commit))
                 save(rows[-1:], out)
                 print(f"{r.paper} | {r.name} | amplitude {a:g}: UAR {rows[-1]['uar']:.3f}, null band "
                       f"[{rows[-1]['null_low']:.3f}, {rows[-1]['null_high']:.3f}]", flush=True)
