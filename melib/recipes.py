@@ -83,6 +83,9 @@ CHANGES = {
     "epochs x3": {"scale_epochs": 3.0},
     "adam 1e-3": {"trainer": {"optimizer": "adam", "lr": 1e-3, "momentum": 0.9, "nesterov": False,
                               "lr_decay": 1.0, "time_decay": 0.0}},
+    "batch 8": {"trainer": {"batch_size": 8}},
+    "weight decay 0.05": {"trainer": {"weight_decay": 0.05}},
+    "no L2": {"trainer": {"l2": 0.0}},  # DLHN's RPRNN: without Eq. 7's penalty
     "torch init": {"model": {"init_std": None}},  # DLHN: torch's initialisation instead of N(0, 0.1)
     "known-answer scale": {"scale": "ka"},
 }
@@ -251,7 +254,7 @@ def verdict(df: pd.DataFrame) -> pd.DataFrame:
     ``learns``: above the band at the top amplitude and inside it at 0 (None: amplitude 0 not measured and the
     top one above its band)."""
     rows = []
-    keys = ["paper", "recipe", "changes", "scale", "sizes", "device"]
+    keys = ["paper", "recipe", "changes", "scale", "sizes", "device", "protocol"]
     for key, g in df.groupby(keys, sort=False, dropna=False):
         g = g.set_index("amplitude")
         top = g.loc[g.index.max()]

@@ -22,15 +22,15 @@ TINY = {**params.SMOKE_SYNTH, "frames": [12, 16]}
 # Each chapter's cut-down plan (JSON-like, as papermill and `melib study --plan` pass it: lists, not tuples).
 PLANS = {
     "10_dlhn": {"folds": 2},
-    "11_psn": {"folds": 2, "ablations": ["PSN_tp1"], "table9": [], "retention": []},
+    "11_psn": {"folds": 2, "ablations": [], "table9": [], "retention": []},
     "12_c3d": {"folds": 2, "models": ["Model-A", "Model-B"], "scenarios": [2, 5], "table3": [], "holdout": [],
                "cross_splits": 2},
-    "13_cropnet": {"max_folds": 2, "table2": ["ARS"], "table4": [], "table3": ["CropNet+ARS"]},
+    "13_cropnet": {"max_folds": 2, "table2": ["ARS"], "table4": [], "table3": []},
     "14_local_regions": {"max_folds": 2, "ablations": [["Table 7", "loss=CE"]], "cross": []},
     "20_baselines": {"folds": 2},
     "30_protocols": {"folds": 2, "methods": ["lbp_top_svm"], "n_seeds": 2, "leak_dependence": [0.0, 1.0],
                      "leak_seeds": [0], "leak_synth": {**TINY, "subjects": 2}},
-    "40_known_answer": {"methods": ["lbp_top_svm", "c3d_model_a"], "amplitudes": [0.0, 3.0], "synth": TINY},
+    "40_known_answer": {"methods": ["lbp_top_svm"], "amplitudes": [0.0, 3.0], "synth": TINY},
 }
 
 

@@ -32,9 +32,12 @@ from .common import (amplitude_samples, chance_band, execute, fuse, labelled, me
 from .contract import clip_steps
 
 PROTOCOL = ("group_kfold", {"n_splits": 3, "stratify": True})
+# ``folds=1``: only the first of those folds (``group_holdout``); DLHN's 1500 epochs at its data scale take
+# hours per fold on the shared 2-core CPU, so its checks ran on one subject-disjoint split.
+ONE_SPLIT = ("group_holdout", {"n_splits": 3, "stratify": True})
 AMPLITUDES = (3.0, 0.0)
 SYNTH_SEED = 0  # the sets; the study seed (``--seed``) shuffles the folds and initialises the models
-KEY = ("paper", "recipe", "scale", "amplitude", "sizes", "device")
+KEY = ("paper", "recipe", "scale", "amplitude", "sizes", "device", "protocol")
 
 
 def setup(sizes: str = "default", device: str = "cpu", seed: int = 0) -> params.Params:
@@ -50,10 +53,19 @@ def samples(r: recipes.Recipe, amplitude: float, progress: bool = False) -> pd.D
                                       **recipes.scale_params(r.scale)), r.scheme)
 
 
-def specs(p: params.Params, r: recipes.Recipe, lab: pd.DataFrame, amplitude: float) -> list:
+def protocol(folds: int = 3) -> tuple[str, dict]:
+    """:data:`PROTOCOL` (``folds=3``) or its first fold alone (``folds=1``: :data:`ONE_SPLIT`)."""
+    if folds not in (1, 3):
+        raise ConfigError(f"folds must be 3 (three subject-disjoint folds) or 1 (the first of them), not {folds!r}")
+    return PROTOCOL if folds == 3 else ONE_SPLIT
+
+
+def specs(p: params.Params, r: recipes.Recipe, lab: pd.DataFrame, amplitude: float, folds: int = 3) -> list:
     """One TrainingSpec per part of ``r`` on labelled ``lab``: the part's trainer (the paper's epochs, one
-    thread), its non-size build arguments at ``p``'s model profile, its inputs on top of the pipeline's."""
-    protocol, pp = PROTOCOL[0], {**PROTOCOL[1], "seed": p.seed}
+    thread), its non-size build arguments at ``p``'s model profile, its inputs on top of the pipeline's, under
+    :func:`protocol` (``folds``)."""
+    name, params_ = protocol(folds)
+    protocol_, pp = name, {**params_, "seed": p.seed}
     k = int(lab["label"].nunique())
     out = []
     for part in r.parts:
@@ -63,7 +75,7 @@ def specs(p: params.Params, r: recipes.Recipe, lab: pd.DataFrame, amplitude: flo
         if r.pipeline_of:  # one pipeline call feeds every part (DLHN: the ROI clips and E)
             _, shared = model_pipeline(r.pipeline_of, p.model_profile, n_classes=k)
             inputs = tuple(input_spec(part.model, p.model_profile, n_classes=k, **mp))
-        out.append(training(p, (r.paper, r.name, part.name, amplitude), part.model, lab, protocol, pp,
+        out.append(training(p, (r.paper, r.name, part.name, amplitude), part.model, lab, protocol_, pp,
                             name=f"recipe_{part.model}", model_params=mp, config={"threads": 1, **part.trainer},
                             pipeline_params={**shared, **shared_inputs(p, part.model), **part.inputs},
                             inputs=inputs, data=f"{r.scale}, amplitude {amplitude:g}", classes_as=classes_as))
@@ -71,7 +83,7 @@ def specs(p: params.Params, r: recipes.Recipe, lab: pd.DataFrame, amplitude: flo
 
 
 def plan(papers=None, names=("paper",), amplitudes=AMPLITUDES, sizes: str = "default", seed: int = 0,
-         progress: bool = False) -> pd.DataFrame:
+         progress: bool = False, folds: int = 3) -> pd.DataFrame:
     """Every training :func:`measure` would run, with its clip-steps (the sets are generated, nothing trained)."""
     p = setup(sizes, "cpu", seed)
     rows = []
@@ -79,16 +91,17 @@ def plan(papers=None, names=("paper",), amplitudes=AMPLITUDES, sizes: str = "def
         for name in names:
             r = recipes.recipe(paper_name, name)
             for a in amplitudes:
-                t = clip_steps(specs(p, r, samples(r, a, progress), a))
+                t = clip_steps(specs(p, r, samples(r, a, progress), a, folds))
                 rows.append(t.assign(paper=paper_name, recipe=r.name, scale=r.scale, amplitude=a))
     return pd.concat(rows, ignore_index=True)
 
 
-def run(p: params.Params, r: recipes.Recipe, lab: pd.DataFrame, amplitude: float, progress: bool = False):
+def run(p: params.Params, r: recipes.Recipe, lab: pd.DataFrame, amplitude: float, progress: bool = False,
+        folds: int = 3):
     """Train every part of ``r`` (sharing their inputs) and fuse them when the recipe says so; returns
-    (evaluation, total clip-steps)."""
+    (evaluation, total clip-steps, the specs, each part's evaluation)."""
     memo: dict = {}
-    ss = specs(p, r, lab, amplitude)
+    ss = specs(p, r, lab, amplitude, folds)
     runs = [execute(p, s, lab, progress, memo) for s in ss]
     ev = runs[0].evaluation if r.fusion is None else fuse(runs[0].evaluation, runs[1].evaluation, r.fusion)  # DLHN Eq. 8
     return ev, sum(s.clip_steps() for s in ss), ss, [run.evaluation for run in runs]
@@ -101,10 +114,18 @@ def last_loss(ev) -> float | None:
     return round(sum(ends) / len(ends), 3) if ends else None
 
 
-def check_row(p, r: recipes.Recipe, amplitude: float, ev, steps: int, ss, parts, command: str, commit: str) -> dict:
+def _when(parts) -> dict:
+    """Date and commit of the runs, from their records (the last trained fold's; the commits of all)."""
+    recs = [f for e in parts for f in e.records]
+    dates = sorted(str(f.get("created") or "")[:10] for f in recs)
+    commits = sorted({str(f.get("git_commit") or "unknown")[:7] for f in recs})
+    return {"date": dates[-1] if dates and dates[-1] else None, "commit": "/".join(commits)}
+
+
+def check_row(p, r: recipes.Recipe, amplitude: float, ev, steps: int, ss, parts, command: str) -> dict:
     """One row of the checks file (``melib.recipes.CHECK_COLUMNS``): ``ev`` the recipe's evaluation, ``parts``
-    each part's (``seconds``: their folds' training time, from the run records); ``commit``: the code's when the
-    run began."""
+    each part's; ``seconds`` (their folds' training time), ``date`` and ``commit`` come from their run records,
+    so a row rewritten from cached records still says when and on which code the training ran."""
     lo, hi = chance_band(ev)
     pred = ev.predictions()
     return {"paper": r.paper, "recipe": r.name, "changes": "; ".join(r.changes), "scale": r.scale,
@@ -114,10 +135,13 @@ def check_row(p, r: recipes.Recipe, amplitude: float, ev, steps: int, ss, parts,
             "chance": round(1 / len(ev.labels), 4),
             "top_share": round(float(pred["y_pred"].value_counts(normalize=True).iloc[0]), 3),
             "train_loss": "/".join(str(last_loss(e)) for e in parts),
-            "protocol": f"{PROTOCOL[0]}(k={PROTOCOL[1]['n_splits']}, stratified)",
+            "protocol": (f"{ss[0].protocol}(k={ss[0].protocol_params['n_splits']}, stratified)" if ss[0].n_folds > 1
+                         else f"{ss[0].protocol}(fold 1 of {ss[0].protocol_params['n_splits']}, stratified)"),
             "subject_overlap": float(ev.leakage()["leakage_max"]), "sizes": p.model_profile,
             "epochs": "/".join(str(s.epochs) for s in ss), "clip_steps": int(steps), "seed": p.seed,
-            "seconds": round(sum(f.get("wall_s") or 0 for e in parts for f in e.records)), **{**measured_on(p.device), "commit": commit}, "command": command}
+            "seconds": round(sum(f.get("wall_s") or 0 for e in parts for f in e.records)),
+            **{k: v for k, v in measured_on(p.device).items() if k in ("device", "torch")}, **_when(parts),
+            "command": command}
 
 
 def save(rows: list[dict], path: str | Path | None = None) -> Path:
@@ -127,18 +151,19 @@ def save(rows: list[dict], path: str | Path | None = None) -> Path:
 
 
 def measure(papers=None, names=("paper",), amplitudes=AMPLITUDES, sizes: str = "default", device: str = "cpu",
-            seed: int = 0, out: str | Path | None = None, progress: bool = True, command: str | None = None) -> pd.DataFrame:
+            seed: int = 0, out: str | Path | None = None, progress: bool = True, command: str | None = None,
+            folds: int = 3) -> pd.DataFrame:
     """Run :func:`run` for every (paper, recipe name, amplitude) and save each row as soon as it is measured."""
     recipes.check_models()
     p = setup(sizes, device, seed)
     command = command or "python -m melib.experiments.recipe_checks " + " ".join(map(shlex.quote, sys.argv[1:]))
-    rows, commit = [], measured_on(device)["commit"]
+    rows = []
     for paper_name in papers or recipes.MAIN:
         for name in names:
             r = recipes.recipe(paper_name, name)
             for a in amplitudes:
-                ev, steps, ss, parts = run(p, r, samples(r, a, progress), a, progress)
-                rows.append(check_row(p, r, a, ev, steps, ss, parts, command, commit))
+                ev, steps, ss, parts = run(p, r, samples(r, a, progress), a, progress, folds)
+                rows.append(check_row(p, r, a, ev, steps, ss, parts, command))
                 save(rows[-1:], out)
                 print(f"{r.paper} | {r.name} | amplitude {a:g}: UAR {rows[-1]['uar']:.3f}, null band "
                       f"[{rows[-1]['null_low']:.3f}, {rows[-1]['null_high']:.3f}]", flush=True)
@@ -154,16 +179,17 @@ def main(argv=None) -> None:
     ap.add_argument("--sizes", default="default", choices=("default", "paper"))
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--folds", type=int, default=3, choices=(1, 3), help="3 subject-disjoint folds, or the first alone")
     ap.add_argument("--out", default=None, help=f"checks file (default {recipes.CHECKS_FILE})")
     a = ap.parse_args(argv)
     pd.set_option("display.width", 200)
     if a.what == "show":
         print(recipes.verdict(recipes.checks(a.out)).to_string())
     elif a.what == "plan":
-        t = plan(a.paper, a.recipe, a.amplitudes, a.sizes, a.seed)
+        t = plan(a.paper, a.recipe, a.amplitudes, a.sizes, a.seed, folds=a.folds)
         print(t.to_string(), f"\nclip-steps in all: {t['clip_steps'].sum():,}", sep="\n")
     else:
-        measure(a.paper, a.recipe, a.amplitudes, a.sizes, a.device, a.seed, a.out)
+        measure(a.paper, a.recipe, a.amplitudes, a.sizes, a.device, a.seed, a.out, folds=a.folds)
 
 
 if __name__ == "__main__":
