@@ -22,7 +22,7 @@ import torch
 
 from ..errors import ConfigError
 from ..registry import Registry
-from .cache import map_clips
+from .clips import map_clips
 
 
 # --- the registry ------------------------------------------------------------------------------------
