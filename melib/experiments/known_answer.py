@@ -274,6 +274,15 @@ def plan(p, samples: pd.DataFrame | None = None, **changes) -> list:
                   CHAPTER.trainer(p, st), st["folds"])
 
 
+def data(p, name: str) -> pd.DataFrame:
+    """The labelled clips of a planned training's ``data`` (``"amplitude 3"``): that amplitude's set."""
+    st = sweep_settings(p)
+    for a in st["amplitudes"]:
+        if name == f"amplitude {a:g}":
+            return _sets(p, (a,), p.scheme or SCHEME, st["synth"])[a]
+    raise ConfigError(f"no set {name!r} in the known-answer plan (amplitudes {st['amplitudes']})")
+
+
 @dataclass
 class Result:
     """:func:`sweep`'s rows and evaluations, and the plan they ran."""
@@ -364,7 +373,7 @@ CHAPTER = Chapter(
     name="known_answer", notebook="40_known_answer", paper=None, schemes=(SCHEME, "c3d", "pnso"), scheme=SCHEME,
     protocols=("group_kfold", "loso", "stratified_kfold", "holdout"), protocol=PROTOCOL,
     parameters=("profile", "scheme", "protocol", "epochs", "seed", "device", "plan"),
-    plans=PLANS, plan=plan, run=run,
+    plans=PLANS, plan=plan, run=run, data=data,
     tables={"known answers": lambda r: table(r.rows), "verdict": lambda r: verdict(r.rows),
             "published": lambda r: beside_published(r.rows)},
     figures={"amplitudes": lambda r: report.amplitude_figure(r.rows)}, summary=Result.summary)
