@@ -8,6 +8,8 @@ Protocols (the papers disagree, and comparing them is one of the study's results
 
 - ``loso``: leave one (namespaced) subject out (CropNet 4.3, LocalRegions 4.5).
 - ``group_kfold``: ``n_splits`` subject-disjoint folds (``stratify=True`` uses ``StratifiedGroupKFold``).
+- ``group_holdout``: one subject-disjoint split, the first fold of ``group_kfold`` (for trainings too long
+  to repeat per fold: DLHN's 1500 epochs on a CPU, ``melib.experiments.recipe_checks``).
 - ``stratified_kfold``: sample-level folds keeping class proportions (DLHN 4.1 and PSN 3.2: 10 folds;
   C3D 8.2: 5 folds).
 - ``cross_dataset``: train on the datasets ``train``, test on the datasets ``test`` (C3D Table 4,
@@ -202,6 +204,13 @@ def _group_kfold(samples, pool, n_splits: int = 5, seed: int | None = 0, stratif
         cv = GroupKFold(n_splits, shuffle=seed is not None, random_state=seed)
     it = cv.split(pool, _labels(samples, pool), groups=groups)
     return [Fold(i, f"fold{i + 1}", pool[tr], pool[te]) for i, (tr, te) in enumerate(it)]
+
+
+@register("group_holdout")
+def _group_holdout(samples, pool, n_splits: int = 3, seed: int | None = 0, stratify: bool = True):
+    """One subject-disjoint split: the first fold of ``group_kfold(n_splits, seed, stratify)`` (about
+    1 / n_splits of the clips tested)."""
+    return _group_kfold(samples, pool, n_splits, seed, stratify)[:1]
 
 
 @register("stratified_kfold")

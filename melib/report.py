@@ -1,4 +1,5 @@
-"""What the notebooks display: provenance labels, published-versus-study tables, figures, and the book build.
+"""What the notebooks display: provenance labels, published-versus-study tables and figures (the book build is
+:mod:`melib.book`, the display of tables :mod:`melib.display`).
 
 Provenance rules (every number in the book carries one of these, in the table itself):
 
@@ -11,28 +12,19 @@ Provenance rules (every number in the book carries one of these, in the table it
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
-import yaml
 
-from .errors import ConfigError, DataError, MelibError
+from .errors import ConfigError, DataError
 from .datasets import display_name, order
 
 RATE_METRICS = ("accuracy", "uf1", "uar", "f1", "rate")
 NOT_RUN = "not run in this study"
 NOT_PUBLISHED = "not published"
-
-
-class BookBuildError(MelibError, RuntimeError):
-    """``jupyter-book build`` failed or the book is missing pages; the message ends with the log's tail."""
 
 
 # ---- provenance ----------------------------------------------------------------------------------------
@@ -207,7 +199,7 @@ def overview_table(table: pd.DataFrame) -> pd.DataFrame:
 
     def cell(value, dataset, scheme, protocol, overlap=None):
         if pd.isna(value):
-            return "-"
+            return "—"
         extra = f", subject overlap {overlap:.2f}" if overlap is not None and not pd.isna(overlap) else ""
         return f"{value:.3f} ({dataset_name(dataset)}; {scheme}; {protocol}{extra})"
 
@@ -323,145 +315,58 @@ def amplitude_figure(df: pd.DataFrame, chance: float | None = None, title: str |
             ax.set_ylabel(metric.upper())
             ax.set_title(metric.upper())
             ax.set_ylim(0, 1.02)
-            ax.legend(frameon=False, fontsize=8)
+        # one legend beside the panels, never over the lines
+        axes[0][-1].legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0))
         if title:
-            fig.suptitle(title)
+            fig.suptitle(title, fontsize=10)
         fig.tight_layout()
     return fig
 
 
-_STUDY_MARKS = {"real": ("o", "tab:blue", "this study, real data"),
-                "synthetic": ("o", "none", "this study, synthetic data (not a reproduction)"),
-                "mixed": ("X", "tab:red", "this study, mixed data (not a reproduction)")}
+_STUDY_MARKS = {"real": ("tab:blue", "tab:blue", "this study, real data"),
+                "synthetic": ("none", "tab:orange", "this study, synthetic data (not a reproduction)"),
+                "mixed": ("tab:red", "tab:red", "this study, mixed data (not a reproduction)")}
+_OVERLAP_MARKS = {False: ("o", "subject-disjoint folds"), True: ("^", "folds share subjects")}
 
 
 def overview_figure(table: pd.DataFrame):
-    """:func:`results_overview` as a dot plot, one line per headline: the published number and this study's,
-    marked by provenance (synthetic: hollow; "not run" where there is none)."""
+    """:func:`results_overview` as a dot plot, one line per headline: the published number (diamond) and this
+    study's, coloured by provenance (synthetic: hollow; "not run" where there is none) and shaped by subject
+    overlap (circle: subject-disjoint folds; triangle: folds share subjects); each line names both protocols."""
     from matplotlib.lines import Line2D
 
-    labels = [f"{r.paper} {r.table}: {r.method}{' ' + r.setting if r.setting else ''}, {r.metric}"
-              for r in table.itertuples()]
+    labels = [f"{r.paper} {r.table}: {r.method}{' ' + r.setting if r.setting else ''}, {r.metric}\n"
+              f"paper: {r.published_protocol}" + (f" | here: {r.study_protocol}" if isinstance(r.study_protocol, str)
+                                                  else "") for r in table.itertuples()]
     y = np.arange(len(table))[::-1]
     with _style():
-        fig, ax = plt.subplots(figsize=(8, 0.38 * len(table) + 1.6))
+        fig, ax = plt.subplots(figsize=(8, 0.5 * len(table) + 1.8))
         ax.scatter(table["published"], y, marker="D", color="black", zorder=3)
         handles = [Line2D([], [], marker="D", color="black", ls="", label="published")]
         kinds = table["study_provenance"].map(lambda p: "not run" if p == NOT_RUN else provenance_kind(p))
-        for kind, (marker, face, label) in _STUDY_MARKS.items():
-            sel = (kinds == kind).to_numpy()
-            if sel.any():
-                ax.scatter(table["study"][sel], y[sel], marker=marker, s=60, facecolors=face,
-                           edgecolors="tab:orange" if face == "none" else face, linewidths=1.5, zorder=4)
-                handles.append(Line2D([], [], marker=marker, ls="", markerfacecolor=face, label=label,
-                                      markeredgecolor="tab:orange" if face == "none" else face))
+        shared = (table["subject_overlap"].fillna(0) > 0).to_numpy()
+        for kind, (face, edge, label) in _STUDY_MARKS.items():
+            for overlap, (marker, _) in _OVERLAP_MARKS.items():
+                sel = (kinds == kind).to_numpy() & (shared == overlap)
+                if sel.any():
+                    ax.scatter(table["study"][sel], y[sel], marker=marker, s=60, facecolors=face, edgecolors=edge,
+                               linewidths=1.5, zorder=4)
+            if (kinds == kind).any():
+                handles.append(Line2D([], [], marker="s", ls="", markerfacecolor=face, markeredgecolor=edge,
+                                      label=label))
+        for overlap, (marker, label) in _OVERLAP_MARKS.items():
+            if ((kinds != "not run").to_numpy() & (shared == overlap)).any():
+                handles.append(Line2D([], [], marker=marker, ls="", color="grey", markerfacecolor="none",
+                                      label=f"this study, {label}"))
         for yi in y[(kinds == "not run").to_numpy()]:
             ax.text(0.01, yi, "not run in this study", va="center", fontsize=8, color="grey", style="italic")
-        ax.set_yticks(y, labels, fontsize=8)
+        ax.set_yticks(y, labels, fontsize=7.5)
+        ax.set_ylim(-0.7, len(table) - 0.3)
         ax.set_xlim(0, 1)
         ax.set_xlabel("value (rates as fractions)")
         ax.set_title("Published headline numbers beside this study\n"
                      "synthetic numbers check the code; they are not reproductions", fontsize=10)
-        ax.legend(handles=handles, frameon=False, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.12),
+        ax.legend(handles=handles, frameon=False, fontsize=8, loc="upper center", bbox_to_anchor=(0.4, -0.08),
                   ncol=2)
         fig.tight_layout()
     return fig
-
-
-# ---- the book ------------------------------------------------------------------------------------------
-
-def _toc_files(toc: dict) -> list[str]:
-    found = []
-
-    def walk(node):
-        if isinstance(node, dict):
-            for k, v in node.items():
-                if k in ("file", "root") and isinstance(v, str):
-                    found.append(v)
-                else:
-                    walk(v)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-    walk(toc)
-    return found
-
-
-def _exists(book: Path, entry: str) -> bool:
-    p = book / entry
-    return p.exists() or any(p.with_name(p.name + ext).exists() for ext in (".md", ".ipynb", ".rst"))
-
-
-def _copy_atomic(src: Path, dst: Path) -> None:
-    tmp = dst.with_name(f".{dst.name}.tmp-{os.getpid()}")
-    shutil.copyfile(src, tmp)
-    os.replace(tmp, dst)
-
-
-def _tail(text: str, n: int = 40) -> str:
-    return "\n".join(text.splitlines()[-n:])
-
-
-def build_book(book_dir="book", executed_dir="notebooks/executed", missing: str = "error",
-               strict: bool = False, timeout: float = 1800) -> Path:
-    """Copy the papermill-executed notebooks into ``<book_dir>/executed/`` and build the HTML book.
-
-    Runs the venv's ``jupyter-book build`` (the sibling of ``sys.executable``) with ``execute_notebooks: off``,
-    so nothing is re-run. ``missing``: what to do when a page of ``_toc.yml`` is absent - "error" (default)
-    raises; "placeholder" writes a page saying the notebook has not been executed yet. Returns the path of
-    ``_build/html/index.html``; a failed build raises :class:`BookBuildError` with the tail of the log.
-    ``strict=True`` turns Sphinx warnings (a broken reference, an unknown citation) into a failed build.
-    """
-    if missing not in ("error", "placeholder"):
-        raise ConfigError(f"missing={missing!r}; use 'error' or 'placeholder'")
-    book = Path(book_dir).resolve()
-    toc_path = book / "_toc.yml"
-    if not toc_path.is_file() or not (book / "_config.yml").is_file():
-        raise DataError(book, "a Jupyter Book folder with _config.yml and _toc.yml", "missing")
-    executed = book / "executed"
-    executed.mkdir(exist_ok=True)
-    src = Path(executed_dir)
-    notebooks = sorted(src.glob("*.ipynb")) if src.is_dir() else []
-    for old in executed.glob("*.ipynb"):
-        if not (src / old.name).exists():
-            old.unlink()
-    for old in executed.glob("*.md"):
-        old.unlink()
-    for nb in notebooks:
-        _copy_atomic(nb, executed / nb.name)
-
-    toc = yaml.safe_load(toc_path.read_text())
-    absent = [f for f in _toc_files(toc) if not _exists(book, f)]
-    prose = [f for f in absent if not f.startswith("executed/")]
-    if prose or (absent and missing == "error"):
-        raise BookBuildError(f"{toc_path}: pages listed but absent: {', '.join(prose or absent)}"
-                             + ("" if prose else f" (executed notebooks are taken from {src.resolve()}; "
-                                                 f"missing='placeholder' builds without them)"))
-    for entry in absent:
-        page = (book / entry).with_suffix(".md")
-        page.parent.mkdir(parents=True, exist_ok=True)
-        page.write_text(f"# {Path(entry).name}\n\n```{{note}}\nThis notebook has not been executed yet: no "
-                        f"`{Path(entry).name}.ipynb` in `{executed_dir}`. Run it with papermill, then rebuild.\n```\n")
-
-    from .deviations import write_book
-
-    write_book(book)  # the deviations pages include the tables generated from melib/deviations/*.yaml
-    exe = Path(sys.executable).with_name("jupyter-book")
-    cmd = [str(exe) if exe.exists() else "jupyter-book", "build", str(book), "--all"]
-    if strict:
-        cmd += ["-W", "--keep-going"]
-    log_path = book / "_build" / "melib-build.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    except FileNotFoundError as e:
-        raise BookBuildError(f"cannot run {cmd[0]}: {e}; install jupyter-book 1.0.x into this venv") from e
-    except subprocess.TimeoutExpired as e:
-        raise BookBuildError(f"jupyter-book build timed out after {timeout} s") from e
-    log = (proc.stdout or "") + (proc.stderr or "")
-    log_path.write_text(log)
-    index = book / "_build" / "html" / "index.html"
-    if proc.returncode != 0 or not index.is_file():
-        raise BookBuildError(f"jupyter-book build {book} failed (exit {proc.returncode}); full log in "
-                             f"{log_path}; last lines:\n{_tail(log)}")
-    return index

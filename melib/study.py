@@ -1,7 +1,7 @@
 """``melib study``: execute the notebooks with papermill and build the Jupyter Book.
 
 ``run(profile="default", data=None, device=None, notebooks=None)`` executes the notebooks of ``notebooks/``
-with papermill into ``notebooks/executed/`` and builds the Jupyter Book (``melib.report.build_book``); it
+with papermill into ``notebooks/executed/`` and builds the Jupyter Book (``melib.book.build_book``); it
 returns the path of the HTML index. Each notebook gets the parameters the user set that its chapter takes
 (``melib.experiments.chapter(name).parameters``), plus ``profile``; the profiles and parameters themselves
 are :mod:`melib.params`. Nothing below this runner imports it.
@@ -19,7 +19,12 @@ Conventions every notebook follows (``notebooks/NN_name.ipynb``, NN the chapter 
 2. The next cell resolves them with the chapter's contract: ``p = <chapter>.CHAPTER.setup(profile,
    data=data, ...)``, which refuses, with a ConfigError naming the parameter, the chapter and what it
    accepts, any parameter the chapter would not honour; clips come from ``samples = params.samples(p)``;
-   every table of numbers carries a provenance (``melib.report.provenance_label(samples)``).
+   every table of numbers carries a provenance (``melib.report.provenance_label(samples)``). The same cell
+   displays ``views.parameters(p, <chapter>.CHAPTER)`` (what the parameters resolved to; the book shows it
+   in the chapter's folded "Re-run this chapter" block) and, once there is a result,
+   ``views.opening(<chapter>.CHAPTER, p, result, samples)``: the box the book puts under the chapter's title
+   (``melib.book.reader_copy``). DataFrames are displayed as they are; ``setup`` made them read like the
+   book's tables (``melib.display``).
 3. Cells call melib and display; a loop over results for display is the most a cell does. Anything else
    goes into melib with a test. Training goes through the chapter's ``run`` (cached run records),
    preprocessing through cached steps, so a re-run is fast.
@@ -30,7 +35,7 @@ Conventions every notebook follows (``notebooks/NN_name.ipynb``, NN the chapter 
    ``frames.example_frames`` (PNG at native size) or a guarded figure (rule 4).
 7. A model chapter ends with ``params.keep_headline(p, <chapter>.headline(result))``: its paper's headline
    rows, kept under ``params.headline_tag`` for the results overview (``50_results_overview``, run after
-   the chapters).
+   the chapters), then displays its opening box (rule 2).
 """
 from __future__ import annotations
 
@@ -46,10 +51,10 @@ from tqdm.auto import tqdm
 
 from . import config
 from .errors import ConfigError, DataError, MelibError
+from .book import OVERVIEW  # reads the headline rows the chapters keep: re-run when they change
 from .params import NOTEBOOKS_DIR, PACKAGE_ROOT, PARAMETERS, configured, data_root, ensure_synth, resolve, samples
 
 BOOK_DIR = PACKAGE_ROOT / "book"
-OVERVIEW = "50_results_overview"  # reads the headline rows the chapters keep: re-run when they change
 
 
 class StudyError(MelibError, RuntimeError):
@@ -83,7 +88,7 @@ def _resolved(params: dict):
 
 def toc_notebooks(book_dir=BOOK_DIR) -> list[str]:
     """The executed-notebook chapters of ``_toc.yml`` in order (names without folder or suffix)."""
-    from .report import _toc_files
+    from .book import _toc_files
 
     path = Path(book_dir) / "_toc.yml"
     if not path.is_file():
@@ -155,6 +160,8 @@ def execute(name: str, params: dict, notebooks_dir=NOTEBOOKS_DIR, executed_dir=N
     import nbformat
     import papermill as pm
 
+    from . import book
+
     executed_dir = Path(executed_dir or Path(notebooks_dir) / "executed")
     partial = executed_dir / ".partial"
     partial.mkdir(parents=True, exist_ok=True)
@@ -164,7 +171,8 @@ def execute(name: str, params: dict, notebooks_dir=NOTEBOOKS_DIR, executed_dir=N
                         kernel_name="python3", progress_bar=progress, cwd=str(config.home()))
     wall = round(time.perf_counter() - t0, 1)
     nb = nbformat.read(tmp, as_version=4)
-    nb.metadata["melib"] = {"run_key": run_key(params), "parameters": params, "wall_s": wall}
+    nb.metadata["melib"] = {"run_key": run_key(params), "parameters": params, "wall_s": wall,
+                            "environment": book.environment()}
     nbformat.write(nb, tmp)
     final = executed_dir / f"{name}.ipynb"
     os.replace(tmp, final)
@@ -184,7 +192,7 @@ def run(profile: str = "default", data=None, device=None, notebooks=None, *, for
     Chapters without a notebook yet get a placeholder page (and are listed). When a notebook fails, the
     others still run and the book is built without it; then :class:`StudyError` is raised.
     """
-    from . import report
+    from . import book
 
     book_dir = Path(book_dir or BOOK_DIR)
     notebooks_dir = Path(notebooks_dir or NOTEBOOKS_DIR)
@@ -214,7 +222,7 @@ def run(profile: str = "default", data=None, device=None, notebooks=None, *, for
     bar.close()
     if missing:
         print(f"not written yet (placeholder pages): {', '.join(missing)}")
-    index = report.build_book(book_dir, executed_dir=executed_dir, missing="placeholder")
+    index = book.build_book(book_dir, executed_dir=executed_dir, missing="placeholder")
     print(f"book: {index}  (open file://{index.resolve()})")
     if failures:
         raise StudyError("notebook(s) failed; the book was built without them:\n  " + "\n  ".join(failures))

@@ -14,7 +14,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 import yaml  # noqa: E402
 
-from melib import metrics, params, published, records, report, study, train  # noqa: E402
+from melib import book, metrics, params, published, records, report, study, train  # noqa: E402
 from melib.errors import ConfigError  # noqa: E402
 from melib.experiments import c3d, cropnet, dlhn, local_regions, psn  # noqa: E402
 from melib.experiments.common import Run  # noqa: E402
@@ -131,7 +131,7 @@ def test_overview_table_puts_each_number_beside_its_provenance():
     assert c3d["this study"] == "0.500 (CASME II; c3d; stratified_kfold(k=5), subject overlap 0.80)"
     assert c3d["study provenance"] == REAL and c3d["difference"] == pytest.approx(-0.065)
     not_run = view.loc["C3D Table 4: Model-A Scenario-3, accuracy"]
-    assert not_run["this study"] == "-" and not_run["study provenance"] == report.NOT_RUN
+    assert not_run["this study"] == "—" and not_run["study provenance"] == report.NOT_RUN
 
 
 def test_results_overview_with_nothing_run():
@@ -252,7 +252,7 @@ def test_overview_notebook_follows_the_conventions_and_replaces_the_prose_page()
     assert all(not c.get("outputs") and c.get("execution_count") is None for c in nb.cells if c.cell_type == "code")
     assert "CHAPTER.setup(" in nb.cells[2].source
     assert any("Provenance rules" in c.source for c in nb.cells if c.cell_type == "markdown")
-    files = report._toc_files(yaml.safe_load((ROOT / "book" / "_toc.yml").read_text()))
+    files = book._toc_files(yaml.safe_load((ROOT / "book" / "_toc.yml").read_text()))
     assert "executed/50_results_overview" in files and "results_overview" not in files
     assert not (ROOT / "book" / "results_overview.md").exists()
     assert study.toc_notebooks()[-1] == study.OVERVIEW  # after every chapter whose headline it reads

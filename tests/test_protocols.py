@@ -123,7 +123,8 @@ def test_cross_dataset_trains_on_a_tests_on_b_and_checks_label_sets():
 def test_a_new_protocol_is_one_registered_function():
     """The registry: every built-in protocol is listed, and a new one (here: each dataset held out in turn)
     needs one registered function, then works through folds() with the audit and the checks."""
-    assert set(protocols.names()) == {"loso", "group_kfold", "stratified_kfold", "cross_dataset", "holdout"}
+    assert set(protocols.names()) == {"loso", "group_kfold", "group_holdout", "stratified_kfold", "cross_dataset",
+                                      "holdout"}
     assert "c3d_scenario" not in dir(protocols)  # a paper's scenarios are its chapter's (melib.experiments.c3d)
 
     def _lodo(samples, pool):
@@ -209,3 +210,10 @@ def test_composite_allows_a_clip_name_shared_by_two_subjects():
     a = pd.DataFrame({"dataset": ["casme2"], "subject": ["casme2/sub01"], "clip": ["EP02_01f"], "label": ["pos"]})
     b = pd.DataFrame({"dataset": ["casme2"], "subject": ["casme2/sub11"], "clip": ["EP02_01f"], "label": ["neg"]})
     assert len(protocols.composite(a, b)) == 2
+
+
+def test_group_holdout_is_the_first_subject_disjoint_fold():
+    df = protocols.composite(table([6] * 6, dataset="casme2"), table([6] * 6, dataset="smic"))
+    (one,) = protocols.folds(df, "group_holdout", n_splits=3, seed=1)
+    first = protocols.folds(df, "group_kfold", n_splits=3, seed=1, stratify=True)[0]
+    assert (one.train == first.train).all() and (one.test == first.test).all() and one.audit["leakage"] == 0

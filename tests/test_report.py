@@ -15,7 +15,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 import yaml  # noqa: E402
 
-from melib import published, report  # noqa: E402
+from melib import book as jbook, display, published, report  # noqa: E402
 from melib.errors import ConfigError, DataError  # noqa: E402
 
 BOOK = Path(__file__).resolve().parents[1] / "book"
@@ -183,7 +183,7 @@ def test_book_config_and_toc():
     assert cfg["title"] == "Micro-expression recognition: five papers, one study"
     assert cfg["execute"]["execute_notebooks"] == "off" and cfg["only_build_toc_files"] is True
     assert cfg["bibtex_bibfiles"] == ["references.bib"]
-    files = report._toc_files(yaml.safe_load((BOOK / "_toc.yml").read_text()))
+    files = jbook._toc_files(yaml.safe_load((BOOK / "_toc.yml").read_text()))
     nbs = ["00_datasets", "01_preprocessing", "10_dlhn", "11_psn", "12_c3d", "13_cropnet", "14_local_regions",
            "20_baselines", "30_protocols", "40_known_answer", "50_results_overview"]
     assert [f for f in files if f.startswith("executed/")] == [f"executed/{n}" for n in nbs]
@@ -227,7 +227,7 @@ def _tiny_book(tmp_path: Path) -> tuple[Path, Path]:
 
 def test_build_book_builds_a_tiny_book_without_executing(tmp_path):
     book, executed = _tiny_book(tmp_path)
-    index = report.build_book(book, executed_dir=executed)
+    index = jbook.build_book(book, executed_dir=executed)
     assert index == book / "_build" / "html" / "index.html" and index.is_file()
     page = (book / "_build" / "html" / "executed" / "00_tiny.html").read_text()
     assert "42 from an executed cell" in page  # the stored output, not a re-run's "42"
@@ -236,11 +236,11 @@ def test_build_book_builds_a_tiny_book_without_executing(tmp_path):
 
 def test_build_book_reports_missing_pages_and_failures(tmp_path):
     book, executed = _tiny_book(tmp_path)
-    with pytest.raises(report.BookBuildError, match="executed/00_tiny"):
-        report.build_book(book, executed_dir=tmp_path / "nowhere")
+    with pytest.raises(jbook.BookBuildError, match="executed/00_tiny"):
+        jbook.build_book(book, executed_dir=tmp_path / "nowhere")
     (book / "_toc.yml").write_text("format: jb-book\nroot: intro\nchapters:\n  - file: deviations/none\n")
-    with pytest.raises(report.BookBuildError, match="deviations/none"):
-        report.build_book(book, executed_dir=executed, missing="placeholder")
+    with pytest.raises(jbook.BookBuildError, match="deviations/none"):
+        jbook.build_book(book, executed_dir=executed, missing="placeholder")
 
 
 def test_build_book_failure_carries_the_log_tail(tmp_path):
@@ -248,8 +248,8 @@ def test_build_book_failure_carries_the_log_tail(tmp_path):
     cfg = yaml.safe_load((book / "_config.yml").read_text())
     cfg["sphinx"]["extra_extensions"] = ["no_such_ext"]
     (book / "_config.yml").write_text(yaml.safe_dump(cfg))
-    with pytest.raises(report.BookBuildError, match="no_such_ext"):
-        report.build_book(book, executed_dir=executed)
+    with pytest.raises(jbook.BookBuildError, match="no_such_ext"):
+        jbook.build_book(book, executed_dir=executed)
 
 
 def test_intro_headlines_are_the_transcribed_numbers():
@@ -280,17 +280,151 @@ def test_study_table_feeds_side_by_side():
 def test_strict_build_fails_on_a_broken_citation(tmp_path):
     book, executed = _tiny_book(tmp_path)
     (book / "intro.md").write_text("# Tiny\n\nSee {cite}`no_such_key`.\n")
-    assert report.build_book(book, executed_dir=executed).is_file()  # a warning only
-    with pytest.raises(report.BookBuildError, match="no_such_key"):
-        report.build_book(book, executed_dir=executed, strict=True)
+    assert jbook.build_book(book, executed_dir=executed).is_file()  # a warning only
+    with pytest.raises(jbook.BookBuildError, match="no_such_key"):
+        jbook.build_book(book, executed_dir=executed, strict=True)
 
 
 def test_the_study_book_builds_strictly_with_placeholders(tmp_path):
     book = tmp_path / "book"
     shutil.copytree(BOOK, book, ignore=shutil.ignore_patterns("_build", "executed"))
-    index = report.build_book(book, executed_dir=tmp_path / "none", missing="placeholder", strict=True)
+    index = jbook.build_book(book, executed_dir=tmp_path / "none", missing="placeholder", strict=True)
     assert "five papers, one study" in (index.parent / "intro.html").read_text()
     placeholder = (book / "_build" / "html" / "executed" / "11_psn.html").read_text()
     assert "has not been executed yet" in placeholder
     refs = (book / "_build" / "html" / "references.html").read_text()
     assert "Lagrange" in refs and "Talluri" in refs
+
+
+# ---- the page a reader sees --------------------------------------------------------------------------------
+
+SYNTH = "synthetic (melib default set, seed 0)"
+
+
+def test_tables_read_like_a_paper(monkeypatch, tmp_path):
+    monkeypatch.setenv("MELIB_HOME", str(tmp_path))
+    df = pd.DataFrame({"method": ["PSN", "PSN", "LBP-TOP"], "study": [0.333333, np.nan, 0.756684],
+                       "n_clips": [40.0, 40.0, np.nan], "study_provenance": [SYNTH, "published (PSN Table 5)",
+                                                                            "published (PSN Table 9)"],
+                       "root": [str(tmp_path / "data" / "synth"), None, "/somewhere/else/data/CASME2"]})
+    t = display.table(df)
+    html = t._repr_html_()
+    assert "<th>0</th>" not in html and "NaN" not in html and "None" not in html and str(tmp_path) not in html
+    assert "overflow-x: auto" in html  # a wide table scrolls instead of being cut
+    assert t.frame["study"].tolist() == ["0.333", "—", "0.757"] and t.frame["n clips"].tolist() == ["40", "40", "—"]
+    assert t.frame["study provenance"].tolist() == ["synthetic", "published (PSN Table 5)", "published (PSN Table 9)"]
+    assert t.frame["root"].tolist() == ["data/synth", "—", "…/data/CASME2"]
+    assert t.legend() == "synthetic: melib default set, seed 0" and "Provenance: synthetic: melib default" in html
+    two = display.table(pd.DataFrame({"provenance": [SYNTH, "synthetic (melib synthetic set, seed 1)"]}))
+    assert two.frame["provenance"].tolist() == ["synthetic a", "synthetic b"]
+    assert two.legend() == "synthetic a: melib default set, seed 0; synthetic b: melib synthetic set, seed 1"
+    # a meaningful index stays, provenance labels in it become tags too
+    wide = pd.DataFrame({"uf1": [0.5, 0.25]}, index=pd.MultiIndex.from_tuples(
+        [("PSN", "published (PSN Table 5)"), ("PSN", SYNTH)], names=["method", "source"]))
+    w = display.table(wide)
+    assert w.show_index and list(w.frame.index.get_level_values("source")) == ["published (PSN Table 5)", "synthetic"]
+    assert display.markdown_table(wide).splitlines()[:3] == ["| method | source | uf1 |", "| --- | --- | --- |",
+                                                             "| PSN | published (PSN Table 5) | 0.500 |"]
+
+
+def test_install_makes_every_dataframe_and_markdown_read_so(monkeypatch, tmp_path):
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.display import Markdown
+
+    monkeypatch.setenv("MELIB_HOME", str(tmp_path))
+    assert display.install(shell=None) is False  # no kernel here: nothing done
+    shell = InteractiveShell()
+    assert display.install(shell)
+    data, _ = shell.display_formatter.format(pd.DataFrame({"x": [0.123456, None]}))
+    assert "melib-scroll" in data["text/html"] and "0.123" in data["text/html"] and "—" in data["text/html"]
+    data, _ = shell.display_formatter.format(Markdown(f"root {tmp_path}/data/synth"))
+    assert data["text/markdown"] == "root data/synth"
+
+
+def _executed_notebook(parameters: dict):
+    from melib.experiments import views
+
+    nb = nbformat.v4.new_notebook()
+    stored = nbformat.v4.new_code_cell('profile = "smoke"', metadata={"tags": ["parameters"]})
+    injected = nbformat.v4.new_code_cell('profile = "default"', metadata={"tags": ["injected-parameters"]})
+    setup = nbformat.v4.new_code_cell("p = setup(profile)\ndisplay(views.parameters(p))")
+    box = nbformat.v4.new_code_cell("display(views.opening(...))")
+    for cell, block in ((setup, views.display.Block("| parameter | value |", "parameters")),
+                        (box, views.display.Block("**This study ran** on X.", "summary"))):
+        text, md = block._repr_markdown_()
+        cell.outputs = [nbformat.v4.new_output("display_data", data={"text/markdown": text},
+                                               metadata={"text/markdown": md})]
+    plot = nbformat.v4.new_code_cell("plt.show()")
+    plot.outputs = [nbformat.v4.new_output("stream", name="stdout", text="a figure\n")]
+    nb.cells = [nbformat.v4.new_markdown_cell("# PSN: a title\n\nThe intro."), stored, injected, setup, plot, box]
+    nb.metadata["papermill"] = {"parameters": parameters, "input_path": "/work/x/notebooks/11_psn.ipynb"}
+    return nb
+
+
+def test_reader_copy_folds_the_code_and_opens_with_the_box():
+    nb = jbook.reader_copy(_executed_notebook({"profile": "default", "plan": {"max_folds": 2}}), "11_psn")
+    kinds = [c.cell_type for c in nb.cells]
+    assert kinds == ["markdown", "markdown", "markdown", "markdown", "code", "code", "code", "code", "code"]
+    title, box, rerun, intro = (c.source for c in nb.cells[:4])
+    assert title == "# PSN: a title" and intro == "The intro."
+    assert box.startswith("::::{admonition} In brief") and "**This study ran** on X." in box
+    assert rerun.startswith(":::{dropdown} Re-run this chapter") and "| parameter | value |" in rerun
+    assert ".venv/bin/melib study --profile default --plan '{\"max_folds\": 2}' --notebooks 11_psn --force" in rerun
+    assert ".venv/bin/papermill notebooks/11_psn.ipynb notebooks/executed/11_psn.ipynb -p profile default " \
+           "-y 'plan: {\"max_folds\": 2}'" in rerun
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert [c.metadata["tags"] for c in code[:2]] == [["parameters", "remove-cell"],
+                                                       ["injected-parameters", "remove-cell"]]
+    assert all("remove-input" in c.metadata["tags"] for c in code[2:])
+    assert [len(c.outputs) for c in code[2:]] == [0, 1, 0]  # the blocks moved out; the figure stays
+    assert not nb.metadata["papermill"]["input_path"].startswith("/work/x")
+
+
+def test_rerun_commands_say_every_parameter():
+    cmds = jbook.rerun_commands("10_dlhn", {"profile": "smoke", "dataset": "casme2", "show_real_frames": True})
+    assert len(cmds) == 1 and cmds[0].startswith(".venv/bin/papermill")  # melib study has no --dataset
+    assert "-p dataset casme2" in cmds[0] and "-p show_real_frames True" in cmds[0]
+    cmds = jbook.rerun_commands("10_dlhn", {"profile": "smoke", "epochs": 2, "show_real_frames": True})
+    assert cmds[0] == ".venv/bin/melib study --profile smoke --epochs 2 --show-real-frames --notebooks 10_dlhn --force"
+
+
+def test_colophon_lists_the_versions_each_chapter_ran_with(tmp_path):
+    env = jbook.environment()
+    assert set(env["packages"]) >= {"torch", "numpy", "scipy", "opencv", "scikit-image", "scikit-learn", "pandas",
+                                    "dlib"} and env["machine"]["cores"] >= 1
+    for name, numpy_version in (("10_dlhn", env["packages"]["numpy"]), ("11_psn", "0.0-other")):
+        nb = nbformat.v4.new_notebook()
+        nb.metadata["melib"] = {"environment": {**env, "packages": {**env["packages"], "numpy": numpy_version}}}
+        nbformat.write(nb, tmp_path / f"{name}.ipynb")
+    page = jbook.colophon_page(tmp_path, ["10_dlhn", "11_psn", "12_c3d"])
+    assert f"| torch | {env['packages']['torch']} | all |" in page
+    assert f"| numpy | {env['packages']['numpy']} | 10_dlhn |" in page and "| numpy | 0.0-other | 11_psn |" in page
+    assert "Built 20" in page and env["machine"]["cpu"] in page
+    assert "No chapter" in jbook.colophon_page(tmp_path / "none", ["10_dlhn"])
+
+
+def _chapter(learns=None):
+    from types import SimpleNamespace
+
+    rows = pd.DataFrame([{"paper": "PSN", "table": "Table 5", "method": "PSN", "dataset": "casme2+samm",
+                          "setting": None, "metric": m, "value": v, "scheme": "pnso",
+                          "protocol": "stratified_kfold(k=3)", "subject_overlap": 1.0, "n_clips": 140,
+                          "provenance": SYNTH} for m, v in (("accuracy", 0.571), ("uf1", 0.182))])
+    return SimpleNamespace(paper="PSN", headline=lambda result: rows, learns=learns)
+
+
+def test_the_opening_box_says_claim_run_and_limits():
+    from melib.experiments import views
+
+    box = views.opening(_chapter(), None, result=None)
+    assert box.kind == "summary"
+    text = box.markdown
+    assert "0.649 (CASME + CASME II + CAS(ME)² + SAMM; pnso; stratified_kfold(k=10))" in text  # PSN's claim
+    assert "0.571 (CASME II + SAMM; pnso; stratified_kfold(k=3), subject overlap 1.00)" in text
+    assert "What this can show" in text and "not an estimate of a real one" in text
+    assert "subject-independent" in text and "Does this recipe learn" not in text
+    # a chapter's "does this recipe learn?" panel goes in the box when it has one; None says nothing
+    panel = pd.DataFrame({"amplitude": [0.0, 3.0], "uar": [0.31, 0.68]})
+    text = views.opening(_chapter(lambda p: panel), None, result=None).markdown
+    assert "**Does this recipe learn?**" in text and "| 3 | 0.680 |" in text
+    assert "Does this recipe learn" not in views.opening(_chapter(lambda p: None), None, result=None).markdown

@@ -40,7 +40,7 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-from .. import models, published, report
+from .. import models, published, recipes, report
 from ..errors import ConfigError
 from ..preprocess.pipelines import c3d_window
 from .common import (PROTOCOLS, Run, execute_all, headline_frame, headline_row, labelled, protocol_for, protocol_name,
@@ -286,4 +286,4 @@ def splits_figure(run: Run, title: str | None = None):
 
 CHAPTER = Chapter("c3d", "12_c3d", PAPER, ("c3d", "megc2019"), SCHEME, PROTOCOLS, PROTOCOL, MODEL_PARAMETERS,
                   PLANS, plan, run, ("c3d",), {"Table 4": table4, "Table 3": table3, "Sec. 8.1": holdout},
-                  {"Fig. 4": splits_figure}, headline, Result.summary)
+                  {"Fig. 4": splits_figure}, headline, Result.summary, learns=recipes.learns(PAPER))

@@ -7,15 +7,25 @@ study's device) -> protocol -> ``melib.train.evaluate`` (cached run records) -> 
 from __future__ import annotations
 
 import contextlib
+import datetime
+import hashlib
+import json
+import os
+import platform
+import subprocess
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Mapping
 
+import numpy as np
 import pandas as pd
 import torch
 
+from .. import config, metrics, models, protocols, published, records, report, train
 from .. import labels as label_schemes
-from .. import models, protocols, published, records, report, train
 from ..models import baselines as estimators
+from ..models.dlhn import A_PAPER
+from ..models.dlhn import fuse as fuse_probabilities
 from ..errors import ConfigError, DataError
 from ..params import Params, train_config
 from ..preprocess import registry as pipelines
@@ -232,6 +242,152 @@ def parts(ev: train.Evaluation) -> pd.DataFrame:
     whole = published.dataset_key(*names)
     by = by if len(names) > 1 else by[by["dataset"] == "all"]
     return by.assign(dataset=by["dataset"].replace({"all": whole})).reset_index(drop=True)
+
+
+# ---- known-answer sets and their null --------------------------------------------------------------------
+
+def amplitude_root(amplitude: float, home: str | Path | None = None, **synth_params) -> Path:
+    """``<home>/data/synth-amp<a>`` (``a`` as ``%g``: 0, 1, 3, 0.5) for the default set's other parameters;
+    other ``synth_params`` add a short hash of them (``synth-amp3-1a2b3c4d``), so sets never overwrite
+    each other."""
+    name = f"synth-amp{float(amplitude):g}"
+    if synth_params:
+        text = json.dumps(synth_params, sort_keys=True, default=list)
+        name += "-" + hashlib.blake2b(text.encode(), digest_size=4).hexdigest()
+    return Path(home or config.home()) / "data" / name
+
+
+def amplitude_samples(amplitude: float, seed: int = 0, root: str | Path | None = None, progress: bool = False,
+                      layouts: Mapping[str, Mapping] | None = None, **synth_params) -> pd.DataFrame:
+    """The samples table of the synthetic set with motion ``amplitude`` (generated on first use at
+    :func:`amplitude_root`; the other generator parameters ``synth_params`` as ``melib.synth.generate_default``).
+    ``layouts`` ({layout: parameters}): only those layouts, each with its own parameters on top of
+    ``synth_params`` (e.g. a paper's subjects and clips per dataset); a layout already there with the same
+    parameters is kept."""
+    from .. import datasets, synth
+    from ..synth.store import read_record
+
+    if layouts is None:
+        root = Path(root) if root is not None else amplitude_root(amplitude, **synth_params)
+        synth.generate_default(root, seed=seed, progress=progress, amplitude=float(amplitude), **synth_params)
+        return datasets.load("synth", root)
+    root = Path(root) if root is not None else amplitude_root(amplitude, layouts=layouts, **synth_params)
+    for layout, own in layouts.items():
+        kw = {**synth_params, **own, "amplitude": float(amplitude)}
+        if read_record(root / layout) != synth.spec.resolve(layout, seed, kw) or synth.verify(root / layout):
+            synth.generate(root, layout, seed, progress=progress, **kw)
+    return datasets.load("synth", root)
+
+
+def null_distribution(ev: train.Evaluation, metric: str = "uar", n: int = 2000, seed: int = 0,
+                      within: str | None = "subject") -> np.ndarray:
+    """The metric of the run's predictions against permuted true labels (``n`` permutations).
+
+    ``within="subject"`` permutes labels only among each subject's clips, which keeps every subject's (and so
+    every dataset's) class mix: the exact null of "the input tells nothing about the label" on the synthetic
+    set, whose class mix differs by layout (4:1:1 negative : positive : surprise in CASME II and SAMM, 1:1:1 in
+    SMIC) while the layout itself is visible in the pixels. A global permutation (``within=None``) ignores
+    that and puts "chance" too low (measured: LBP-SIP reached UAR 0.51 at amplitude 0, above its global 99 %
+    band 0.46).
+    """
+    pred = ev.predictions()
+    labels = list(ev.labels)
+    codes = {c: i for i, c in enumerate(labels)}
+    t = pred["y_true"].map(codes).to_numpy()
+    y = pred["y_pred"].map(codes).to_numpy()
+    fn = metrics.metric_fn(metric, labels)
+    rng = np.random.default_rng(seed)
+    groups = [np.arange(len(t))] if within is None else \
+        [np.asarray(ix) for ix in pred.groupby(within, sort=True).indices.values()]
+    out = np.empty(n)
+    perm = np.empty_like(t)
+    for b in range(n):
+        for ix in groups:
+            perm[ix] = t[rng.permutation(ix)]
+        out[b] = fn(perm, y)
+    return out
+
+
+def chance_band(ev: train.Evaluation, metric: str = "uar", level: float = 0.99, n: int = 2000,
+                seed: int = 0, within: str | None = "subject") -> tuple[float, float]:
+    """The central ``level`` interval of the metric under the permutation null (:func:`null_distribution`):
+    the scores a run with these clips and this prediction mix reaches without any signal."""
+    null = null_distribution(ev, metric, n, seed, within)
+    a = (1 - level) / 2
+    return float(np.quantile(null, a)), float(np.quantile(null, 1 - a))
+
+
+def device_name(device: str) -> str:
+    """The accelerator or CPU ``device`` means here, as a reader would name it."""
+    if str(device).startswith("cuda") or (device == "auto" and torch.cuda.is_available()):
+        return torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CUDA (absent)"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return f"CPU {line.split(':', 1)[1].strip()} ({os.cpu_count()} cores)"
+    except OSError:
+        pass
+    return f"CPU {platform.processor() or platform.machine()}"
+
+
+def measured_on(device: str) -> dict:
+    """Where and when a stored measurement runs: ``device`` (:func:`device_name`), torch, today's date and
+    the commit of melib's code (``+changes`` when melib/ differs from it)."""
+    from ..records import provenance
+
+    commit = (provenance()["git_commit"] or "unknown")[:7]
+    try:
+        dirty = subprocess.run(["git", "status", "--porcelain", "."], cwd=Path(__file__).parents[1],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        dirty = ""
+    return {"device": device_name(device), "torch": torch.__version__, "date": datetime.date.today().isoformat(),
+            "commit": commit + ("+changes" if dirty else "")}
+
+
+def upsert_csv(rows: pd.DataFrame, path: str | Path, key, columns, sort=None) -> Path:
+    """Add ``rows`` to the CSV table ``path`` (``columns``), replacing the rows with the same ``key`` values;
+    written to a temporary name, then renamed."""
+    path = Path(path)
+    new = pd.DataFrame(rows, columns=list(columns))
+    if path.exists():
+        old = pd.read_csv(path, keep_default_na=False, na_values=[""])
+        keys = set(map(tuple, new[list(key)].astype(str).to_numpy()))
+        old = old[[tuple(k) not in keys for k in old[list(key)].astype(str).to_numpy()]]
+        new = pd.concat([old, new], ignore_index=True)
+    if sort:
+        new = new.sort_values(list(sort), kind="stable")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    new.to_csv(tmp, index=False)
+    os.replace(tmp, path)
+    return path
+
+
+# ---- late fusion -------------------------------------------------------------------------------------------
+
+def fuse(a: train.Evaluation, b: train.Evaluation, weight: float = A_PAPER,
+         name: str | None = None) -> train.Evaluation:
+    """Late fusion of two runs on the same folds: O = a P_a + (1 - a) P_b, then argmax (DLHN Eq. 8, a = 0.45).
+
+    Both runs must have per-clip probabilities for the same clips in the same folds (HCRNN and RPRNN).
+    """
+    train.same_clips(a, b)
+    out = []
+    lab = np.asarray(a.labels, dtype=object)
+    for ra, rb in zip(a.records, b.records):
+        if not all("proba" in q for q in ra["predictions"] + rb["predictions"]):
+            raise DataError(None, "per-clip probabilities in both runs", "a run without them (an estimator "
+                            "without predict_proba)")
+        pa = np.array([q["proba"] for q in ra["predictions"]])
+        pb = np.array([q["proba"] for q in rb["predictions"]])
+        fused = fuse_probabilities(pa, pb, weight)  # DLHN Eq. 8
+        preds = [{**q, "y_pred": lab[k], "proba": [float(v) for v in row]}
+                 for q, k, row in zip(ra["predictions"], fused.argmax(1), fused)]
+        out.append({**ra, "model": name or f"fuse({ra['model']},{rb['model']},{weight})", "run": None,
+                    "predictions": preds, "curves": {}, "fused": [ra["run"], rb["run"], weight],
+                    "metrics": metrics.scores([q["y_true"] for q in preds], [q["y_pred"] for q in preds], a.labels)})
+    return train.Evaluation(out, list(a.labels), None)
 
 
 # ---- headline rows ---------------------------------------------------------------------------------------

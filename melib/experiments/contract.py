@@ -35,6 +35,7 @@ from typing import Any, Callable, Mapping
 
 import pandas as pd
 
+from ..display import install as install_display
 from ..errors import ConfigError
 from ..params import PARAMETERS, Params, setup as setup_params
 from ..preprocess import registry as pipelines
@@ -124,7 +125,9 @@ class Chapter:
 
     def setup(self, profile: str = "smoke", show_real_frames: bool = False, **given) -> Params:
         """The notebook's parameters resolved (``melib.params.setup``) with the chapter's scheme and protocol
-        as defaults, after :meth:`check`: a parameter the chapter would not honour is refused."""
+        as defaults, after :meth:`check`: a parameter the chapter would not honour is refused. In a notebook,
+        tables are then shown as the book shows them (``melib.display.install``)."""
+        install_display()
         for k, v in {**given, "show_real_frames": show_real_frames or None}.items():
             if v is not None and k not in self.parameters:
                 if k not in (*PARAMETERS, "show_real_frames"):

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .. import published, report
+from .. import published, recipes, report
 from ..frames import example_clip, frames_allowed
 from ..errors import ConfigError
 from ..preprocess import pipelines
@@ -192,4 +192,4 @@ def cgpo_example(samples_table: pd.DataFrame, show_real_frames: bool = False, ki
 PARAMETERS = (*[k for k in MODEL_PARAMETERS if k != "frame_size"], "show_real_frames")  # CGPO's 320 px is fixed
 CHAPTER = Chapter("cropnet", "13_cropnet", PAPER, (TABLE234, TABLE3), None, PROTOCOLS, PROTOCOL, PARAMETERS, PLANS,
                   plan, run, ("cropnet",), {"Table 2": table2, "Table 3": table3, "Table 4": table4},
-                  {"Fig. 3": cgpo_example}, headline, Result.summary)
+                  {"Fig. 3": cgpo_example}, headline, Result.summary, learns=recipes.learns(PAPER))

@@ -35,14 +35,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 
-from .. import metrics, published, report, train
-from ..errors import DataError
+from .. import published, recipes, report, train
 from ..models.dlhn import A_PAPER, A_SWEEP
-from ..models.dlhn import fuse as fuse_probabilities
-from .common import (PROTOCOLS, Run, execute_all, headline_frame, headline_row, labelled, model_pipeline,
+from .common import (PROTOCOLS, Run, execute_all, fuse, headline_frame, headline_row, labelled, model_pipeline,
                      protocol_for, training)
 from .contract import MODEL_PARAMETERS, Chapter
 from .views import FoldViews, beside, confusion_beside, curves_figure
@@ -53,30 +50,6 @@ PROTOCOL = "stratified_kfold"
 SUBNETS = {"HCRNN": "dlhn_hcrnn", "RPRNN": "dlhn_rprnn"}
 INPUTS = {"HCRNN": ("eyebrows", "eyes", "nose", "mouth"), "RPRNN": ("sparse",)}
 PLANS = {"smoke": {"folds": 3}, "default": {"folds": 10}, "paper": {"folds": 10}}
-
-
-def fuse(a: train.Evaluation, b: train.Evaluation, weight: float = A_PAPER,
-         name: str | None = None) -> train.Evaluation:
-    """Late fusion of two runs on the same folds: O = a P_a + (1 - a) P_b, then argmax (DLHN Eq. 8, a = 0.45).
-
-    Both runs must have per-clip probabilities for the same clips in the same folds (HCRNN and RPRNN).
-    """
-    train.same_clips(a, b)
-    out = []
-    lab = np.asarray(a.labels, dtype=object)
-    for ra, rb in zip(a.records, b.records):
-        if not all("proba" in q for q in ra["predictions"] + rb["predictions"]):
-            raise DataError(None, "per-clip probabilities in both runs", "a run without them (an estimator "
-                            "without predict_proba)")
-        pa = np.array([q["proba"] for q in ra["predictions"]])
-        pb = np.array([q["proba"] for q in rb["predictions"]])
-        fused = fuse_probabilities(pa, pb, weight)  # DLHN Eq. 8
-        preds = [{**q, "y_pred": lab[k], "proba": [float(v) for v in row]}
-                 for q, k, row in zip(ra["predictions"], fused.argmax(1), fused)]
-        out.append({**ra, "model": name or f"fuse({ra['model']},{rb['model']},{weight})", "run": None,
-                    "predictions": preds, "curves": {}, "fused": [ra["run"], rb["run"], weight],
-                    "metrics": metrics.scores([q["y_true"] for q in preds], [q["y_pred"] for q in preds], a.labels)})
-    return train.Evaluation(out, list(a.labels), None)
 
 
 def plan(p, samples: pd.DataFrame, **changes) -> list:
@@ -221,4 +194,5 @@ def sweep_figure(result: Result, a_values=A_SWEEP):
 TABLES = {"Table 4": a_sweep, "Table 5": ablation, "Table 6": comparison, "Fig. 9": confusion, "audit": Result.audit}
 FIGURES = {"Table 4": sweep_figure, "Fig. 8": curves_figures, "Fig. 9": confusion_figures}
 CHAPTER = Chapter("dlhn", "10_dlhn", PAPER, ("pnso", "megc2019"), SCHEME, PROTOCOLS, PROTOCOL, MODEL_PARAMETERS,
-                  PLANS, plan, run, ("dlhn",), TABLES, FIGURES, headline, Result.summary)
+                  PLANS, plan, run, ("dlhn",), TABLES, FIGURES, headline, Result.summary,
+                  learns=recipes.learns(PAPER))

@@ -24,18 +24,20 @@ negative : positive : surprise clips in CASME II and SAMM layouts, 1:1:1 in SMIC
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
 import pandas as pd
 
-from .. import config, metrics, models, parallel, report, train
+from .. import models, parallel, report, train
 from ..errors import ConfigError
-from ..params import SYNTH_SEED, data_root
+from ..params import SYNTH_SEED, data_root, setup
 from . import common
-from .common import BASELINES, execute, labelled, method_spec, protocol_for
+from .common import (BASELINES, amplitude_samples, chance_band, execute, labelled, measured_on, method_spec,
+                     protocol_for, upsert_csv)
+from .common import amplitude_root, null_distribution  # noqa: F401  (the chapter's, re-exported)
 from .contract import Chapter
 
 AMPLITUDES = (0.0, 1.0, 3.0)
@@ -97,31 +99,6 @@ def sweep_settings(p, **changes) -> dict:
     return st
 
 
-def amplitude_root(amplitude: float, home: str | Path | None = None, **synth_params) -> Path:
-    """``<home>/data/synth-amp<a>`` (``a`` as ``%g``: 0, 1, 3, 0.5) for the default set's other parameters;
-    other ``synth_params`` add a short hash of them (``synth-amp3-1a2b3c4d``), so sets never overwrite
-    each other."""
-    name = f"synth-amp{float(amplitude):g}"
-    if synth_params:
-        import hashlib
-        import json
-
-        text = json.dumps({k: list(v) if isinstance(v, tuple) else v for k, v in sorted(synth_params.items())})
-        name += "-" + hashlib.blake2b(text.encode(), digest_size=4).hexdigest()
-    return Path(home or config.home()) / "data" / name
-
-
-def amplitude_samples(amplitude: float, seed: int = 0, root: str | Path | None = None, progress: bool = False,
-                      **synth_params) -> pd.DataFrame:
-    """The samples table of the synthetic set with motion ``amplitude`` (generated on first use at
-    :func:`amplitude_root`; the other generator parameters ``synth_params`` as ``melib.synth.generate_default``)."""
-    from .. import datasets, synth
-
-    root = Path(root) if root is not None else amplitude_root(amplitude, **synth_params)
-    synth.generate_default(root, seed=seed, progress=progress, amplitude=float(amplitude), **synth_params)
-    return datasets.load("synth", root)
-
-
 def protocol_params_of(p, protocol: str, lab: pd.DataFrame, folds: int | None = None) -> dict:
     """The chapter's parameters of ``protocol``: :data:`PROTOCOL_PARAMS` (``folds`` subject-disjoint folds,
     the study seed) for its own ``group_kfold``, else ``common.protocol_for``'s."""
@@ -142,44 +119,6 @@ def evaluate_method(p, samples: pd.DataFrame, method: str, protocol: str = PROTO
 def chance(ev: train.Evaluation) -> float:
     """Expected UAR (and about the UF1) of a classifier that ignores its input: 1 / number of classes."""
     return 1.0 / len(ev.labels)
-
-
-def null_distribution(ev: train.Evaluation, metric: str = "uar", n: int = 2000, seed: int = 0,
-                      within: str | None = "subject") -> np.ndarray:
-    """The metric of the run's predictions against permuted true labels (``n`` permutations).
-
-    ``within="subject"`` permutes labels only among each subject's clips, which keeps every subject's (and so
-    every dataset's) class mix: the exact null of "the input tells nothing about the label" on the synthetic
-    set, whose class mix differs by layout (4:1:1 negative : positive : surprise in CASME II and SAMM, 1:1:1 in
-    SMIC) while the layout itself is visible in the pixels. A global permutation (``within=None``) ignores
-    that and puts "chance" too low (measured: LBP-SIP reached UAR 0.51 at amplitude 0, above its global 99 %
-    band 0.46).
-    """
-    pred = ev.predictions()
-    labels = list(ev.labels)
-    codes = {c: i for i, c in enumerate(labels)}
-    t = pred["y_true"].map(codes).to_numpy()
-    y = pred["y_pred"].map(codes).to_numpy()
-    fn = metrics.metric_fn(metric, labels)
-    rng = np.random.default_rng(seed)
-    groups = [np.arange(len(t))] if within is None else \
-        [np.asarray(ix) for ix in pred.groupby(within, sort=True).indices.values()]
-    out = np.empty(n)
-    perm = np.empty_like(t)
-    for b in range(n):
-        for ix in groups:
-            perm[ix] = t[rng.permutation(ix)]
-        out[b] = fn(perm, y)
-    return out
-
-
-def chance_band(ev: train.Evaluation, metric: str = "uar", level: float = 0.99, n: int = 2000,
-                seed: int = 0, within: str | None = "subject") -> tuple[float, float]:
-    """The central ``level`` interval of the metric under the permutation null (:func:`null_distribution`):
-    the scores a run with these clips and this prediction mix reaches without any signal."""
-    null = null_distribution(ev, metric, n, seed, within)
-    a = (1 - level) / 2
-    return float(np.quantile(null, a)), float(np.quantile(null, 1 - a))
 
 
 def result_rows(ev: train.Evaluation, method: str, amplitude: float, protocol: str, provenance: str,
@@ -369,6 +308,50 @@ def table(df: pd.DataFrame) -> pd.DataFrame:
     return wide.join(extra)
 
 
+# ---- how far one seed is from another -------------------------------------------------------------------
+
+SEEDS_FILE = Path(__file__).resolve().parents[1] / "data" / "known_answer_seeds.csv"
+SEED_COLUMNS = ("method", "amplitude", "seed", "uar", "null_low", "null_high", "n_clips", "protocol", "device",
+                "torch", "date", "commit")
+
+
+def seed_spread(methods: Sequence[str] = PAPER_MODELS, seeds: Sequence[int] = (0, 1, 2, 3, 4),
+                amplitudes: Sequence[float] = (3.0, 0.0), out: str | Path | None = SEEDS_FILE,
+                progress: bool = False) -> pd.DataFrame:
+    """Each method's known-answer run (default profile, :func:`settings`, the :data:`KA_SYNTH` sets of seed 0,
+    the chapter's 3 subject-disjoint folds) under every study ``seed`` (initialisation and batch order): pooled
+    UAR and 99 % null band, with where and when it ran; each row is added to ``out`` as it is measured
+    (None: not saved). A threshold measured on one seed must leave the room these spreads show
+    (``tests/test_known_answer.py``)."""
+    sets = {float(a): labelled(amplitude_samples(a, seed=0, **KA_SYNTH), SCHEME) for a in amplitudes}
+    rows = []
+    for s in seeds:
+        p = setup("default", seed=int(s))
+        for m in methods:
+            for a, lab in sets.items():
+                ev = evaluate_method(p, lab, m, progress=progress, **settings(p, m))
+                lo, hi = chance_band(ev)
+                rows.append({"method": m, "amplitude": a, "seed": int(s), "uar": round(ev.pooled["uar"], 4),
+                             "null_low": round(lo, 4), "null_high": round(hi, 4), "n_clips": int(ev.pooled["n"]),
+                             "protocol": f"{PROTOCOL}(k={PROTOCOL_PARAMS['n_splits']})", **measured_on(p.device)})
+                if out is not None:
+                    upsert_csv(rows[-1:], out, ("method", "amplitude", "seed", "device"), SEED_COLUMNS,
+                               sort=("method", "amplitude", "seed"))
+    return pd.DataFrame(rows, columns=list(SEED_COLUMNS))
+
+
+def seed_table(path: str | Path = SEEDS_FILE) -> pd.DataFrame:
+    """The stored seed spreads (:func:`seed_spread`) per method and amplitude: UAR lowest, mean and highest
+    over the seeds, the widest null band's top, the lowest margin above it, where and when measured."""
+    d = pd.read_csv(path)
+    d["margin"] = d["uar"] - d["null_high"]
+    g = d.groupby(["method", "amplitude"], sort=False)
+    out = g.agg(seeds=("seed", "nunique"), uar_min=("uar", "min"), uar_mean=("uar", "mean"), uar_max=("uar", "max"),
+                null_high_max=("null_high", "max"), margin_min=("margin", "min"), device=("device", "first"),
+                date=("date", "max"), commit=("commit", "first"))
+    return out.reset_index()
+
+
 CHAPTER = Chapter(
     name="known_answer", notebook="40_known_answer", paper=None, schemes=(SCHEME, "c3d", "pnso"), scheme=SCHEME,
     protocols=("group_kfold", "loso", "stratified_kfold", "holdout"), protocol=PROTOCOL,
@@ -377,3 +360,23 @@ CHAPTER = Chapter(
     tables={"known answers": lambda r: table(r.rows), "verdict": lambda r: verdict(r.rows),
             "published": lambda r: beside_published(r.rows)},
     figures={"amplitudes": lambda r: report.amplitude_figure(r.rows)}, summary=Result.summary)
+
+
+def main(argv=None) -> None:
+    """``python -m melib.experiments.known_answer seeds [--methods ...] [--seeds ...] [--amplitudes ...]``"""
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m melib.experiments.known_answer",
+                                 description="known-answer runs of each method under several study seeds")
+    ap.add_argument("what", choices=("seeds",))
+    ap.add_argument("--methods", nargs="*", default=list(PAPER_MODELS))
+    ap.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2, 3, 4])
+    ap.add_argument("--amplitudes", nargs="*", type=float, default=[3.0, 0.0])
+    ap.add_argument("--out", default=str(SEEDS_FILE))
+    a = ap.parse_args(argv)
+    seed_spread(a.methods, a.seeds, a.amplitudes, a.out)
+    print(seed_table(a.out).to_string())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -35,7 +35,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from .. import published, report
+from .. import published, recipes, report
+from ..errors import ConfigError
 from .common import (PROTOCOLS, Run, execute_all, headline_frame, headline_row, labelled, parts, protocol_for,
                      protocol_name, training)
 from .contract import MODEL_PARAMETERS, Chapter
@@ -92,7 +93,10 @@ def plan(p, samples: pd.DataFrame, **changes) -> list:
         lab = labelled(samples, scheme)
         specs.append(spec(p, (scheme, "FULL"), lab, st))
         if scheme == FULL:
-            for key in st["ablations"]:
+            for key in map(tuple, st["ablations"]):  # a plan given as JSON holds lists
+                if key not in ABLATIONS:
+                    raise ConfigError(f"unknown LocalRegions ablation {list(key)}; choose from "
+                                      f"{', '.join(str(list(k)) for k in ABLATIONS)}")
                 mk, ck = ABLATIONS[key]
                 specs.append(spec(p, (scheme, *key), lab, st, model_changes=mk, **ck))
         present = set(lab["dataset"])
@@ -221,4 +225,5 @@ def headline(result: Result) -> pd.DataFrame:
 
 TABLES = {"Table 10": table10, "Table 11": table11, "Tables 5-7": ablations, "Tables 12-13": cross_dataset}
 CHAPTER = Chapter("local_regions", "14_local_regions", PAPER, (FULL, FIVE), None, PROTOCOLS, PROTOCOL,
-                  MODEL_PARAMETERS, PLANS, plan, run, ("localregions",), TABLES, {}, headline, Result.summary)
+                  MODEL_PARAMETERS, PLANS, plan, run, ("localregions",), TABLES, {}, headline, Result.summary,
+                  learns=recipes.learns(PAPER))

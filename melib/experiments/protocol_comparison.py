@@ -13,6 +13,15 @@ of test clips whose subject is also in training, ``melib.protocols.audit``) besi
 - :func:`cross_dataset`: train on each layout, test on each other (the diagonal: LOSO inside the layout);
   :func:`cross_matrix` as a train x test matrix, :func:`cross_beside_published` beside LocalRegions
   Table 12.
+- What a leaky protocol is worth on a known answer (:func:`leak_specs`, :func:`leak_rows`,
+  :func:`leak_table`, :func:`leak_figure`): at motion amplitude 0 (the pixels say nothing about the label),
+  with the generator's ``subject_label_dependence`` d (some subjects show mostly one class, as in the
+  releases; ``melib.synth``), each method under LOSO and under sample-level stratified k-fold, over
+  :data:`LEAK_DEPENDENCE` and several label draws (``label_seed``: the frames stay identical, only who shows
+  which label changes). k-fold puts a subject's clips in training and test, so it learns "this face -> this
+  label" and rises above chance with d; LOSO cannot, and at large d goes *below* chance: the held-out
+  subject's class is rare or missing in its training part. The null band is the 99 % permutation band of
+  each run with labels permuted within each layout (whose class mix the pixels do show), not within subjects.
 
 Methods are the baselines' names of :data:`melib.experiments.common.BASELINES` or registered models
 (default profile; deep models train with ``threads=1``). ``result = protocol_comparison.run(p, samples)``
@@ -30,17 +39,29 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .. import published
+from .. import published, synth
 from ..errors import ConfigError
 from ..report import provenance_label
-from .common import evaluate_method, execute_all, kfold_splits, labelled, method_spec
+from .common import (amplitude_samples, chance_band, evaluate_method, execute, execute_all, kfold_splits,
+                     labelled, method_spec)
 from .contract import Chapter
 
 SCHEME = "megc2019"
 METHODS = ("lbp_top_svm", "psn")
 N_SEEDS = 5  # C3D 8.1: five random splits
 TEST_SIZE = 0.2
-PLANS = {profile: {"folds": 10, "methods": METHODS, "n_seeds": N_SEEDS} for profile in ("smoke", "default", "paper")}
+# The leak study (#12.3): subject-label dependence d, label draws, methods, and the amplitude-0 set's size (the
+# known-answer chapter's: 5 subjects per layout, 7 clips each, 12-16 frames of 256x192; its frames are those
+# of every d and draw, so their features are computed once). LBP-TOP + SVM by default: a deep model under
+# LOSO trains 15 folds per (d, draw).
+LEAK_DEPENDENCE = (0.0, 0.25, 0.5, 0.75, 1.0)
+LEAK_SEEDS = (0, 1, 2)
+LEAK_SYNTH = {"subjects": 5, "clips_per_subject": 7, "width": 256, "height": 192, "frames": (12, 16)}
+_LEAK = {"leak_methods": ("lbp_top_svm",), "leak_dependence": LEAK_DEPENDENCE, "leak_seeds": LEAK_SEEDS,
+         "leak_synth": LEAK_SYNTH}
+PLANS = {profile: {"folds": 10, "methods": METHODS, "n_seeds": N_SEEDS, **_LEAK} for profile in ("default", "paper")}
+PLANS["smoke"] = {"folds": 10, "methods": METHODS, "n_seeds": N_SEEDS, **_LEAK, "leak_dependence": (0.0, 1.0),
+                  "leak_seeds": (0,), "leak_synth": {**LEAK_SYNTH, "subjects": 3}}
 
 
 def protocol_specs(samples: pd.DataFrame, n_splits: int = 10, n_seeds: int = N_SEEDS,
@@ -193,6 +214,80 @@ def _cross_pairs(lab: pd.DataFrame, datasets=None) -> list[tuple[str, str]]:
     return [(a, b) for a in datasets for b in datasets]
 
 
+# ---- leaky protocols on a known answer ---------------------------------------------------------------------
+
+def leak_sets(p, dependence=LEAK_DEPENDENCE, seeds=LEAK_SEEDS, synth_params=None, scheme: str = SCHEME,
+              progress: bool = False) -> dict:
+    """{(d, label seed): labelled clips} of the amplitude-0 set (``synth_params``, default :data:`LEAK_SYNTH`)
+    with subject-label dependence d and that label draw; the frames of all of them are the same."""
+    synth_params = dict(LEAK_SYNTH if synth_params is None else synth_params)
+    return {(float(d), int(s)): labelled(amplitude_samples(0.0, seed=p.seed, progress=progress, label_seed=int(s),
+                                                           subject_label_dependence=float(d), **synth_params), scheme)
+            for d in dependence for s in seeds}
+
+
+def leak_protocols(lab: pd.DataFrame, folds: int = 10, seed: int = 0) -> list[tuple[str, str, dict]]:
+    """(label, protocol, params): LOSO and sample-level stratified k-fold (:func:`protocol_specs`'s)."""
+    return [s for s in protocol_specs(lab, folds, seed=seed) if s[1] in ("loso", "stratified_kfold")]
+
+
+def leak_specs(p, sets: dict, methods=("lbp_top_svm",), folds: int = 10) -> list:
+    """The trainings of the leak study: every method under :func:`leak_protocols` on every set of
+    :func:`leak_sets`, keyed ("leak", method, d, label seed, protocol label)."""
+    return [method_spec(p, lab, m, protocol, params, key=("leak", m, d, s, label), data=f"d={d:g}, labels {s}")
+            for (d, s), lab in sets.items() for label, protocol, params in leak_protocols(lab, folds, p.seed)
+            for m in methods]
+
+
+def leak_rows(runs: dict, sets: dict) -> pd.DataFrame:
+    """One row per leak training: method, d, label seed, protocol, UAR, its null band (labels permuted within
+    each layout), the leakage audit and the set's subject-label association (Cramer's V)."""
+    rows = []
+    for key, run in runs.items():
+        if key[0] != "leak":
+            continue
+        _, m, d, s, label = key
+        ev, lab = run.evaluation, sets[(d, s)]
+        lo, hi = chance_band(ev, within="dataset")
+        rows.append({"method": m, "dependence": d, "label_seed": s, "protocol": label, "uar": ev.pooled["uar"],
+                     "null_low": lo, "null_high": hi, "leakage_max": ev.leakage()["leakage_max"],
+                     "cramers_v": synth.label_dependence(lab["subject"], lab["label"]), "n_clips": ev.pooled["n"]})
+    return pd.DataFrame(rows)
+
+
+def leak_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per method, d and protocol: UAR over the label draws (mean, lowest, highest), the mean null band, how
+    many draws lie above / below their band, Cramer's V and the leakage audit."""
+    g = rows.groupby(["method", "dependence", "protocol"], sort=False)
+    out = g.agg(uar_mean=("uar", "mean"), uar_min=("uar", "min"), uar_max=("uar", "max"),
+                null_low=("null_low", "mean"), null_high=("null_high", "mean"), draws=("uar", "size"),
+                cramers_v=("cramers_v", "mean"), leakage_max=("leakage_max", "max"))
+    out["above band"] = g.apply(lambda t: int((t["uar"] > t["null_high"]).sum()), include_groups=False)
+    out["below band"] = g.apply(lambda t: int((t["uar"] < t["null_low"]).sum()), include_groups=False)
+    return out.reset_index()
+
+
+def leak_figure(rows: pd.DataFrame, method: str | None = None, title: str | None = None):
+    """UAR against subject-label dependence at amplitude 0, one line per protocol (mean over the label
+    draws, the draws as points), each protocol's mean 99 % null band shaded, chance dotted."""
+    method = method or rows["method"].iloc[0]
+    t = leak_table(rows[rows["method"] == method])
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    for i, (label, g) in enumerate(t.groupby("protocol", sort=False)):
+        colour = f"C{i}"
+        ax.fill_between(g["dependence"], g["null_low"], g["null_high"], color=colour, alpha=0.12, lw=0)
+        ax.plot(g["dependence"], g["uar_mean"], "o-", color=colour, label=f"{label} (band: 99 % null)")
+        pts = rows[(rows["method"] == method) & (rows["protocol"] == label)]
+        ax.plot(pts["dependence"], pts["uar"], ".", color=colour, alpha=0.5)
+    ax.axhline(1 / 3, color="grey", ls=":", lw=1)
+    ax.set_xlabel("subject-label dependence d (melib.synth)")
+    ax.set_ylabel("UAR at amplitude 0")
+    ax.set_title(title or f"{method}: no motion at all")
+    ax.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.tight_layout()
+    return fig
+
+
 def plan(p, samples: pd.DataFrame, **changes) -> list:
     """Every method under every protocol (:func:`protocol_specs`), then trained on each dataset and tested on
     each other (``changes``: plan keys ``methods``, ``n_seeds``, ``folds``)."""
@@ -204,33 +299,43 @@ def plan(p, samples: pd.DataFrame, **changes) -> list:
     for m in st["methods"]:
         for a, b in _cross_pairs(lab):
             specs.append(method_spec(p, lab, m, *_pair_protocol(a, b), key=("cross", m, a, b)))
-    return specs
+    return specs + leak_specs(p, _leak_sets(p, st), st["leak_methods"], st["folds"])
+
+
+def _leak_sets(p, st: dict) -> dict:
+    return leak_sets(p, st["leak_dependence"], st["leak_seeds"], st["leak_synth"], p.scheme or SCHEME)
 
 
 @dataclass
 class Result:
-    """The comparison table and evaluations (:func:`compare`), and each method's cross-dataset rows."""
+    """The comparison table and evaluations (:func:`compare`), each method's cross-dataset rows and the leak
+    study's rows (:func:`leak_rows`)."""
     table: pd.DataFrame
     evaluations: dict
     cross: dict
     provenance: str
+    leak: pd.DataFrame
 
     def summary(self) -> pd.DataFrame:
         return self.table
 
 
 def run(p, samples: pd.DataFrame, *, progress: bool = False, **changes) -> Result:
-    """Run the plan (:func:`plan`) and gather :func:`compare`'s table and :func:`cross_dataset`'s rows."""
+    """Run the plan (:func:`plan`; the leak study on its own sets) and gather :func:`compare`'s table,
+    :func:`cross_dataset`'s rows and :func:`leak_rows`."""
     st = CHAPTER.settings(p, **changes)
     lab = labelled(samples, p.scheme or SCHEME)
-    runs = execute_all(p, plan(p, samples, **changes), samples, progress)
+    planned = plan(p, samples, **changes)
+    runs = execute_all(p, [s for s in planned if s.key[0] != "leak"], samples, progress)
+    sets, memo = _leak_sets(p, st), {}
+    leak = {s.key: execute(p, s, sets[s.key[2:4]], progress, memo) for s in planned if s.key[0] == "leak"}
     specs = protocol_specs(lab, st["folds"], st["n_seeds"], seed=p.seed)
     table, evals = compare(p, lab, st["methods"], specs, scheme=p.scheme or SCHEME,
                            evaluations={k[1:]: r.evaluation for k, r in runs.items() if k[0] == "protocols"})
     cross = {m: cross_dataset(p, lab, m, scheme=p.scheme or SCHEME,
                               evaluations={k[2:]: r.evaluation for k, r in runs.items() if k[:2] == ("cross", m)})
              for m in st["methods"]}
-    return Result(table, evals, cross, provenance_label(lab))
+    return Result(table, evals, cross, provenance_label(lab), leak_rows(leak, sets))
 
 
 CHAPTER = Chapter(
@@ -240,5 +345,7 @@ CHAPTER = Chapter(
     plans=PLANS, plan=plan, run=run, pipelines=("lbp", "psn"),
     tables={"comparison": lambda r: r.table, "ranking": lambda r: ranking(r.table, "uf1"),
             "holdout spread": lambda r: spread_beside_published(holdout_spread(r.evaluations), r.provenance),
-            "cross-dataset": lambda r: cross_beside_published(next(iter(r.cross.values())), r.provenance)},
-    figures={"holdout spread": lambda r: spread_figure(holdout_spread(r.evaluations))}, summary=Result.summary)
+            "cross-dataset": lambda r: cross_beside_published(next(iter(r.cross.values())), r.provenance),
+            "leak": lambda r: leak_table(r.leak)},
+    figures={"holdout spread": lambda r: spread_figure(holdout_spread(r.evaluations)),
+             "leak": lambda r: leak_figure(r.leak)}, summary=Result.summary)

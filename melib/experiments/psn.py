@@ -48,7 +48,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .. import published, report, train
+from .. import published, recipes, report, train
 from ..frames import example_clip
 from ..params import face_size
 from .common import (PROTOCOLS, RPCA_ON, Run, execute_all, headline_frame, headline_row, labelled, protocol_for,
@@ -309,4 +309,5 @@ TABLES = {"Table 5": table5, "Table 6": table6, "Table 9": table9, "Fig. 7": abl
           "Table 7": confusion, "audit": Result.audit}
 FIGURES = {"Fig. 5": tp_figure, "Fig. 7": ablation_figure, "Fig. 9": curves_figure, "Table 7": confusion_figures}
 CHAPTER = Chapter("psn", "11_psn", PAPER, ("pnso", "megc2019"), SCHEME, PROTOCOLS, PROTOCOL, MODEL_PARAMETERS,
-                  PLANS, plan, run, ("psn",), TABLES, FIGURES, headline, Result.summary)
+                  PLANS, plan, run, ("psn",), TABLES, FIGURES, headline, Result.summary,
+                  learns=recipes.learns(PAPER))

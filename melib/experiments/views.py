@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .. import report, train
+from .. import display, report, train
+from ..datasets import display_name
 from ..errors import ConfigError
 from .common import Run, protocol_name
 
@@ -60,7 +61,8 @@ def fold_audit(ev: train.Evaluation, protocol: str) -> pd.DataFrame:
     return f.assign(protocol=protocol).set_index("fold_name")
 
 
-def _params(params: dict) -> str:
+def params_text(params: dict) -> str:
+    """Protocol (or other) parameters as ``k=v, ...`` for a sentence."""
     return ", ".join(f"{k}={v}" for k, v in params.items())
 
 
@@ -69,7 +71,7 @@ def leakage_sentence(ev: train.Evaluation, protocol: str, params: dict, source: 
     lk = ev.leakage()
     verdict = ("sample-level k-fold is not subject-independent, as in the paper" if lk["leakage_max"] > 0
                else "no test subject is seen in training")
-    return (f"**Leakage audit.** Protocol `{protocol}` ({_params(params)}): {lk['leakage_mean']:.0%} of the test "
+    return (f"**Leakage audit.** Protocol `{protocol}` ({params_text(params)}): {lk['leakage_mean']:.0%} of the test "
             f"clips (max {lk['leakage_max']:.0%} in one fold) come from subjects who also appear in the training "
             f"folds; {verdict} ({source}).")
 
@@ -80,7 +82,7 @@ def table_caption(ev: train.Evaluation, protocol: str, params: dict, provenance:
     overlap."""
     lk = ev.leakage()
     sch = f"scheme `{scheme}`; " if scheme else ""
-    return (f"**{what}.** This study: {provenance}; {sch}protocol `{protocol}` ({_params(params)}); subject "
+    return (f"**{what}.** This study: {provenance}; {sch}protocol `{protocol}` ({params_text(params)}); subject "
             f"overlap {lk['leakage_mean']:.0%} of the test clips (leakage audit).")
 
 
@@ -174,3 +176,110 @@ def confusion(run: Run | train.Evaluation) -> pd.DataFrame:
 
 def confusion_figure(run: Run | train.Evaluation, title: str | None = None):
     return report.confusion_figure(confusion(run), title=title)
+
+
+# ---- the chapter's opening box -------------------------------------------------------------------------
+
+def parameters(p, chapter=None) -> display.Block:
+    """What the notebook's parameters resolved to (``melib.params.describe``) and the chapter's plan for them,
+    for the re-run block."""
+    from ..params import describe
+
+    table = describe(p)
+    if chapter is not None:
+        plan = {k: v for k, v in chapter.settings(p).items() if v is not None}
+        table.loc["plan (resolved)"] = ", ".join(f"{k}={v}" for k, v in plan.items())
+    return display.Block(display.markdown_table(table), display.PARAMETERS)
+
+
+def at_a_glance(table: pd.DataFrame) -> display.Figure:
+    """The results overview's figure (``report.overview_figure``), marked for the book's landing page."""
+    return display.Figure(report.overview_figure(table), display.GLANCE)
+
+
+def _ran(samples: pd.DataFrame | None, rows: pd.DataFrame | None) -> str:
+    """What this study ran on: the data's provenance, datasets with clips and subjects, protocols, overlap."""
+    from ..params import presence
+
+    said = []
+    if samples is not None and len(samples):
+        present = presence(samples)
+        mixed = present["kind"].nunique() > 1
+        data = "; ".join(f"{display_name(r.dataset)} ({r.clips} clips, {r.subjects} subjects"
+                         + (f", {r.kind})" if mixed else ")") for r in present.itertuples())
+        said.append(f"{report.provenance_label(samples)}: {data}")
+    if rows is not None and rows["study"].notna().any():
+        ran = rows[rows["study"].notna()]
+        overlap = ran["subject_overlap"].max()
+        said.append(f"protocol {', '.join(f'`{x}`' for x in dict.fromkeys(ran['study_protocol']))}, "
+                    + (f"subject overlap up to {overlap:.0%} of a test fold's clips" if overlap > 0
+                       else "subject-disjoint folds (no test subject is seen in training)"))
+    return "**This study ran** on " + "; ".join(said) + "." if said else ""
+
+
+def _verdict(kinds: set, rows: pd.DataFrame | None, learns: bool) -> str:
+    """What the numbers can and cannot show, from their provenance, protocols and subject overlap."""
+    can, cannot = [], []
+    if kinds & {"synthetic", "mixed"}:
+        can.append("that the code runs end to end on clips whose labels, timing and planted motion are known, and "
+                   "under which scheme, protocol and aggregation any score is computed")
+        cannot.append("anything about the published numbers or the real datasets: a synthetic clip is not a real face "
+                      "and a synthetic score is not an estimate of a real one (whether a recipe learns planted motion is "
+                      + ("the panel above's question" if learns else "the known-answer chapter's question") + ")")
+    if "real" in kinds and rows is not None:
+        same = rows["difference"].notna()
+        if same.any():
+            can.append(f"how {int(same.sum())} of {len(rows)} headline numbers compare with the paper's on its own "
+                       "dataset and label scheme (the difference column)")
+        if (~same & rows["study"].notna()).any():
+            cannot.append("a direct comparison where the dataset or the label scheme differs from the paper's")
+    if rows is not None and len(rows):
+        ran = rows[rows["study"].notna()]
+        other = ran[ran["study_protocol"] != ran["published_protocol"]]
+        if len(other):
+            cannot.append(f"the paper's exact protocol for {len(other)} of {len(ran)} numbers (e.g. "
+                          f"`{other['study_protocol'].iloc[0]}` here, `{other['published_protocol'].iloc[0]}` in "
+                          "the paper)")
+        if (ran["subject_overlap"] > 0).any():
+            cannot.append("subject-independent scores where folds share subjects (subject overlap above 0)")
+        if ran.empty:
+            cannot.append("anything: no headline number was run with these parameters")
+    out = []
+    if can:
+        out.append("**What this can show:** " + "; ".join(can) + ".")
+    if cannot:
+        out.append("**What it cannot show:** " + "; ".join(cannot) + ".")
+    return "\n\n".join(out)
+
+
+def opening(chapter, p, result, samples: pd.DataFrame | None = None, rows: pd.DataFrame | None = None
+            ) -> display.Block:
+    """The short box that opens a chapter (the book build puts it under the title): what the paper claims (its
+    headline numbers and protocols, ``melib.published``), what this study ran (data, protocol, subject
+    overlap) and what that can and cannot show; the chapter's "does this recipe learn?" panel
+    (``chapter.learns(p)``) when it has one. ``rows``: overview rows (``report.results_overview``) to state
+    instead of the chapter's own headline."""
+    if rows is None and chapter.headline is not None:
+        rows = report.results_overview(chapter.headline(result))
+        rows = rows[rows["paper"] == chapter.paper]
+    parts = []
+    if rows is not None and len(rows) and chapter.paper:
+        claims = report.overview_table(rows)[["published", "this study"]]
+        parts.append("**What the paper claims, beside this study** (value: dataset; label scheme; protocol):\n\n"
+                     + display.markdown_table(claims))
+    elif rows is not None and len(rows):
+        ran = int(rows["study"].notna().sum())
+        parts.append(f"**The papers' headline numbers:** {len(rows)}, from {rows['paper'].nunique()} papers; {ran} "
+                     "have a number from this study beside them (table and figure below).")
+    parts.append(_ran(samples, rows))
+    panel = chapter.learns(p) if chapter.learns is not None else None
+    if panel is not None:
+        parts.append("**Does this recipe learn?**\n\n"
+                     + (display.markdown_table(panel) if isinstance(panel, pd.DataFrame) else str(panel)))
+    kinds = set()
+    if rows is not None:
+        kinds |= {report.provenance_kind(x) for x in rows["study_provenance"] if x != report.NOT_RUN}
+    if samples is not None and len(samples):
+        kinds.add(report.provenance_kind(report.provenance_label(samples)))
+    parts.append(_verdict(kinds, rows, panel is not None))
+    return display.Block("\n\n".join(x for x in parts if x), display.SUMMARY)

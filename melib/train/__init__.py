@@ -8,7 +8,7 @@
 - :mod:`.evaluation`: ``evaluate(model, X, samples, protocol)`` (every fold of a protocol, with run records,
   resume, parallel folds, pooled and mean-of-folds scores and the leakage audit) and ``compare``.
 
-Combining two runs (DLHN's late fusion) is the chapter's business (``melib.experiments.dlhn.fuse``).
+Combining two runs (DLHN's late fusion) is the experiments' business (``melib.experiments.common.fuse``).
 """
 from __future__ import annotations
 

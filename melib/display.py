@@ -1,0 +1,228 @@
+"""How the book shows a table (:func:`table`): numbers to three decimals, "—" where a number does not exist, no
+0..N index, column names without underscores, provenance labels as short tags with a legend under the table, no
+absolute path of the machine that ran it, and a frame that scrolls sideways instead of cutting a wide table.
+
+:func:`install` makes it the notebook's display of every DataFrame (``Chapter.setup`` calls it), so the chapters
+return plain DataFrames and every page formats them alike. :class:`Block` is a piece of Markdown the book build
+places (:data:`SUMMARY`: the chapter's opening box; :data:`PARAMETERS`: inside the re-run block), :class:`Figure`
+a figure it finds (:data:`GLANCE`: the landing page's results at a glance).
+"""
+from __future__ import annotations
+
+import html
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import config
+from .errors import ConfigError
+from .report import NOT_PUBLISHED, NOT_RUN, provenance_kind
+
+DASH = "—"
+SUMMARY, PARAMETERS, GLANCE = "summary", "parameters", "at-a-glance"  # the kinds of output the book build places
+DECIMALS = 3
+MISSING_TEXT = {"nan", "none", "<na>", "nat"}
+PROVENANCE_NAMES = ("provenance", "source")  # a column or index level whose name holds one of these
+_PATH = re.compile(r"(?<![\w.~:/\\-])/(?:[^\s/'\"<>()\[\]{},;|`*]+/)+[^\s/'\"<>()\[\]{},;|`*]*")
+_LONG_CELL = re.compile(r"<(td|th)>([^<]{40,})</\1>")
+_KIND_TAG = {"published": "published", "real": "real data", "synthetic": "synthetic", "mixed": "mixed"}
+
+
+def short_path(path: str) -> str:
+    """``path`` as a reader of the book sees it: relative to the study's home (``MELIB_HOME``) or the repository
+    inside them, ``~/...`` in the user's home, else ``…/`` and its last two parts."""
+    from .params import PACKAGE_ROOT
+
+    p = Path(path)
+    for base in (config.home(), PACKAGE_ROOT):
+        if p == base or base in p.parents:
+            return str(p.relative_to(base)) if p != base else "."
+    if Path.home() in p.parents and Path.home() != Path("/"):
+        return "~/" + str(p.relative_to(Path.home()))
+    return "…/" + "/".join(p.parts[-2:])
+
+
+def clean_text(text: str) -> str:
+    """``text`` with every absolute path shortened (:func:`short_path`)."""
+    return _PATH.sub(lambda m: short_path(m.group()), str(text))
+
+
+def is_missing(value) -> bool:
+    """A number that does not exist: None, NaN, NA, NaT, or their text ("nan", "None", "<NA>")."""
+    if isinstance(value, str):
+        return value.strip().lower() in MISSING_TEXT
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):  # a list or an array is a value
+        return False
+
+
+def number(value, integral: bool = False) -> str:
+    """One cell as text: :data:`DASH` when missing, ``integral`` floats as integers, other floats to
+    :data:`DECIMALS` decimals, booleans as yes / no, text with its paths shortened."""
+    if is_missing(value):
+        return DASH
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        return str(int(round(value))) if integral else f"{value:.{DECIMALS}f}"
+    return clean_text(value)
+
+
+def _integral(values) -> bool:
+    """Floats that are counts (whole numbers, some above 1; a NaN made the column float): shown as integers."""
+    nums = [float(v) for v in values if isinstance(v, (float, np.floating)) and not is_missing(v)]
+    return bool(nums) and all(v.is_integer() for v in nums) and max(abs(v) for v in nums) >= 2
+
+
+def _is_provenance_name(name) -> bool:
+    return any(w in str(name).lower() for w in PROVENANCE_NAMES)
+
+
+def provenance_tags(labels) -> dict[str, str]:
+    """A short tag for each provenance label of this study: its kind ("synthetic", "real data", "mixed"), with a
+    letter when several labels of one kind meet in a table. Published labels are short and name their table
+    ("published (PSN Table 5)"): they stay whole, as do "not run" / "not published"."""
+    by_kind: dict[str, list[str]] = {}
+    for label in dict.fromkeys(str(x) for x in labels if not is_missing(x)):
+        if label in (NOT_RUN, NOT_PUBLISHED):
+            continue
+        try:
+            kind = _KIND_TAG[provenance_kind(label)]
+        except ConfigError:  # not a provenance label: shown as it is
+            continue
+        if kind == "published":
+            continue
+        by_kind.setdefault(kind, []).append(label)
+    tags = {}
+    for kind, labels_ in by_kind.items():
+        for i, label in enumerate(labels_):
+            tags[label] = kind if len(labels_) == 1 else f"{kind} {chr(ord('a') + i)}"
+    return tags
+
+
+def _formatted(df: pd.DataFrame) -> tuple[pd.DataFrame, bool, dict[str, str]]:
+    """``df`` as text cells, whether to show its index, and the provenance tags used."""
+    labels = [v for c in df.columns if _is_provenance_name(c) for v in df[c]]
+    names = list(df.index.names)
+    labels += [v for i, n in enumerate(names) if _is_provenance_name(n) for v in df.index.get_level_values(i)]
+    tags = provenance_tags(labels)
+    cells = []
+    for j, c in enumerate(df.columns):
+        col = list(df.iloc[:, j])
+        integral = _integral(col)
+        cells.append([tags.get(str(v), number(v)) if _is_provenance_name(c) else number(v, integral) for v in col])
+    out = pd.DataFrame(dict(enumerate(cells)), index=df.index, dtype=object)
+    out.columns = df.columns
+
+    def level(values, name):
+        integral = _integral(values)
+        return [tags.get(str(v), number(v)) if _is_provenance_name(name) else number(v, integral) for v in values]
+
+    raw = df.index.nlevels == 1 and df.index.name is None and pd.api.types.is_integer_dtype(df.index)
+    if not raw:
+        said = [None if n is None else str(n).replace("_", " ") for n in names]
+        out.index = pd.MultiIndex.from_arrays([level(df.index.get_level_values(i), n) for i, n in enumerate(names)],
+                                              names=said) if df.index.nlevels > 1 else \
+            pd.Index(level(df.index, df.index.name), name=said[0])
+    header = (lambda v: number(v, _integral([v])).replace("_", " ")) if df.columns.nlevels == 1 else None
+    if header is not None:
+        out.columns = pd.Index([header(c) for c in df.columns], name=df.columns.name)
+    return out, not raw, {label: tag for label, tag in tags.items() if tag != label}
+
+
+class Table:
+    """A DataFrame formatted for the book (see the module docstring); ``caption`` goes above it."""
+
+    def __init__(self, df: pd.DataFrame, caption: str | None = None):
+        self.frame, self.show_index, self.tags = _formatted(df)
+        self.caption = caption
+
+    def legend(self) -> str:
+        """The provenance tags of the table and the labels they stand for."""
+        def said(label: str) -> str:
+            m = re.fullmatch(r"(?:published|synthetic|reproduced on real data) \((.*)\)", label)
+            return m.group(1) if m else label
+        return "; ".join(f"{tag}: {said(label)}" for label, tag in sorted(self.tags.items(), key=lambda kv: kv[1]))
+
+    def _repr_html_(self) -> str:
+        body = self.frame.to_html(index=self.show_index, escape=True, border=0, classes="melib-table", na_rep=DASH,
+                                  justify="left")
+        body = _LONG_CELL.sub(r'<\1 class="melib-wrap">\2</\1>', body)  # only long text may wrap
+        cap = f'<p class="melib-caption">{html.escape(self.caption)}</p>' if self.caption else ""
+        leg = (f'<p class="melib-legend"><small>Provenance: {html.escape(self.legend())}</small></p>'
+               if self.tags else "")
+        return f'{cap}<div class="melib-scroll" style="overflow-x: auto; max-width: 100%">{body}</div>{leg}'
+
+    def __repr__(self) -> str:
+        text = self.frame.to_string(index=self.show_index)
+        return "\n".join(x for x in (self.caption, text, self.tags and f"Provenance: {self.legend()}") if x)
+
+
+def table(df: pd.DataFrame, caption: str | None = None) -> Table:
+    """``df`` formatted for reading (the module docstring says how)."""
+    return Table(df, caption)
+
+
+class Block:
+    """Markdown the book build places: ``kind`` "summary" (the box that opens a chapter) or "parameters" (the
+    resolved parameters, shown in the re-run block). In a notebook it shows where it was displayed."""
+
+    def __init__(self, markdown: str, kind: str):
+        self.markdown, self.kind = markdown, kind
+
+    def _repr_markdown_(self):
+        return self.markdown, {"melib": self.kind}
+
+    def __repr__(self) -> str:
+        return self.markdown
+
+
+def markdown_table(df: pd.DataFrame) -> str:
+    """``df`` as a Markdown pipe table, formatted like :func:`table` (its provenance legend below)."""
+    t = Table(df)
+    frame = t.frame.reset_index() if t.show_index else t.frame
+    esc = [[str(x).replace("|", "\\|") for x in row] for row in frame.astype(str).to_numpy()]
+    cols = [str(c).replace("|", "\\|") for c in frame.columns]
+    lines = ["| " + " | ".join(cols) + " |", "|" + " --- |" * len(cols)] + ["| " + " | ".join(r) + " |" for r in esc]
+    return "\n".join(lines) + (f"\n\nProvenance: {t.legend()}" if t.tags else "")
+
+
+def install(shell=None) -> bool:
+    """Make :func:`table` the HTML display of every DataFrame in this IPython kernel, and shorten the paths in
+    displayed Markdown; False (nothing done) outside IPython."""
+    try:
+        from IPython import get_ipython
+        from IPython.display import Markdown
+    except ImportError:
+        return False
+    shell = shell or get_ipython()
+    if shell is None or not hasattr(shell, "display_formatter"):
+        return False
+    formatters = shell.display_formatter.formatters
+    formatters["text/html"].for_type(pd.DataFrame, lambda df: Table(df)._repr_html_())
+    formatters["text/plain"].for_type(pd.DataFrame, lambda df, p, cycle: p.text(repr(Table(df))))
+    formatters["text/markdown"].for_type(Markdown, lambda m: clean_text(m.data))
+    return True
+
+
+class Figure:
+    """A matplotlib figure as a PNG output marked ``metadata.melib = kind`` (the book build finds it there);
+    the figure is closed."""
+
+    def __init__(self, fig, kind: str, dpi: int = 100):
+        import io
+
+        import matplotlib.pyplot as plt
+
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+        plt.close(fig)
+        self.png, self.kind = buf.getvalue(), kind
+
+    def _repr_png_(self):
+        return self.png, {"melib": self.kind}

@@ -1,0 +1,141 @@
+"""The papers' recipes apart from their input sizes (``melib.recipes``), their data scales, the measured checks
+(``melib/data/recipe_checks.csv``, ``python -m melib.experiments.recipe_checks measure``) and the model
+chapters' "does this recipe learn?" panels (issue #12.2 and #12.4)."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from melib import datasets, labels, models, params, recipes, synth
+from melib.errors import ConfigError
+from melib.experiments import chapters, recipe_checks
+from melib.models._registry import entry
+
+# What each scale must look like under its scheme: {layout: (labelled clips, subjects)}, from the papers.
+PAPER_COUNTS = {
+    "pnso650": {"casme2": (491, 67), "samm": (159, 29)},  # DLHN / PSN: 650 clips
+    "c3d287": {"casme2": (123, 26), "smic": (164, 16)},  # C3D 3.1-3.2
+    "megc442": {"casme2": (145, 24), "samm": (133, 28), "smic": (164, 16)},  # the MEGC2019 composite
+}
+
+
+@pytest.mark.parametrize("scale", list(PAPER_COUNTS))
+def test_each_scale_labels_as_many_clips_and_subjects_as_the_papers_datasets(scale, tmp_path):
+    spec = recipes.SCALES[scale]
+    for layout, own in spec["layouts"].items():
+        synth.generate(tmp_path, layout, 0, progress=False, **own, width=96, height=72, frames=(3, 3))
+    lab = labels.assign(datasets.load("synth", tmp_path), spec["scheme"])
+    lab = lab[lab["label"].notna()]
+    got = {d: (len(g), g["subject"].nunique()) for d, g in lab.groupby("dataset")}
+    assert got == PAPER_COUNTS[scale]
+    assert lab["label"].nunique() == len(labels.classes(spec["scheme"]))
+
+
+def test_the_recipe_is_the_papers_whatever_the_sizes():
+    dlhn = recipes.paper("DLHN")
+    h, r = dlhn.parts
+    assert (h.model, r.model, dlhn.fusion, dlhn.scheme) == ("dlhn_hcrnn", "dlhn_rprnn", 0.45, "pnso")
+    assert h.trainer["lr"] == 0.85 and r.trainer["lr"] == 0.01 and h.trainer["batch_size"] == 45
+    assert h.trainer["epochs"] == r.trainer["epochs"] == 1500 and r.trainer["l2"] == 1.0
+    assert h.model_params == {"init_std": 0.1}  # the paper's N(0, 0.1), not the CPU profile's 0.05
+    c3d = recipes.paper("C3D").parts[0].config()
+    assert (c3d["optimizer"], c3d["lr"], c3d["momentum"], c3d["batch_size"], c3d["epochs"]) == ("sgd", 1e-3, 0.9, 4, 100)
+    crop = recipes.paper("CropNet").parts[0]
+    assert crop.trainer["optimizer"] == "adamp" and crop.trainer["label_smoothing"] == 0.1 and crop.inputs == {"kind": "ars"}
+    assert recipes.paper("PSN").parts[0].trainer["epochs"] == recipes.DEFAULT_EPOCHS  # PSN gives none
+    recipes.check_models()
+
+
+def test_the_cpu_profile_changes_only_sizes_or_the_recipe_puts_them_back():
+    """Every build argument the CPU profile sets is a size (SIZE_KEYS) or the recipe restores the paper's."""
+    for spec in recipes.MAIN.values():
+        for model in spec["parts"].values():
+            r = recipes._paper_model_params(model)
+            for k in entry(model).profiles["default"]:
+                assert k in recipes.SIZE_KEYS or k in r, (model, k)
+
+
+def test_variants_are_named_changes_and_read_back():
+    v = recipes.recipe("DLHN", "paper + lr /10 (HCRNN) + epochs x3")
+    assert v.name == "paper + lr /10 (HCRNN) + epochs x3" and recipes.recipe("DLHN", v.name) == v
+    h, r = v.parts
+    assert np.isclose(h.trainer["lr"], 0.085) and r.trainer["lr"] == 0.01
+    assert h.trainer["epochs"] == r.trainer["epochs"] == 4500
+    assert recipes.variant(recipes.paper("C3D"), "known-answer scale").scale == "ka"
+    on = recipes.variant(recipes.paper("C3D"), "onset difference", "per-clip sd").parts[0].inputs
+    assert on == {"onset_difference": True, "scale": "clip_sd"}
+    with pytest.raises(ConfigError, match="unknown recipe change"):
+        recipes.variant(recipes.paper("C3D"), "more magic")
+    with pytest.raises(ConfigError, match="no recipe"):
+        recipes.paper("AlexNet")
+
+
+def test_one_recipe_two_sizes(home):
+    """The same recipe plans the same trainer at the CPU profile's input size and at the paper's."""
+    r = recipes.variant(recipes.paper("C3D"), "known-answer scale")
+    lab = recipe_checks.samples(r, 3.0)
+    small, big = (recipe_checks.specs(recipe_checks.setup(s), r, lab, 3.0)[0] for s in ("default", "paper"))
+    assert small.config == big.config and small.config["epochs"] == 100 and small.model_params == big.model_params
+    assert small.input_spec["clip"][1:] == (1, 30, 30) and big.input_spec["clip"][1:] == (1, 128, 128)
+    assert small.protocol == "group_kfold" and small.n_folds == 3
+    d = recipes.variant(recipes.paper("DLHN"), "known-answer scale")
+    h, rp = recipe_checks.specs(recipe_checks.setup("default"), d, recipe_checks.samples(d, 3.0), 3.0)
+    assert h.pipeline_params == rp.pipeline_params and set(rp.inputs) == {"sparse"} and "mouth" in h.inputs
+    assert h.model_params == {"init_std": 0.1, "n_classes": 4}
+
+
+def test_measure_writes_where_and_when_and_the_panel_reads_it(home, tmp_path):
+    """End to end on the known-answer scale with one epoch: a row per amplitude with its device, date, commit
+    and command; the verdict and the chapter panel read them back."""
+    base = recipes.variant(recipes.paper("C3D"), "known-answer scale")
+    r = replace(base, parts=tuple(replace(p, trainer={**p.trainer, "epochs": 1}) for p in base.parts))
+    p = recipe_checks.setup("default")
+    out = tmp_path / "checks.csv"
+    for a in (3.0, 0.0):
+        ev, steps, ss, parts = recipe_checks.run(p, r, recipe_checks.samples(r, a), a)
+        recipe_checks.save([recipe_checks.check_row(p, r, a, ev, steps, ss, parts, "test")], out)
+    df = recipes.checks(out)
+    assert len(df) == 2 and set(df["amplitude"]) == {0.0, 3.0} and (df["subject_overlap"] == 0).all()
+    assert df["device"].str.startswith("CPU").all() and (df["epochs"].astype(str) == "1").all()
+    assert (df["commit"].str.len() == 7).all() and df["date"].str.match(r"\d{4}-\d\d-\d\d").all()
+    assert (df["null_low"] <= df["null_high"]).all() and df["top_share"].between(1 / 3, 1).all()
+    recipe_checks.save([recipe_checks.check_row(p, r, 3.0, ev, steps, ss, parts, "again")], out)
+    assert len(recipes.checks(out)) == 2  # the same key replaces its row
+    v = recipes.verdict(recipes.checks(out))
+    assert len(v) == 1 and v["learns"].iloc[0] in (True, False)
+
+
+@pytest.fixture(scope="module")
+def measured():
+    return recipes.checks()
+
+
+def test_every_papers_recipe_is_measured_at_its_scale(measured):
+    """The committed checks: each paper's own recipe at its data scale at amplitudes 0 and 3, on the CPU
+    profile's sizes, each row saying where, when and how it was measured."""
+    for paper_name, spec in recipes.MAIN.items():
+        own = measured[(measured["paper"] == paper_name) & (measured["recipe"] == "paper")
+                       & (measured["scale"] == spec["scale"]) & (measured["sizes"] == "default")]
+        assert {0.0, 3.0} <= set(own["amplitude"]), paper_name
+    for c in ("device", "torch", "date", "commit", "command"):
+        assert measured[c].notna().all() and (measured[c].astype(str).str.len() > 0).all(), c
+    assert (measured["subject_overlap"] == 0).all()
+    assert measured["command"].str.startswith("python -m melib.experiments.recipe_checks").all()
+
+
+def test_each_model_chapter_opens_with_its_panel(measured):
+    for c in chapters():
+        if not c.paper:
+            continue
+        t = c.learns(params.resolve("default"))
+        assert len(t) and t["recipe"].iloc[0] == "paper" and t["measured"].str.contains("commit").all(), c.name
+        finding = t.attrs["finding"]
+        assert finding.startswith(f"{c.paper}'s recipe as the paper states it")
+        if t["learns the planted motion"].iloc[0] != "yes":
+            assert "does not learn" in finding
+            assert len(t) == 2 or "none of the changes measured" in finding
+            if len(t) == 2:
+                assert t["learns the planted motion"].iloc[1] == "yes" and t["recipe"].iloc[1][len("paper + "):] in finding
