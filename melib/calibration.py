@@ -240,6 +240,8 @@ class Calibration:
 
         s, cfg = it.spec, _config(it)
         mp = {"profile": it.p.model_profile, **dict(s.model_params)}
+        if cfg is not None and self.external is not None:
+            return external_training(self.external, s.model, mp, cfg)
         k = len(s.model_params.get("classes") or []) or int(s.model_params.get("n_classes") or 0) or \
             int(labelled(samples, s.scheme)["label"].nunique())
         if cfg is None:
@@ -250,8 +252,6 @@ class Calibration:
             return self._cached("training", key, lambda: measure_training(
                 s.model, dict(s.model_params), None, k, feats, s.train_clips // folds,
                 (folds * s.n_clips - s.train_clips) // folds))
-        if self.external is not None:
-            return external_training(self.external, s.model, mp, cfg)
         fields = ("batch_size", "optimizer", "loss", "l2", "input_norm", "autocast", "threads", "deterministic")
         key = {"model": s.model, "params": mp, "classes": k, "config": {f: getattr(cfg, f) for f in fields},
                "device": self.device}
@@ -305,13 +305,10 @@ class Calibration:
             self._now["pool_s"] = max(0.0, first - warm)
         return self._now["speedup"][n]
 
-    def preprocess_workers(self, p) -> int:
-        """Worker processes ``build_inputs`` uses under ``p``: one per core, one on an accelerator."""
-        from .preprocess import registry
-
-        if registry.torch_device(p.device) not in (None, "cpu"):
-            return 1
-        return self.external.get("cores", 1) if self.external is not None else parallel.cpu_count()
+    def preprocess_workers(self) -> int:
+        """Worker processes ``build_inputs`` uses: one per core (on an accelerator too: the pool runs the
+        pipelines around the batched RPCA, :func:`melib.preprocess.registry.build_inputs`)."""
+        return int(self.external.get("cores", 1)) if self.external is not None else parallel.cpu_count()
 
     def overheads(self, progress: bool = False) -> dict:
         """A notebook's fixed seconds (a process importing :data:`NOTEBOOK_IMPORTS`) and a pool's start."""

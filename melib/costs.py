@@ -209,7 +209,7 @@ def estimate(plan: Plan, cal, progress: bool = False) -> Estimate:
             train_s, pre_s = train_s / speed, (float(part["pool_s"].sum()) + serial) / speed
             pool = over["pool_s"] if mine.any() else 0.0
         else:
-            workers = cal.preprocess_workers(plan.params[name])
+            workers = cal.preprocess_workers()
             pre_s = float(part["pool_s"].sum()) / cal.speedup(workers) + serial
             pool = over["pool_s"] if workers > 1 and part["computed"].sum() > 1 else 0.0
         out.append({"chapter": name, "trainings": int(mine.sum()), "clip_steps": int(trainings.loc[mine, "clip_steps"].sum()),

@@ -257,6 +257,7 @@ def plan(profile: str = "default", data=None, device=None, notebooks=None, *, ca
     from . import calibration as cal_mod
     from . import costs
 
+    external = cal_mod.load_file(calibration) if calibration else None
     notebooks_dir = Path(notebooks_dir or NOTEBOOKS_DIR)
     params = papermill_parameters(profile, data=data, device=device, **overrides)
     p = _resolved(params)
@@ -264,8 +265,7 @@ def plan(profile: str = "default", data=None, device=None, notebooks=None, *, ca
         ensure_synth(p, progress=progress)
     to_run, _ = notebooks_to_run(notebooks, Path(book_dir or BOOK_DIR), notebooks_dir)
     the_plan = costs.planned([(n, notebook_parameters(n, params)) for n in to_run], progress=progress)
-    external = cal_mod.load_file(calibration) if calibration else None
-    cal = cal_mod.Calibration(external["device"] if external else p.device, external=external)
+    cal = cal_mod.Calibration("cpu" if external else p.device, external=external)  # local part: CPU
     est = costs.estimate(the_plan, cal, progress=progress)
     return the_plan, est, costs.report(the_plan, est, timings(to_run, params, notebooks_dir=notebooks_dir))
 

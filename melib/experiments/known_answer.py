@@ -343,6 +343,9 @@ def seed_spread(methods: Sequence[str] = PAPER_MODELS, seeds: Sequence[int] = (0
 def seed_table(path: str | Path = SEEDS_FILE) -> pd.DataFrame:
     """The stored seed spreads (:func:`seed_spread`) per method and amplitude: UAR lowest, mean and highest
     over the seeds, the widest null band's top, the lowest margin above it, where and when measured."""
+    if not Path(path).is_file():  # none measured yet
+        return pd.DataFrame(columns=["method", "amplitude", "seeds", "uar_min", "uar_mean", "uar_max",
+                                     "null_high_max", "margin_min", "device", "date", "commit"])
     d = pd.read_csv(path)
     d["margin"] = d["uar"] - d["null_high"]
     g = d.groupby(["method", "amplitude"], sort=False)

@@ -1,0 +1,105 @@
+"""melib.costs and melib.calibration (``melib study --plan``): the clip-step and step arithmetic of a planned
+training against a hand count, another machine's calibration file, and the CLI's refusals."""
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+
+from melib import calibration, costs, params
+from melib.errors import ConfigError, DataError
+from melib.experiments.contract import TrainingSpec
+
+
+def item(model="c3d_model_a", *, n_clips=10, n_folds=5, epochs=3, stages=2, shared=False, **config):
+    """A planned training by hand: ``n_folds`` folds of ``n_clips`` clips (each clip tested once), so each fold
+    trains on ``n_clips - n_clips / n_folds`` clips."""
+    per_fold = n_clips - n_clips // n_folds
+    spec = TrainingSpec(key=("hand", model), name="hand", model=model, pipeline="c3d", pipeline_params={},
+                        protocol="group_kfold", protocol_params={}, scheme="c3d", config=config, n_clips=n_clips,
+                        n_folds=n_folds, train_clips=n_folds * per_fold, epochs=epochs, stages=stages)
+    return costs.Item("12_c3d", spec, params.resolve("smoke"), shared=shared, labelled_clips=n_clips, source="x")
+
+
+def test_clip_steps_and_steps_match_a_hand_count():
+    # 5 folds of 10 clips: 8 training clips a fold, 2 of them for validation (val_fraction 0.25), batch 4
+    it = item(batch_size=4, val_fraction=0.25, track_test=False)
+    assert it.spec.clip_steps() == 3 * 2 * 5 * 8 == 240
+    assert costs.Plan([it], ["12_c3d"]).table()["clip_steps"].tolist() == [240]
+    t = costs.training_seconds(it, {"step_s": 1.0, "forward_s": 0.0, "setup_s": 0.0})
+    # a fold fits 6 clips: ceil(6 / 4) = 2 steps an epoch and stage
+    assert t["steps"] == 5 * 2 * 3 * 2 == 60 and t["seconds"] == pytest.approx(60.0)
+    # forward passes: the 2 validation clips each epoch and stage of each fold, and the 10 test clips once
+    t = costs.training_seconds(it, {"step_s": 0.0, "forward_s": 1.0, "setup_s": 10.0})
+    assert t["forward_clips"] == 5 * 2 * 3 * 2 + 10 == 70 and t["seconds"] == pytest.approx(70 + 5 * 10)
+    # an earlier training that makes the same run records costs nothing again
+    assert costs.Plan([item(shared=True)], ["12_c3d"]).table()["clip_steps"].tolist() == [0]
+
+
+def test_a_baseline_costs_its_folds_fits():
+    spec = TrainingSpec(key=("svm",), name="svm", model="lbp_svm", pipeline="lbp_top", pipeline_params={},
+                        protocol="loso", protocol_params={}, scheme="c3d", n_clips=12, n_folds=4, train_clips=36)
+    it = costs.Item("20_baselines", spec, params.resolve("smoke"))
+    assert spec.clip_steps() == 0
+    assert costs.training_seconds(it, {"fit_s": 0.5}) == {"steps": 0, "forward_clips": 0, "seconds": 2.0}
+
+
+H200 = {"source": "a test machine", "device": "cuda", "cores": 16,
+        "train": {"c3d_model_a": {"clips_per_s": 100.0, "batch": 8, "profile": "default"}}, "setup_s": 2.0}
+
+
+def test_another_machines_calibration_prices_training_without_measuring_here(tmp_path, monkeypatch):
+    f = tmp_path / "h200.json"
+    f.write_text(json.dumps(H200))
+    monkeypatch.setattr(calibration, "measure_training", lambda *a, **k: pytest.fail("measured here"))
+    cal = calibration.Calibration("cpu", path=tmp_path / "cache.json", external=calibration.load_file(f))
+    assert cal.source.startswith("a test machine")
+    it = item(batch_size=4, val_fraction=0.0, track_test=False)
+    cost = cal.training(it, None)
+    # a batch smaller than the measured one takes as long as the measured step (launch bound): 8 / 100 s
+    assert cost["step_s"] == pytest.approx(0.08) and cost["setup_s"] == 2.0
+    t = costs.training_seconds(it, cost)
+    assert t["steps"] == 5 * 2 * 3 * math.ceil(8 / 4)
+    assert cal.speedup(4) == 4 and cal.speedup(64) == 16  # the file's cores, not this machine's
+    # a model of the same family is priced from the measured one by the ratio of FLOPs
+    other = cal.training(item("c3d_model_b", batch_size=4), None)
+    ratio = calibration._flops("c3d_model_b", {"profile": "default"}) / \
+        calibration._flops("c3d_model_a", {"profile": "default"})
+    assert other["step_s"] == pytest.approx(0.08 * ratio) and ratio != pytest.approx(1.0)
+    with pytest.raises(ConfigError, match="no model of 'psn'"):
+        cal.training(item("psn", batch_size=4), None)
+
+
+@pytest.mark.parametrize("text, found", [("{not json", "Expecting"), ('{"source": "x"}', "no device, cores, train")])
+def test_a_bad_calibration_file_is_a_data_error_naming_it(tmp_path, text, found):
+    f = tmp_path / "cal.json"
+    f.write_text(text)
+    with pytest.raises(DataError, match=found) as e:
+        calibration.load_file(f)
+    assert str(f) in str(e.value)
+    with pytest.raises(DataError, match="cal-absent.json"):
+        calibration.load_file(tmp_path / "cal-absent.json")
+
+
+def cli(*args, home):
+    import os
+    env = {**os.environ, "MELIB_HOME": str(home), "MELIB_CONFIG": str(home / "absent.yaml")}
+    env.pop("MELIB_DASK", None)
+    return subprocess.run([sys.executable, "-m", "melib.cli", "study", *args], capture_output=True, text=True,
+                          env=env)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--plan-changes", "{max_folds: 2"], "--plan-changes takes a JSON object"),
+    (["--calibration", "x.json"], "--calibration .* add --plan"),
+    (["--dask", "localhost:8786"], "--dask takes a Dask scheduler address"),
+    (["--plan", "--calibration", "nowhere.json"], "nowhere.json"),
+])
+def test_study_refuses_bad_options_in_one_line(tmp_path, args, message):
+    import re
+    out = cli(*args, home=tmp_path)
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+    assert re.search(message, out.stderr), out.stderr
