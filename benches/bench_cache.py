@@ -22,7 +22,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     from melib import datasets, synth
-    from melib.preprocess.cache import cache_info, cached, map_clips
+    from melib.preprocess.cache import cache_info, cached
+from melib.preprocess.clips import map_clips
     from melib.preprocess.face import face_track
     from melib.preprocess.temporal import linear_resample
 

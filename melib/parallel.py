@@ -15,7 +15,7 @@ in task order whichever way the work is spread. ``shared`` holds the large input
   (``dask worker ... --resources GPU=1``) each task asks for one, so a GPU trains one fold at a time.
 
 ``stream(fn, tasks, n_jobs=None)`` yields ``(position, fn(task))`` as each finishes, from a pool of one
-process per core by default (preprocessing clips: :func:`melib.preprocess.cache.map_clips`). Its workers keep
+process per core by default (preprocessing clips: :func:`melib.preprocess.clips.map_clips`). Its workers keep
 their BLAS, OpenMP, torch and OpenCV threads to their share of the cores (1 when every core has a worker), so
 they do not fight over the cores, and see this process's working directory and ``MELIB_*`` variables.
 """

@@ -9,7 +9,8 @@ import pytest
 
 from melib.errors import DataError
 from melib.preprocess import cache as cache_mod
-from melib.preprocess.cache import cache_clear, cache_info, cached, fingerprint, map_clips
+from melib.preprocess.cache import cache_clear, cache_info, cached, fingerprint
+from melib.preprocess.clips import map_clips
 
 
 @pytest.fixture(autouse=True)

@@ -206,7 +206,8 @@ def test_synthetic_alignment_maps_ground_truth(synth_rows):
 
 
 def test_detection_is_cached_once_per_clip_whatever_the_face_size(synth_rows, tmp_path, monkeypatch):
-    from melib.preprocess.cache import cache_info, map_clips
+    from melib.preprocess.cache import cache_info
+    from melib.preprocess.clips import map_clips
 
     monkeypatch.setenv("MELIB_CACHE", str(tmp_path))
     samples, _ = synth_rows

@@ -18,7 +18,8 @@ import torch
 from melib import datasets, parallel
 from melib.errors import ConfigError, DataError
 from melib.preprocess import pipelines as P
-from melib.preprocess.cache import cache_info, cached, map_clips
+from melib.preprocess.cache import cache_info, cached
+from melib.preprocess.clips import map_clips
 
 
 @pytest.fixture(scope="module")

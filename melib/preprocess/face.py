@@ -215,7 +215,7 @@ def face_landmarks(row, upsample: int = 0, min_score: float = 0.0) -> dict:
     """The face box, detector score and 68 landmarks (input coordinates) on a samples row's onset frame.
 
     Cached: one detection per clip, however many face sizes the papers' pipelines align it to. A clip with
-    no face raises :class:`FaceNotFound`, which :func:`~melib.preprocess.cache.map_clips` turns into an
+    no face raises :class:`FaceNotFound`, which :func:`~melib.preprocess.clips.map_clips` turns into an
     exclusion record (and the cache remembers).
     """
     from .. import datasets

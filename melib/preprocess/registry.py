@@ -29,7 +29,7 @@ import torch
 
 from ..errors import ConfigError, DataError
 from ..registry import Registry
-from .cache import map_clips
+from .clips import map_clips
 
 RPCA_BATCH = 32  # clips per RPCA batch on the device
 RPCA_CHUNK = 256  # clips whose RPCA inputs are held at once (PSN's 150 x 112 x 112 float32: 7.5 MB a clip)
