@@ -43,22 +43,12 @@ PIPELINE_CLIPS = 2
 NOTEBOOK_IMPORTS = ("melib.experiments", "melib.report", "matplotlib.pyplot", "IPython.display")
 
 
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def machine(device: str = "cpu") -> dict:
     """The machine a calibration holds for: host, CPU, cores, torch version, device and its name."""
     dev = torch.device(device)
-    name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else _cpu_name()
-    return {"host": platform.node(), "cpu": _cpu_name(), "cores": parallel.cpu_count(), "torch": torch.__version__,
-            "device": dev.type, "device_name": name}
+    name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else parallel.cpu_name()
+    return {"host": platform.node(), "cpu": parallel.cpu_name(), "cores": parallel.cpu_count(),
+            "torch": torch.__version__, "device": dev.type, "device_name": name}
 
 
 def cache_file(device: str = "cpu") -> Path:

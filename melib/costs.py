@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Sequence
 
 import pandas as pd
@@ -41,7 +42,6 @@ class Item:
     p: Params
     jobs: int = 1
     shared: bool = False
-    labelled_clips: int = 0  # clips the spec's scheme labels (what its preprocessing covers)
     source: str = ""  # the data the clips come from
 
 
@@ -98,8 +98,8 @@ def _config(it: Item):
 def planned(chapters: Sequence[tuple[str, dict]], progress: bool = False) -> Plan:
     """The trainings of each ``(notebook, parameters)`` (parameters as ``melib study`` sends them), in order.
     A training on a set of the chapter's own (``TrainingSpec.data``) gets its clips from ``Chapter.data``."""
+    from .errors import ConfigError
     from .experiments import chapter as chapter_of
-    from .experiments.common import labelled
 
     items, seen, plan = [], set(), Plan([], [])
     for name, given in chapters:
@@ -113,12 +113,14 @@ def planned(chapters: Sequence[tuple[str, dict]], progress: bool = False) -> Pla
         root = str(data_root(p) or "real")
         for s in specs:
             source = root if s.data is None else f"{root}:{s.data}"
+            if s.data is not None and ch.data is None:
+                raise ConfigError(f"chapter {ch.notebook} plans a training on its own set {s.data!r} but has no "
+                                  "data(p, name) to give its clips (melib.experiments.contract)")
             if source not in plan.sources:
-                plan.sources[source] = smp if s.data is None or ch.data is None else ch.data(p, s.data)
-            n_lab = len(labelled(plan.sources[source], s.scheme))
-            it = Item(ch.notebook, s, p, jobs, labelled_clips=n_lab, source=source)
+                plan.sources[source] = smp if s.data is None else ch.data(p, s.data)
+            it = Item(ch.notebook, s, p, jobs, source=source)
             ident = run_identity(it)
-            items.append(Item(ch.notebook, s, p, jobs, ident in seen, n_lab, source))
+            items.append(Item(ch.notebook, s, p, jobs, ident in seen, source))
             seen.add(ident)
     plan.items = items
     return plan
@@ -158,24 +160,48 @@ class Estimate:
         return float(self.chapters["total_s"].sum())
 
 
+def clip_ids(samples: pd.DataFrame) -> list[str]:
+    """An identity of each clip's frames: a digest of its frame count and of the bytes of its first, middle
+    and last frames (the cache is keyed by the frames' content, so two sets that share frames, e.g. synthetic
+    sets differing only in their labels, share cache entries)."""
+    import hashlib
+
+    out = []
+    for frames in samples["frames"]:
+        frames = list(frames)
+        h = hashlib.sha1(str(len(frames)).encode())
+        for f in {0: frames[0], 1: frames[len(frames) // 2], 2: frames[-1]}.values() if frames else ():
+            try:
+                h.update(Path(f).read_bytes())
+            except OSError:
+                h.update(str(f).encode())
+        out.append(h.hexdigest())
+    return out
+
+
 def _preprocessing(plan: Plan, cal, progress: bool) -> pd.DataFrame:
     """Per chapter and pipeline: clips computed and loaded, and the seconds of each part (see the module
     docstring): ``pool_s`` (worker processes), ``device_s`` and ``parent_s`` (this process)."""
-    rows, computed, faces, built, hashed = [], {}, {}, set(), {}
+    from .experiments.common import labelled
+
+    rows, computed, faces, built, hashed, ids = [], {}, set(), set(), {}, {}
     for it in plan.items:
         s = it.spec
-        sig = (s.pipeline, _frozen(s.pipeline_params), it.source)
-        if (it.chapter, sig, s.scheme) in built:  # a chapter builds one set of inputs once (execute_all's memo)
+        sig = (s.pipeline, _frozen(s.pipeline_params))
+        if (it.chapter, sig, it.source, s.scheme) in built:  # a chapter builds a set of inputs once
             continue
-        built.add((it.chapter, sig, s.scheme))
+        built.add((it.chapter, sig, it.source, s.scheme))
         c = cal.pipeline(it, plan.sources[it.source], progress=progress)
-        n = it.labelled_clips
-        new = max(0, n - computed.get(sig, 0))
-        new_faces = max(0, n - faces.get(it.source, 0))
-        to_hash = max(0, n - hashed.get((it.chapter, it.source), 0))
-        computed[sig] = max(computed.get(sig, 0), n)
-        faces[it.source] = max(faces.get(it.source, 0), n)
-        hashed[(it.chapter, it.source)] = max(hashed.get((it.chapter, it.source), 0), n)
+        if (it.source, s.scheme) not in ids:
+            ids[(it.source, s.scheme)] = set(clip_ids(labelled(plan.sources[it.source], s.scheme)))
+        clips = ids[(it.source, s.scheme)]
+        done = computed.setdefault(sig, set())
+        new, new_faces = len(clips - done), len(clips - faces)
+        to_hash = len(clips - hashed.setdefault(it.chapter, set()))  # digests are remembered in a process
+        done |= clips
+        faces |= clips
+        hashed[it.chapter] |= clips
+        n = len(clips)
         rows.append({"chapter": it.chapter, "pipeline": s.pipeline, "clips": n, "computed": new,
                      "new_faces": new_faces, "pool_s": new * (c["clip_s"] + c["key_s"]) + new_faces * c["landmarks_s"],
                      "device_s": new * c["device_s"], "parent_s": (n - new) * c["hit_s"] + to_hash * c["key_s"]})
@@ -212,7 +238,8 @@ def estimate(plan: Plan, cal, progress: bool = False) -> Estimate:
             workers = cal.preprocess_workers()
             pre_s = float(part["pool_s"].sum()) / cal.speedup(workers) + serial
             pool = over["pool_s"] if workers > 1 and part["computed"].sum() > 1 else 0.0
-        out.append({"chapter": name, "trainings": int(mine.sum()), "clip_steps": int(trainings.loc[mine, "clip_steps"].sum()),
+        out.append({"chapter": name, "trainings": int(mine.sum()),
+                    "clip_steps": int(trainings.loc[mine, "clip_steps"].sum()),
                     "preprocess_s": pre_s, "train_s": train_s, "overhead_s": over["notebook_s"] + pool})
     chapters = pd.DataFrame(out, columns=["chapter", "trainings", "clip_steps", "preprocess_s", "train_s",
                                           "overhead_s"])

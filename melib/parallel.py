@@ -40,6 +40,20 @@ def cpu_count() -> int:
     return max(1, joblib_cpu_count())
 
 
+def cpu_name() -> str:
+    """The CPU's model name (``/proc/cpuinfo``; else what ``platform`` knows)."""
+    import platform
+    from pathlib import Path
+
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def n_workers(n_jobs: int | None) -> int:
     """``n_jobs`` checked: ``None`` means one worker per core."""
     if n_jobs is None:

@@ -7,6 +7,7 @@ import math
 import subprocess
 import sys
 
+import pandas as pd
 import pytest
 
 from melib import calibration, costs, params
@@ -21,7 +22,7 @@ def item(model="c3d_model_a", *, n_clips=10, n_folds=5, epochs=3, stages=2, shar
     spec = TrainingSpec(key=("hand", model), name="hand", model=model, pipeline="c3d", pipeline_params={},
                         protocol="group_kfold", protocol_params={}, scheme="c3d", config=config, n_clips=n_clips,
                         n_folds=n_folds, train_clips=n_folds * per_fold, epochs=epochs, stages=stages)
-    return costs.Item("12_c3d", spec, params.resolve("smoke"), shared=shared, labelled_clips=n_clips, source="x")
+    return costs.Item("12_c3d", spec, params.resolve("smoke"), shared=shared, source="x")
 
 
 def test_clip_steps_and_steps_match_a_hand_count():
@@ -103,3 +104,38 @@ def test_study_refuses_bad_options_in_one_line(tmp_path, args, message):
     out = cli(*args, home=tmp_path)
     assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
     assert re.search(message, out.stderr), out.stderr
+
+
+class FixedCosts:
+    """A calibration with fixed pipeline costs: 1 s a computed clip, 0.5 s a cache hit, 2 s a face."""
+
+    def pipeline(self, it, samples, progress=False):
+        return {"clip_s": 1.0, "key_s": 0.0, "landmarks_s": 2.0, "device_s": 0.0, "hit_s": 0.5}
+
+
+def test_preprocessing_counts_each_clip_once_by_its_frames(tmp_path, monkeypatch):
+    from melib.experiments import common
+
+    monkeypatch.setattr(common, "labelled", lambda samples, scheme: samples)
+
+    def clips(folder, n, content=b"same"):
+        rows = []
+        for i in range(n):
+            frames = []
+            for j in range(3):
+                f = tmp_path / folder / f"c{i}" / f"{j}.jpg"
+                f.parent.mkdir(parents=True, exist_ok=True)
+                f.write_bytes(content + bytes([i, j]))
+                frames.append(str(f))
+            rows.append({"frames": frames})
+        return pd.DataFrame(rows)
+
+    # two sets in different folders with the same frames (labels aside), and one with other frames
+    sources = {"a": clips("a", 4), "b": clips("b", 4), "c": clips("c", 4, b"other")}
+    assert costs.clip_ids(sources["a"]) == costs.clip_ids(sources["b"]) != costs.clip_ids(sources["c"])
+    items = [costs.Item("30_protocols", item().spec, params.resolve("smoke"), source=src) for src in "abc"]
+    plan = costs.Plan(items, ["30_protocols"], sources=sources)
+    pre = costs._preprocessing(plan, FixedCosts(), progress=False)
+    # set a: 4 computed, 4 faces; set b: 4 cache hits; set c: 4 computed, 4 faces
+    assert pre["computed"].tolist() == [4, 0, 4] and pre["new_faces"].tolist() == [4, 0, 4]
+    assert pre["pool_s"].tolist() == [4 * 1 + 4 * 2, 0, 4 * 1 + 4 * 2] and pre["parent_s"].tolist() == [0, 2.0, 0]
