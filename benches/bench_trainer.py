@@ -8,7 +8,8 @@ For each model: ``--batch`` x ``--steps`` random clips of its input spec. The pu
 ``melib.train.fit`` over those clips with the same optimiser, learning rate, batch size and step count (one
 stage, so both run the same forward), setup, shuffling, batch gathering and per-epoch curves included. The two
 alternate ``--repeats`` times (a busy machine slows both alike) and the median ratio is printed: the target is
->= 0.7 on a CPU and >= 0.5 on a GPU. Without CUDA the GPU rows say "not measured (no CUDA)".
+>= 0.7 on a CPU and >= 0.5 on a GPU. Without CUDA the GPU rows say "not measured (no CUDA)". On the CPU both
+run with ``--threads`` torch threads (default 1, as the chapters train).
 """
 from __future__ import annotations
 
@@ -65,7 +66,9 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, default=4, help="steps an epoch")
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch CPU threads (default 1, as the chapters train on a CPU: two threads of a small model "
+                         "on a busy 2-core machine wait on each other, up to 100x slower; 0: torch's default)")
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -25,7 +25,7 @@ export MELIB_HOME="$WORK" MELIB_CACHE="$WORK/cache" MELIB_RUNS="$WORK/runs" MELI
 export MELIB_CONFIG="$WORK/absent.yaml"
 unset MELIB_DASK
 if [ $TINY = 1 ]; then
-  PROFILE=smoke; DEVICE=cpu; NOTEBOOKS="12_c3d"; CHANGES='{"max_folds": 1, "epochs": 1}'
+  PROFILE=smoke; DEVICE=cpu; NOTEBOOKS="12_c3d"; CHANGES='{"max_folds": 2, "epochs": 1}'
   TRAINER="--models c3d_model_a --steps 2 --epochs 1 --repeats 1"; RPCA="--clips 4 --batch 2 --single 1"
   DATA=(); export MELIB_DATA_SYNTH="$WORK/synth"
 else

@@ -8,6 +8,7 @@ import torch
 from sklearn.linear_model import LogisticRegression
 from torch import nn
 
+import trainer_reference as ref
 from melib import train
 from melib.errors import ConfigError, DataError
 
@@ -21,9 +22,7 @@ def toy(n_subjects=6, per_subject=6, d=5, seed=0, shift=2.0):
              "label": ["neg", "pos", "sur"][c % 3]} for s in range(n_subjects) for c in range(per_subject)]
     df = pd.DataFrame(rows)
     y = df["label"].map({"neg": 0, "pos": 1, "sur": 2}).to_numpy()
-    X = rng.normal(size=(len(df), d)).astype(np.float32)
-    X[np.arange(len(df)), y] += shift
-    return df, X, y
+    return df, ref.shifted_features(y, d, shift, rng), y
 
 
 class Mlp(nn.Module):
@@ -186,21 +185,11 @@ def test_training_and_validation_never_read_the_test_fold():
     assert len(rec["curves"]["main"]["test_accuracy"]) == len(rec["curves"]["main"]["train_loss"])
 
 
-class TwoStage(nn.Module):
-    """Stage 1 trains the encoder through an auxiliary head on per-clip targets; stage 2 trains the head."""
+class TwoStage(ref.TwoStage):
+    """Stage 1 trains the encoder through an auxiliary head on per-clip targets (y > 0); stage 2 the head."""
 
-    def __init__(self):
-        super().__init__()
-        self.enc, self.aux, self.head = nn.Linear(5, 4), nn.Linear(4, 2), nn.Linear(4, 3)
-
-    def forward(self, x):
-        return self.head(torch.relu(self.enc(x)))
-
-    def training_stages(self):
-        return [train.Stage("regions", params=lambda m: list(m.enc.parameters()) + list(m.aux.parameters()),
-                            forward=lambda m, x: m.aux(torch.relu(m.enc(x))), target=lambda x, y: (y > 0).long(),
-                            n_classes=2, config={"epochs": 3, "loss": "focal"}),
-                train.Stage("classifier", params=lambda m: m.head.parameters(), config={"epochs": 2})]
+    def target(self, x, y):
+        return (y > 0).long()
 
 
 def test_two_stage_hooks(monkeypatch):
@@ -304,7 +293,6 @@ def test_trainer_gives_the_recorded_curves_and_predictions():
     allows for another CPU's float rounding, not for a different batch order or update."""
     import json
 
-    import trainer_reference as ref
 
     want = json.loads(ref.PATH.read_text())
     got = json.loads(json.dumps(ref.cases()))

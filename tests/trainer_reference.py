@@ -28,9 +28,14 @@ def toy(n_subjects=6, per_subject=7, d=5, seed=0, shift=1.0):
     df = pd.DataFrame([{"dataset": "d", "subject": f"d/s{s}", "clip": f"s{s}c{c}", "label": c % 3}
                        for s in range(n_subjects) for c in range(per_subject)])
     y = df["label"].to_numpy()
-    X = rng.normal(size=(len(df), d)).astype(np.float32)
-    X[np.arange(len(df)), y] += shift
-    return df, X, y
+    return df, shifted_features(y, d, shift, rng), y
+
+
+def shifted_features(y, d: int, shift: float, rng) -> np.ndarray:
+    """Normal features of ``d`` dimensions, dimension ``y[i]`` of clip i shifted by ``shift``."""
+    X = rng.normal(size=(len(y), d)).astype(np.float32)
+    X[np.arange(len(y)), y] += shift
+    return X
 
 
 class Mlp(nn.Module):
@@ -52,10 +57,12 @@ class TwoStage(nn.Module):
     def forward(self, x):
         return self.head(torch.relu(self.enc(x)))
 
+    def target(self, x, y):
+        return torch.where(y == 2, torch.full_like(y, -1), y)
+
     def training_stages(self):
         return [train.Stage("regions", params=lambda m: list(m.enc.parameters()) + list(m.aux.parameters()),
-                            forward=lambda m, x: m.aux(torch.relu(m.enc(x))),
-                            target=lambda x, y: torch.where(y == 2, torch.full_like(y, -1), y),
+                            forward=lambda m, x: m.aux(torch.relu(m.enc(x))), target=self.target,
                             n_classes=2, config={"epochs": 3, "loss": "focal"}),
                 train.Stage("classifier", params=lambda m: m.head.parameters(), config={"epochs": 2})]
 
