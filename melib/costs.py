@@ -107,7 +107,7 @@ def planned(chapters: Sequence[tuple[str, dict]], progress: bool = False) -> Pla
         p = ch.setup(**given)
         plan.chapters.append(ch.notebook)
         plan.params[ch.notebook] = p
-        smp = load_samples(p, progress)
+        smp = load_samples(p, progress) if "data" in ch.parameters else None  # else only sets of its own
         specs = ch.plan(p, smp)
         jobs = int(ch.settings(p).get("n_jobs") or 1)
         root = str(data_root(p) or "real")

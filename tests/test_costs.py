@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 
@@ -11,6 +12,7 @@ import pandas as pd
 import pytest
 
 from melib import calibration, costs, params
+from melib.experiments import common
 from melib.errors import ConfigError, DataError
 from melib.experiments.contract import TrainingSpec
 
@@ -114,8 +116,6 @@ class FixedCosts:
 
 
 def test_preprocessing_counts_each_clip_once_by_its_frames(tmp_path, monkeypatch):
-    from melib.experiments import common
-
     monkeypatch.setattr(common, "labelled", lambda samples, scheme: samples)
 
     def clips(folder, n, content=b"same"):
@@ -139,3 +139,22 @@ def test_preprocessing_counts_each_clip_once_by_its_frames(tmp_path, monkeypatch
     # set a: 4 computed, 4 faces; set b: 4 cache hits; set c: 4 computed, 4 faces
     assert pre["computed"].tolist() == [4, 0, 4] and pre["new_faces"].tolist() == [4, 0, 4]
     assert pre["pool_s"].tolist() == [4 * 1 + 4 * 2, 0, 4 * 1 + 4 * 2] and pre["parent_s"].tolist() == [0, 2.0, 0]
+
+
+def test_a_chapter_with_sets_of_its_own_is_planned_without_the_profiles_data(home, monkeypatch):
+    # the paper profile's data is the releases, none configured here: the known-answer chapter (its own
+    # amplitude sets, no data parameter) is planned all the same, each training on its set's clips
+    monkeypatch.setenv("MELIB_CONFIG", str(home / "absent.yaml"))
+    for var in [v for v in os.environ if v.startswith("MELIB_DATA_")]:
+        monkeypatch.delenv(var)
+    small = {"subjects": 2, "clips_per_subject": 7, "width": 256, "height": 192, "frames": [12, 16]}
+    plan = costs.planned([("40_known_answer", {"profile": "paper", "plan": {"epochs": 2, "amplitudes": [0, 3],
+                                                                         "synth": small}})])
+    table = plan.table()
+    assert len(table) and set(table["chapter"]) == {"40_known_answer"}
+    assert {it.source.split(":")[-1] for it in plan.items} == {"amplitude 0", "amplitude 3"}
+    deep = [it.spec for it in plan.items if it.spec.epochs]
+    assert deep and all(s.epochs == 2 for s in deep)
+    assert table["clip_steps"].sum() == sum(s.clip_steps() for s in deep) > 0
+    for it in plan.items:
+        assert it.spec.n_clips == len(common.labelled(plan.sources[it.source], it.spec.scheme))
