@@ -10,9 +10,10 @@ machine):
 - training: per fold ``epochs x stages x ceil(training clips / batch)`` steps, the forward passes of the
   validation and monitored clips each epoch and of the test clips once, and the fit's setup; early stopping
   (``patience``) can only make a run shorter than this;
-- preprocessing: each pipeline (with its parameters) once per clip of the largest labelled set a chapter
-  gives it (the cache serves the rest, and later chapters), the face landmarks once per clip of a data set,
-  spread over the worker pool with the pool's measured speed-up (in one process on an accelerator);
+- preprocessing: each pipeline (with its parameters) once per distinct clip (:func:`clip_ids`: the cache is
+  keyed by the frames' content, so it serves the rest, and later chapters), the face landmarks once per
+  distinct clip, spread over the worker pool with the pool's measured speed-up; on an accelerator RPCA is
+  batched on the device in this process (``device_s``) and the pool runs the rest;
 - each notebook's fixed cost (kernel, imports) and, where it preprocesses, the pool's start.
 
 A chapter whose plan has an ``n_jobs`` key runs its trainings that many at a time (the measured pool
