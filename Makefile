@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 LOCK := requirements.lock
 TORCH := torch==2.13.0
 
-.PHONY: setup study test chromium clean bench lock
+.PHONY: setup study plan test chromium clean bench lock
 
 setup: $(STAMP)
 
@@ -24,6 +24,10 @@ $(STAMP): pyproject.toml $(LOCK)
 # PROFILE=smoke|default|paper, DATA=synth|real|/path, DEVICE=cpu|cuda|auto
 study: $(STAMP)
 	$(BIN)/melib study $(if $(PROFILE),--profile $(PROFILE)) $(if $(DATA),--data $(DATA)) $(if $(DEVICE),--device $(DEVICE))
+
+# The dry run: every training `make study` would make with the same PROFILE/DATA/DEVICE, and its estimated time.
+plan: $(STAMP)
+	$(BIN)/melib study --plan $(if $(PROFILE),--profile $(PROFILE)) $(if $(DATA),--data $(DATA)) $(if $(DEVICE),--device $(DEVICE))
 
 # nbval-lax: notebooks are stored without outputs (their numbers change with data and profile), so nbval
 # checks that every cell of every notebook runs without error on the smoke profile.

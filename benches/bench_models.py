@@ -23,6 +23,29 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from melib.models import build, example_input, n_params, names  # noqa: E402
 
 
+def step_fn(model, x, y):
+    """The bench's pure training step of ``model`` on the fixed batch ``(x, y)``: forward, cross-entropy,
+    backward, plain SGD step, nothing else."""
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        F.cross_entropy(model(x), y).backward()
+        opt.step()
+    return step
+
+
+def timed(fn, device: str) -> float:
+    """Seconds ``fn()`` takes (the device synchronised before and after)."""
+    if device == "cuda":
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    fn()
+    if device == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - t0
+
+
 def throughput(name: str, profile: str, device: str, batch: int, steps: int, warmup: int) -> tuple[float, int]:
     """Clips per second of training steps (forward, backward, SGD step) and the parameter count."""
     torch.manual_seed(0)
@@ -30,24 +53,14 @@ def throughput(name: str, profile: str, device: str, batch: int, steps: int, war
     x = example_input(model, batch=batch)
     with torch.no_grad():
         k = model(x).shape[1]
-    y = torch.arange(batch, device=device) % k
-    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1e-4)
-
-    def step():
-        opt.zero_grad(set_to_none=True)
-        F.cross_entropy(model(x), y).backward()
-        opt.step()
-
+    step = step_fn(model, x, torch.arange(batch, device=device) % k)
     for _ in range(warmup):
         step()
-    if device == "cuda":
-        torch.cuda.synchronize()
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        step()
-    if device == "cuda":
-        torch.cuda.synchronize()
-    return batch * steps / (time.perf_counter() - t0), n_params(model)
+
+    def run():
+        for _ in range(steps):
+            step()
+    return batch * steps / timed(run, device), n_params(model)
 
 
 def main(argv=None) -> None:

@@ -26,12 +26,14 @@ import yaml
 from .deviations import write_book as write_deviations
 from .display import GLANCE, PARAMETERS, SUMMARY, clean_text
 from .errors import ConfigError, DataError, MelibError
+from .parallel import cpu_name
 
 RERUN = "Re-run this chapter"
 OVERVIEW = "50_results_overview"
 # melib study's options for the notebook parameters (dataset and frame_size: papermill only)
 CLI = {"profile": "--profile", "data": "--data", "device": "--device", "seed": "--seed", "epochs": "--epochs",
-       "scheme": "--scheme", "protocol": "--protocol", "plan": "--plan", "show_real_frames": "--show-real-frames"}
+       "scheme": "--scheme", "protocol": "--protocol", "plan": "--plan-changes",
+       "show_real_frames": "--show-real-frames"}
 
 
 class BookBuildError(MelibError, RuntimeError):
@@ -39,16 +41,6 @@ class BookBuildError(MelibError, RuntimeError):
 
 
 # ---- what ran ------------------------------------------------------------------------------------------
-
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
 
 def _uncommitted() -> bool | None:
     """Whether melib's git working tree has uncommitted changes to tracked files (None: not a git checkout)."""
@@ -67,8 +59,8 @@ def environment() -> dict:
     from . import records
 
     return {**records.provenance(), "uncommitted_changes": _uncommitted(),
-            "machine": {"cpu": _cpu(), "cores": os.cpu_count(), "system": f"{platform.system()} {platform.release()}",
-                        "architecture": platform.machine()}}
+            "machine": {"cpu": cpu_name(), "cores": os.cpu_count(),
+                        "system": f"{platform.system()} {platform.release()}", "architecture": platform.machine()}}
 
 
 def _commit(env: dict) -> str:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from .errors import MelibError
@@ -61,19 +62,30 @@ def _results(args) -> None:
 
 
 def _study(args) -> None:
-    from . import study
-
     import json
+    import os
 
+    from . import study
     from .errors import ConfigError
 
     try:
-        plan = json.loads(args.plan) if args.plan else None
+        changes = json.loads(args.plan_changes) if args.plan_changes else None
     except json.JSONDecodeError as e:
-        raise ConfigError(f"--plan takes a JSON object such as '{{\"max_folds\": 2}}', not {args.plan!r} ({e})")
-    index = study.run(args.profile, data=args.data, device=args.device, notebooks=args.notebooks or None,
-                      force=args.force, seed=args.seed, epochs=args.epochs, scheme=args.scheme,
-                      protocol=args.protocol, plan=plan, show_real_frames=True if args.show_real_frames else None)
+        raise ConfigError(f"--plan-changes takes a JSON object such as '{{\"max_folds\": 2}}', not "
+                          f"{args.plan_changes!r} ({e})")
+    if args.calibration and not args.plan:
+        raise ConfigError("--calibration (another machine's costs) is for the estimate: add --plan")
+    if args.dask:
+        if not args.dask.startswith(("tcp://", "tls://", "ucx://", "inproc://")):
+            raise ConfigError(f"--dask takes a Dask scheduler address such as tcp://host:8786, not {args.dask!r}")
+        os.environ["MELIB_DASK"] = args.dask  # the notebooks' kernels inherit it: folds go to that cluster
+    kw = dict(data=args.data, device=args.device, notebooks=args.notebooks or None, seed=args.seed,
+              epochs=args.epochs, scheme=args.scheme, protocol=args.protocol, plan=changes,
+              show_real_frames=True if args.show_real_frames else None)
+    if args.plan:
+        print(study.plan(args.profile, calibration=args.calibration, **kw)[2])
+        return
+    index = study.run(args.profile, force=args.force, **kw)
     print(f"\nThe book is at {index}")
 
 
@@ -132,7 +144,18 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--scheme", default=None, help="label scheme for the chapters that take it (default: each one's)")
     st.add_argument("--protocol", default=None, help="loso | stratified_kfold | group_kfold | holdout (default: each "
                                                      "chapter's)")
-    st.add_argument("--plan", default=None, help='changes to every chapter\'s plan as JSON, e.g. \'{"max_folds": 2}\'')
+    st.add_argument("--plan", action="store_true",
+                    help="dry run: list every training the chapters would make (model, protocol, folds, epochs, "
+                         "clips, input size, clip-steps) and the estimated time on this machine, from a short "
+                         "measured calibration (cached per machine, torch version and device); nothing is trained")
+    st.add_argument("--plan-changes", default=None, metavar="JSON",
+                    help='changes to every chapter\'s plan (the notebook parameter plan), e.g. \'{"max_folds": 2}\'')
+    st.add_argument("--calibration", default=None, metavar="FILE",
+                    help="with --plan: price the trainings with another machine's calibration file (e.g. "
+                         "benches/calibration_h200_issue14.json) instead of measuring here")
+    st.add_argument("--dask", default=os.environ.get("MELIB_DASK"), metavar="ADDRESS",
+                    help="run the folds on an existing Dask cluster (scheduler address, e.g. tcp://host:8786; "
+                         "default $MELIB_DASK): one fold per worker thread, each worker pinned to its own GPU")
     st.add_argument("--show-real-frames", action="store_true",
                     help="show frames of licensed clips in the book (never share such a build)")
     st.set_defaults(func=_study)

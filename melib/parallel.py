@@ -7,7 +7,12 @@ in task order whichever way the work is spread. ``shared`` holds the large input
 - ``backend="local"``: ``n_jobs=1`` (the default, right for 2 cores) runs in this process; ``n_jobs>1`` uses
   a joblib ``loky`` process pool (cloudpickle, so closures and lambdas travel).
 - ``backend="dask"``: ``address`` is a scheduler address (``"tcp://host:8786"``), a
-  ``distributed.Client`` or a cluster object (e.g. ``distributed.LocalCluster``).
+  ``distributed.Client`` or a cluster object (e.g. ``distributed.LocalCluster``). ``backend=None`` (the
+  default of ``melib.train.evaluate``) means Dask at ``$MELIB_DASK`` when it is set (``melib study --dask``),
+  else local. Each worker is pinned to one GPU before its first task (:func:`pin_workers`): the k-th worker
+  of a host gets ``CUDA_VISIBLE_DEVICES=k`` (unless its environment already names its devices), so a task's
+  ``"cuda"`` is that worker's own GPU; when every worker declares a ``GPU`` resource
+  (``dask worker ... --resources GPU=1``) each task asks for one, so a GPU trains one fold at a time.
 
 ``stream(fn, tasks, n_jobs=None)`` yields ``(position, fn(task))`` as each finishes, from a pool of one
 process per core by default (preprocessing clips: :func:`melib.preprocess.clips.map_clips`). Its workers keep
@@ -33,6 +38,20 @@ def cpu_count() -> int:
     from joblib import cpu_count as joblib_cpu_count
 
     return max(1, joblib_cpu_count())
+
+
+def cpu_name() -> str:
+    """The CPU's model name (``/proc/cpuinfo``; else what ``platform`` knows)."""
+    import platform
+    from pathlib import Path
+
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def n_workers(n_jobs: int | None) -> int:
@@ -105,13 +124,15 @@ def stream(fn: Callable, tasks: Sequence, n_jobs: int | None = None,
 
 
 def run_all(fn: Callable, tasks: Sequence, *, shared: dict[str, Any] | None = None, n_jobs: int = 1,
-            backend: str = "local", address: Any = None, progress: bool = True, desc: str = "folds",
+            backend: str | None = "local", address: Any = None, progress: bool = True, desc: str = "folds",
             on_result: Callable[[int, Any], None] | None = None) -> list:
-    """``[fn(task, **shared) for task in tasks]`` computed serially, in a process pool or on Dask.
+    """``[fn(task, **shared) for task in tasks]`` computed serially, in a process pool or on Dask
+    (``backend=None``: :func:`resolve_backend`).
 
     ``on_result(i, result)`` is called in this process as each result arrives (to save it at once, so an
     interrupted run keeps the folds that finished).
     """
+    backend, address = resolve_backend(backend, address)
     shared = shared or {}
     on_result = on_result or (lambda i, r: None)
     tasks = list(tasks)
@@ -136,6 +157,46 @@ def run_all(fn: Callable, tasks: Sequence, *, shared: dict[str, Any] | None = No
     return out
 
 
+def resolve_backend(backend: str | None, address: Any = None) -> tuple[str, Any]:
+    """``(backend, address)``: None means Dask at ``$MELIB_DASK`` when it is set and no address is given,
+    else ``"local"``."""
+    if backend is None:
+        env = os.environ.get("MELIB_DASK")
+        if address is None and env:
+            return "dask", env
+        return ("dask" if address is not None else "local"), address
+    return backend, address
+
+
+def _pin(index: int) -> str:
+    """On a Dask worker: see only GPU ``index`` (unless the worker was started with its own
+    ``CUDA_VISIBLE_DEVICES``, or CUDA is already in use here: then make it torch's current device)."""
+    import torch
+
+    if os.environ.get("MELIB_WORKER_DEVICE") is not None:
+        return os.environ["MELIB_WORKER_DEVICE"]
+    if "CUDA_VISIBLE_DEVICES" not in os.environ and not torch.cuda.is_initialized():
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(index)
+    elif torch.cuda.is_initialized() and torch.cuda.device_count() > index:
+        torch.cuda.set_device(index)
+    os.environ["MELIB_WORKER_DEVICE"] = str(index)
+    return os.environ["MELIB_WORKER_DEVICE"]
+
+
+def pin_workers(client) -> dict[str, str]:
+    """Give each worker of ``client``'s cluster its own GPU index (its rank among the workers of its host, by
+    address); returns ``{worker address: index}`` as each worker holds it (a worker keeps its first index)."""
+    workers = client.scheduler_info()["workers"]
+    by_host: dict[str, list[str]] = {}
+    for addr, info in workers.items():
+        by_host.setdefault(info.get("host") or addr.rsplit(":", 1)[0], []).append(addr)
+    out = {}
+    for addrs in by_host.values():
+        for k, addr in enumerate(sorted(addrs)):
+            out.update(client.run(_pin, k, workers=[addr]))
+    return out
+
+
 def _dask(fn, tasks, shared, address, progress, desc, on_result):
     try:
         from distributed import Client, as_completed
@@ -147,8 +208,11 @@ def _dask(fn, tasks, shared, address, progress, desc, on_result):
     own = not isinstance(address, Client)
     client = Client(address, set_as_default=False) if own else address
     try:
+        pin_workers(client)
+        workers = client.scheduler_info()["workers"].values()
+        gpu = bool(workers) and all("GPU" in (w.get("resources") or {}) for w in workers)
         scattered = {k: client.scatter([v], broadcast=True, hash=False)[0] for k, v in shared.items()}
-        futures = client.map(fn, tasks, pure=False, **scattered)
+        futures = client.map(fn, tasks, pure=False, resources={"GPU": 1} if gpu else None, **scattered)
         where = {f.key: i for i, f in enumerate(futures)}
         for fut in tqdm(as_completed(futures), total=len(futures), desc=desc, disable=not progress):
             on_result(where[fut.key], fut.result())

@@ -273,7 +273,9 @@ def verdict(df: pd.DataFrame) -> pd.DataFrame:
         else:
             row.update(uar_0=None, band_0=None, learns=None if above else False)
         rows.append(row)
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=[*keys, "n_clips", "n_subjects", "top_share", "train_loss", "top", "uar_top",
+                                       "band_top", "epochs", "date", "commit", "torch", "uar_0", "band_0", "learns",
+                                       "subject_overlap"] if not rows else None)
 
 
 def nearest(v: pd.DataFrame, paper_name: str, scale: str | None = None) -> pd.Series | None:

@@ -43,6 +43,7 @@ import hashlib
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 import yaml
@@ -165,10 +166,13 @@ def execute(name: str, params: dict, notebooks_dir=NOTEBOOKS_DIR, executed_dir=N
     partial = executed_dir / ".partial"
     partial.mkdir(parents=True, exist_ok=True)
     tmp = partial / f"{name}.ipynb"
+    t0 = time.perf_counter()
     pm.execute_notebook(str(Path(notebooks_dir) / f"{name}.ipynb"), str(tmp), parameters=params,
                         kernel_name="python3", progress_bar=progress, cwd=str(config.home()))
+    wall = round(time.perf_counter() - t0, 1)
     nb = nbformat.read(tmp, as_version=4)
-    nb.metadata["melib"] = {"run_key": run_key(params), "parameters": params, "environment": book.environment()}
+    nb.metadata["melib"] = {"run_key": run_key(params), "parameters": params, "wall_s": wall,
+                            "environment": book.environment()}
     nbformat.write(nb, tmp)
     final = executed_dir / f"{name}.ipynb"
     os.replace(tmp, final)
@@ -223,3 +227,45 @@ def run(profile: str = "default", data=None, device=None, notebooks=None, *, for
     if failures:
         raise StudyError("notebook(s) failed; the book was built without them:\n  " + "\n  ".join(failures))
     return index
+
+
+def timings(names, params: dict, executed_dir=None, notebooks_dir=NOTEBOOKS_DIR) -> dict[str, float]:
+    """Seconds each notebook of ``names`` took when last executed with ``params`` (its ``wall_s``; papermill's
+    duration for a copy executed before it was recorded); notebooks run with other parameters are left out."""
+    import nbformat
+
+    executed_dir = Path(executed_dir or Path(notebooks_dir) / "executed")
+    out = {}
+    for name in names:
+        path = executed_dir / f"{name}.ipynb"
+        if not path.is_file():
+            continue
+        meta = nbformat.read(path, as_version=4).metadata
+        if meta.get("melib", {}).get("run_key") == run_key(notebook_parameters(name, params)):
+            wall = meta["melib"].get("wall_s", meta.get("papermill", {}).get("duration"))
+            if wall is not None:
+                out[name] = float(wall)
+    return out
+
+
+def plan(profile: str = "default", data=None, device=None, notebooks=None, *, calibration=None,
+         book_dir=None, notebooks_dir=None, progress: bool = True, **overrides):
+    """``melib study --plan``: every training the notebooks would make (:func:`melib.costs.planned`) and the
+    estimated time (:func:`melib.costs.estimate`, with :class:`melib.calibration.Calibration` on the
+    parameters' device, or the calibration file ``calibration`` of another machine); returns
+    ``(plan, estimate, text)``, the text with the last run's seconds beside the estimate where they match."""
+    from . import calibration as cal_mod
+    from . import costs
+
+    external = cal_mod.load_file(calibration) if calibration else None
+    notebooks_dir = Path(notebooks_dir or NOTEBOOKS_DIR)
+    params = papermill_parameters(profile, data=data, device=device, **overrides)
+    p = _resolved(params)
+    if p.data == "synth":
+        ensure_synth(p, progress=progress)
+    to_run, _ = notebooks_to_run(notebooks, Path(book_dir or BOOK_DIR), notebooks_dir)
+    the_plan = costs.planned([(n, notebook_parameters(n, params)) for n in to_run], progress=progress)
+    cal = cal_mod.Calibration("cpu" if external else p.device, external=external)  # local part: CPU
+    est = costs.estimate(the_plan, cal, progress=progress)
+    return the_plan, est, costs.report(the_plan, est, timings(to_run, params, notebooks_dir=notebooks_dir))
+

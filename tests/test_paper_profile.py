@@ -19,7 +19,7 @@ from melib.experiments import chapter, chapters
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {**params.SMOKE_SYNTH, "frames": [12, 16]}
-# Each chapter's cut-down plan (JSON-like, as papermill and `melib study --plan` pass it: lists, not tuples).
+# Each chapter's cut-down plan (JSON-like, as papermill and `melib study --plan-changes` pass it: lists, not tuples).
 PLANS = {
     "10_dlhn": {"folds": 2},
     "11_psn": {"folds": 2, "ablations": [], "table9": [], "retention": []},

@@ -50,14 +50,32 @@ def test_process_pool_matches_serial():
                                   run(SVC()))
 
 
-def test_dask_cluster_matches_local_run(tmp_path):
+def worker_env():
+    import os
+    return os.environ.get("CUDA_VISIBLE_DEVICES"), os.environ.get("MELIB_WORKER_DEVICE")
+
+
+def test_dask_cluster_matches_local_run(tmp_path, monkeypatch):
     distributed = pytest.importorskip("distributed")
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)  # the workers inherit this environment
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                  dashboard_address=None) as cluster:
+                                  dashboard_address=None, resources={"GPU": 1}) as cluster:
         with distributed.Client(cluster) as client:
             for model in (SVC(), LINEAR):
                 remote = run(model, backend="dask", address=client)
                 pd.testing.assert_frame_equal(remote, run(model))
+            # each worker was pinned to its own device before its first task, and keeps it
+            pins = client.run(worker_env)
+            assert sorted(pins.values()) == [("0", "0"), ("1", "1")]
+            assert parallel.pin_workers(client) == {a: d for a, (_, d) in pins.items()}
+            # MELIB_DASK (melib study --dask) sends a plain evaluate() to the cluster
+            monkeypatch.setenv("MELIB_DASK", cluster.scheduler_address)
+            seen = []
+            real = parallel._dask
+            monkeypatch.setattr(parallel, "_dask", lambda *a, **kw: seen.append(a[3]) or real(*a, **kw))
+            pd.testing.assert_frame_equal(run(LINEAR), run(LINEAR, backend="local"))
+            assert seen == [cluster.scheduler_address]
+            monkeypatch.delenv("MELIB_DASK")
             # an address string works too, and records written on this side resume a local run
             df, X = toy()
             ev = train.evaluate(LINEAR, X, df, "loso", config=CFG, root=tmp_path, progress=False,

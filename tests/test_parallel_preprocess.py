@@ -82,6 +82,46 @@ def test_pool_gives_the_serial_results(table, paper, params, tmp_path, monkeypat
         np.testing.assert_array_equal(again[0][k], x1[k])
 
 
+@pytest.mark.parametrize("paper,params", [
+    ("dlhn", {"rpca_tol": 1e-5}),
+    ("psn", {"frames": 4, "n_normalised": 20, "out_size": 28}),
+])
+def test_rpca_batched_across_clips_gives_the_clip_by_clip_results(table, paper, params, tmp_path, monkeypatch,
+                                                                  one_thread):
+    """The accelerator's route (the pool runs the pipelines up to RPCA, this process batches RPCA across clips,
+    the pool finishes them), taken on the CPU, gives today's per-clip arrays bit for bit, the same exclusions,
+    and writes the entries a per-clip pass then finds (the cache does not depend on the route)."""
+    from melib.preprocess import registry, rpca
+
+    calls = []
+    real = rpca.rpca_clips
+    monkeypatch.setattr(rpca, "rpca_clips", lambda clips, **kw: calls.append(len(clips)) or real(clips, **kw))
+    monkeypatch.setattr(registry, "RPCA_BATCH", 3)
+    per_clip = _build(table, paper, 1, tmp_path / "clip", monkeypatch, **params)
+    batched = _build(table, paper, 2, tmp_path / "batched", monkeypatch, batch_rpca=True, **params)
+    assert calls == [4]  # the four clips with a face, in one call (batches of 3 inside it)
+    (x1, kept1, ex1), (x2, kept2, ex2) = per_clip, batched
+    assert list(kept1) == list(kept2) and ex1 == ex2 and x1.keys() == x2.keys()
+    for k in x1:
+        np.testing.assert_array_equal(x1[k], x2[k])
+    monkeypatch.setattr(P, "rpca_frames", lambda *a, **kw: pytest.fail("a cache entry was missing"))
+    again = _build(table, paper, 1, tmp_path / "batched", monkeypatch, **params)
+    for k in x1:
+        np.testing.assert_array_equal(again[0][k], x1[k])
+
+
+def test_a_batched_rpca_result_must_fit_the_clip():
+    from melib.preprocess import registry
+
+    token = registry._RPCA.set([np.zeros((2, 3, 3), np.float32)])
+    try:
+        with pytest.raises(DataError, match=r"shape \(4, 3, 3\)"):
+            registry.batched_rpca(np.zeros((4, 3, 3), np.float32), "/x/img1.jpg")
+    finally:
+        registry._RPCA.reset(token)
+    assert registry.batched_rpca(np.zeros((4, 3, 3), np.float32)) is None  # not batching: the pipeline computes
+
+
 def explode(row):
     if row["clip"] == "boom":
         raise ValueError(f"boom in clip {row['clip']}")

@@ -369,7 +369,8 @@ def test_reader_copy_folds_the_code_and_opens_with_the_box():
     assert title == "# PSN: a title" and intro == "The intro."
     assert box.startswith("::::{admonition} In brief") and "**This study ran** on X." in box
     assert rerun.startswith(":::{dropdown} Re-run this chapter") and "| parameter | value |" in rerun
-    assert ".venv/bin/melib study --profile default --plan '{\"max_folds\": 2}' --notebooks 11_psn --force" in rerun
+    assert ".venv/bin/melib study --profile default --plan-changes '{\"max_folds\": 2}' --notebooks 11_psn " \
+           "--force" in rerun
     assert ".venv/bin/papermill notebooks/11_psn.ipynb notebooks/executed/11_psn.ipynb -p profile default " \
            "-y 'plan: {\"max_folds\": 2}'" in rerun
     code = [c for c in nb.cells if c.cell_type == "code"]

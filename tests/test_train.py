@@ -8,6 +8,7 @@ import torch
 from sklearn.linear_model import LogisticRegression
 from torch import nn
 
+import trainer_reference as ref
 from melib import train
 from melib.errors import ConfigError, DataError
 
@@ -21,9 +22,7 @@ def toy(n_subjects=6, per_subject=6, d=5, seed=0, shift=2.0):
              "label": ["neg", "pos", "sur"][c % 3]} for s in range(n_subjects) for c in range(per_subject)]
     df = pd.DataFrame(rows)
     y = df["label"].map({"neg": 0, "pos": 1, "sur": 2}).to_numpy()
-    X = rng.normal(size=(len(df), d)).astype(np.float32)
-    X[np.arange(len(df)), y] += shift
-    return df, X, y
+    return df, ref.shifted_features(y, d, shift, rng), y
 
 
 class Mlp(nn.Module):
@@ -144,8 +143,9 @@ def test_selection_and_early_stopping_use_validation_only():
     best = res.best_epoch["main"]
     assert len(c["train_loss"]) == best + 4 < 40  # stopped 3 epochs after the best
     assert best == int(np.argmin(c["val_loss"]))
-    again = train.loop._score_pass(res.model, train.Stage("main"), train.Inputs(X), y, idx[16:], cfg,
-                              nn.CrossEntropyLoss(), torch.device("cpu"), 3)
+    f = train.Feed(train.Inputs(X), y, torch.device("cpu"))
+    again = train.loop._score_pass(res.model, train.Stage("main"), f, f.index([idx[16:]]), cfg,
+                                   nn.CrossEntropyLoss(), 3)
     assert again["loss"] == pytest.approx(c["val_loss"][best], rel=1e-5)  # the best epoch's weights came back
 
 
@@ -185,21 +185,11 @@ def test_training_and_validation_never_read_the_test_fold():
     assert len(rec["curves"]["main"]["test_accuracy"]) == len(rec["curves"]["main"]["train_loss"])
 
 
-class TwoStage(nn.Module):
-    """Stage 1 trains the encoder through an auxiliary head on per-clip targets; stage 2 trains the head."""
+class TwoStage(ref.TwoStage):
+    """Stage 1 trains the encoder through an auxiliary head on per-clip targets (y > 0); stage 2 the head."""
 
-    def __init__(self):
-        super().__init__()
-        self.enc, self.aux, self.head = nn.Linear(5, 4), nn.Linear(4, 2), nn.Linear(4, 3)
-
-    def forward(self, x):
-        return self.head(torch.relu(self.enc(x)))
-
-    def training_stages(self):
-        return [train.Stage("regions", params=lambda m: list(m.enc.parameters()) + list(m.aux.parameters()),
-                            forward=lambda m, x: m.aux(torch.relu(m.enc(x))), target=lambda x, y: (y > 0).long(),
-                            n_classes=2, config={"epochs": 3, "loss": "focal"}),
-                train.Stage("classifier", params=lambda m: m.head.parameters(), config={"epochs": 2})]
+    def target(self, x, y):
+        return (y > 0).long()
 
 
 def test_two_stage_hooks(monkeypatch):
@@ -290,8 +280,85 @@ def test_bad_model_and_inputs_are_refused():
 
 @pytest.mark.parametrize("n, size", [(5, 4), (9, 4), (13, 4), (8, 4), (1, 4)])
 def test_batches_cover_every_clip_once_and_never_leave_a_lone_clip(n, size):
-    from melib.train.loop import _batches
+    from melib.train.feed import batches
 
-    out = _batches(np.arange(n), size, np.random.default_rng(0))
+    out = batches(np.arange(n), size, np.random.default_rng(0))
     assert sorted(np.concatenate(out).tolist()) == list(range(n))
     assert n == 1 or all(len(b) > 1 for b in out)
+
+
+def test_trainer_gives_the_recorded_curves_and_predictions():
+    """The device-resident loop (losses summed on the device, batch indices sent once an epoch) trains as the
+    per-batch loop did: the curves and predictions recorded with it (tests/trainer_reference.py). The margin
+    allows for another CPU's float rounding, not for a different batch order or update."""
+    import json
+
+
+    want = json.loads(ref.PATH.read_text())
+    got = json.loads(json.dumps(ref.cases()))
+
+    def same(a, b, where):
+        if isinstance(a, dict):
+            assert sorted(a) == sorted(b), where
+            for k in a:
+                same(a[k], b[k], f"{where}/{k}")
+        elif isinstance(a, list):
+            assert len(a) == len(b), where
+            for i, (u, v) in enumerate(zip(a, b)):
+                same(u, v, f"{where}[{i}]")
+        else:
+            assert a == pytest.approx(b, rel=1e-4, abs=1e-6), where
+
+    same(got, want, "")
+
+
+def test_autocast_is_cuda_only_and_keeps_existing_run_keys():
+    assert "autocast" not in train.TrainConfig().identity()  # records made before it keep their keys
+    assert train.TrainConfig(autocast="bf16", device="cuda").identity()["autocast"] == "bf16"
+    with pytest.raises(ConfigError, match="autocast must be one of"):
+        train.TrainConfig(autocast="fp16")
+    with pytest.raises(ConfigError, match="CUDA only"):
+        train.TrainConfig(autocast="bf16", device="cpu")
+    if not torch.cuda.is_available():
+        df, X, y = toy(n_subjects=2)
+        with pytest.raises(ConfigError, match="CUDA only"):
+            train.fit(Mlp(), X, y, train.TrainConfig(epochs=1, autocast="bf16", device="auto", **QUIET))
+
+
+def test_inputs_stay_on_the_device_when_they_fit_else_batches_come_through_pinned_memory():
+    from melib.train import feed
+
+    df, X, y = toy(n_subjects=2)
+    inputs = train.Inputs({"a": X, "b": X[:, :2]})
+    assert inputs.nbytes() == X.nbytes + X[:, :2].nbytes
+    cuda = torch.device("cuda")
+    assert feed.placement(inputs, torch.device("cpu")) == "device"
+    assert feed.placement(inputs, cuda, free_bytes=4 * inputs.nbytes()) == "device"
+    assert feed.placement(inputs, cuda, free_bytes=inputs.nbytes()) == "pinned"  # over RESIDENT_SHARE
+    assert feed.placement(train.Inputs(Spy(X)), cuda, free_bytes=10**12) == "host"
+    f = train.Feed(inputs, y, torch.device("cpu"))
+    parts = feed.batches(np.arange(len(y)), 5, np.random.default_rng(0))
+    idx = f.index(parts)
+    assert all(isinstance(b, torch.Tensor) for b in idx) and [len(b) for b in idx] == [len(p) for p in parts]
+    xb, yb = f.batch(idx[1])
+    assert torch.equal(xb["a"], torch.as_tensor(X[parts[1]])) and yb.tolist() == y[parts[1]].tolist()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_fit_resident_and_pinned_agree_with_bf16_allowed():
+    df, X, y = toy()
+    cfg = train.TrainConfig(epochs=3, lr=0.05, batch_size=8, device="cuda", **QUIET)
+    from melib.train import feed
+    torch.manual_seed(0)
+    a = train.fit(Mlp(), X, y, cfg)
+    real = feed.RESIDENT_SHARE
+    try:
+        feed.RESIDENT_SHARE = 0.0  # every batch through pinned memory
+        torch.manual_seed(0)
+        b = train.fit(Mlp(), X, y, cfg)
+    finally:
+        feed.RESIDENT_SHARE = real
+    assert a.curves["main"]["train_loss"] == pytest.approx(b.curves["main"]["train_loss"], rel=1e-5)
+    torch.manual_seed(0)
+    c = train.fit(Mlp(), X, y, cfg.replace(autocast="bf16"))
+    assert np.isfinite(c.curves["main"]["train_loss"]).all()

@@ -17,6 +17,8 @@ Each chapter module of :mod:`melib.experiments` ends with ``CHAPTER = Chapter(..
   (:meth:`Chapter.settings`);
 - ``plan(p, samples) -> list[TrainingSpec]``: every training the chapter will run, enumerated without
   running anything (a dry run counts their clip-steps: :func:`clip_steps`; a scheduler can spread them);
+  ``data(p, name) -> samples``: the clips of a planned training whose ``data`` names a set of the chapter's
+  own (None: the chapter has none);
 - ``run(p, samples, **changes) -> result``: executes the plan (``melib.experiments.common.execute``) and
   gathers the result;
 - ``tables`` and ``figures``: name -> function of the result; ``headline(result)``: the paper's headline
@@ -115,6 +117,7 @@ class Chapter:
     headline: Callable[[Any], pd.DataFrame] | None = None
     summary: Callable[[Any], pd.DataFrame] | None = None
     learns: Callable[[Params], pd.DataFrame] | None = None
+    data: Callable[[Params, str], pd.DataFrame] | None = None
 
     def _refuse(self, parameter: str, value, accepts: str) -> ConfigError:
         return ConfigError(f"chapter {self.notebook} ({self.name}) cannot use {parameter}={value!r}; "

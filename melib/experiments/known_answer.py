@@ -213,6 +213,15 @@ def plan(p, samples: pd.DataFrame | None = None, **changes) -> list:
                   CHAPTER.trainer(p, st), st["folds"])
 
 
+def data(p, name: str) -> pd.DataFrame:
+    """The labelled clips of a planned training's ``data`` (``"amplitude 3"``): that amplitude's set."""
+    st = sweep_settings(p)
+    for a in st["amplitudes"]:
+        if name == f"amplitude {a:g}":
+            return _sets(p, (a,), p.scheme or SCHEME, st["synth"])[a]
+    raise ConfigError(f"no set {name!r} in the known-answer plan (amplitudes {st['amplitudes']})")
+
+
 @dataclass
 class Result:
     """:func:`sweep`'s rows and evaluations, and the plan they ran."""
@@ -334,6 +343,9 @@ def seed_spread(methods: Sequence[str] = PAPER_MODELS, seeds: Sequence[int] = (0
 def seed_table(path: str | Path = SEEDS_FILE) -> pd.DataFrame:
     """The stored seed spreads (:func:`seed_spread`) per method and amplitude: UAR lowest, mean and highest
     over the seeds, the widest null band's top, the lowest margin above it, where and when measured."""
+    if not Path(path).is_file():  # none measured yet
+        return pd.DataFrame(columns=["method", "amplitude", "seeds", "uar_min", "uar_mean", "uar_max",
+                                     "null_high_max", "margin_min", "device", "date", "commit"])
     d = pd.read_csv(path)
     d["margin"] = d["uar"] - d["null_high"]
     g = d.groupby(["method", "amplitude"], sort=False)
@@ -347,7 +359,7 @@ CHAPTER = Chapter(
     name="known_answer", notebook="40_known_answer", paper=None, schemes=(SCHEME, "c3d", "pnso"), scheme=SCHEME,
     protocols=("group_kfold", "loso", "stratified_kfold", "holdout"), protocol=PROTOCOL,
     parameters=("profile", "scheme", "protocol", "epochs", "seed", "device", "plan"),
-    plans=PLANS, plan=plan, run=run,
+    plans=PLANS, plan=plan, run=run, data=data,
     tables={"known answers": lambda r: table(r.rows), "verdict": lambda r: verdict(r.rows),
             "published": lambda r: beside_published(r.rows)},
     figures={"amplitudes": lambda r: report.amplitude_figure(r.rows)}, summary=Result.summary)

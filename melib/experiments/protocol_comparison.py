@@ -306,6 +306,14 @@ def _leak_sets(p, st: dict) -> dict:
     return leak_sets(p, st["leak_dependence"], st["leak_seeds"], st["leak_synth"], p.scheme or SCHEME)
 
 
+def data(p, name: str) -> pd.DataFrame:
+    """The labelled clips of a planned leak training's ``data`` (``"d=0.25, labels 1"``): that leak set."""
+    for (d, s), lab in _leak_sets(p, CHAPTER.settings(p)).items():
+        if name == f"d={d:g}, labels {s}":
+            return lab
+    raise ConfigError(f"no leak set {name!r} in the 30_protocols plan")
+
+
 @dataclass
 class Result:
     """The comparison table and evaluations (:func:`compare`), each method's cross-dataset rows and the leak
@@ -342,7 +350,7 @@ CHAPTER = Chapter(
     name="protocol_comparison", notebook="30_protocols", paper=None,
     schemes=(SCHEME, "pnso", "c3d", "objective"), scheme=SCHEME, protocols=(), protocol=None,
     parameters=("profile", "data", "dataset", "scheme", "epochs", "frame_size", "seed", "device", "plan"),
-    plans=PLANS, plan=plan, run=run, pipelines=("lbp", "psn"),
+    plans=PLANS, plan=plan, run=run, data=data, pipelines=("lbp", "psn"),
     tables={"comparison": lambda r: r.table, "ranking": lambda r: ranking(r.table, "uf1"),
             "holdout spread": lambda r: spread_beside_published(holdout_spread(r.evaluations), r.provenance),
             "cross-dataset": lambda r: cross_beside_published(next(iter(r.cross.values())), r.provenance),

@@ -37,8 +37,8 @@ from . import lbp as lbp_mod
 from .cache import cached
 from .face import DEFAULT_MARGIN, FACE_SIZES, face_track
 from .flow import onset_apex_flow
-from .registry import (PIPELINES, Pipeline, build_inputs, current_device, entry, face_params,  # noqa: F401
-                       on_device, pipeline, register, spec_params)
+from .registry import (PIPELINES, Pipeline, batched_rpca, build_inputs, current_device, entry,  # noqa: F401
+                       face_params, on_device, pipeline, register, spec_params)
 from .pyramid import ALPHA, GRIDS, OUT_SIZE, SIZE as CGPO_SIZE, cgpo as cgpo_crops
 from .residual import N_KEY, residual_image
 from .roi import DLHN_FACE, dlhn_rois, localregions_rois
@@ -129,10 +129,12 @@ def scale_clip(arrays, how: str | None):
 def _sparse(clip01: np.ndarray, path, scale: str | None = None, **rpca_kw) -> np.ndarray:
     """RPCA sparse part E of a float [0, 1] clip (T, H, W), frames as the columns of D (DLHN 3.2.1, PSN 2.1),
     scaled as :func:`scale_clip` says."""
-    device = current_device()
     x = clip01.astype(np.float32)
-    _, E, _ = rpca_frames(x if device is None else torch.from_numpy(x).to(device), path=path, **rpca_kw)
-    E = E if device is None else E.cpu().numpy()
+    E = batched_rpca(x, path, **rpca_kw)  # set when build_inputs batches RPCA across clips
+    if E is None:
+        device = current_device()
+        _, E, _ = rpca_frames(x if device is None else torch.from_numpy(x).to(device), path=path, **rpca_kw)
+        E = E if device is None else E.cpu().numpy()
     return scale_clip(E.astype(np.float32), scale)
 
 

@@ -18,6 +18,7 @@ from ..errors import ConfigError
 OPTIMIZERS = ("sgd", "adam", "adamp")
 LOSSES = ("ce", "focal")
 SELECTIONS = ("val_loss", "val_uf1", "val_accuracy", "last")
+AUTOCASTS = (None, "bf16")
 
 
 @dataclass
@@ -34,6 +35,9 @@ class TrainConfig:
     ``class_weights``: None, ``"balanced"`` (n / (K * n_i) over the training part) or a list; cross-entropy only.
     ``input_norm``: None, or ``"mean_max"``: inputs minus the training part's mean, divided by its maximum
     (C3D Model-B's official code; ``melib.input_norm``), carried by the returned model.
+    ``autocast="bf16"``: forward passes and losses under bfloat16 autocast (weights, gradients and the
+    optimiser stay float32); CUDA only: a fit on another device refuses it. It changes results, so it is part
+    of the run record's key; None (float32, the default) leaves existing keys as they were.
     ``threads`` sets torch's CPU threads during training (1 is much faster for small models on a busy
     2-core machine); ``deterministic`` asks torch for deterministic algorithms.
     ``val_fraction`` > 0 carves a validation part out of the training part (subject-disjoint where possible,
@@ -62,6 +66,7 @@ class TrainConfig:
     track_test: bool = False
     seed: int = 0
     device: str = "auto"
+    autocast: str | None = None
     deterministic: bool = True
     threads: int | None = None
     progress: bool = True
@@ -85,6 +90,11 @@ class TrainConfig:
         from ..input_norm import NORMS
         if self.input_norm not in NORMS:
             raise ConfigError(f"unknown input_norm {self.input_norm!r}; choose one of {NORMS}")
+        if self.autocast not in AUTOCASTS:
+            raise ConfigError(f"autocast must be one of {AUTOCASTS}, not {self.autocast!r}")
+        if self.autocast is not None and str(self.device).startswith("cpu"):
+            raise ConfigError(f"autocast={self.autocast!r} runs on CUDA only, and device={self.device!r}: "
+                              "set autocast=None (float32) or device='cuda'")
         if self.nesterov and (self.optimizer != "sgd" or self.momentum <= 0):
             raise ConfigError("nesterov=True needs optimizer='sgd' with momentum > 0")
 
@@ -96,8 +106,9 @@ class TrainConfig:
         d = dataclasses.asdict(self)
         for k in ("device", "threads", "progress"):
             d.pop(k)
-        if d["input_norm"] is None:  # added later: records made without it keep their keys
-            d.pop("input_norm")
+        for k in ("input_norm", "autocast"):  # added later: records made without them keep their keys
+            if d[k] is None:
+                d.pop(k)
         return d
 
 

@@ -172,7 +172,7 @@ class Evaluation:
 
 def evaluate(model, X, samples: pd.DataFrame, protocol: str, *, protocol_params: dict | None = None,
              config: TrainConfig | None = None, labels: Sequence | None = None, name: str | None = None,
-             model_params: dict | None = None, n_jobs: int = 1, backend: str = "local", address: Any = None,
+             model_params: dict | None = None, n_jobs: int = 1, backend: str | None = None, address: Any = None,
              root: str | Path | None = None, save: bool = True, resume: bool = True, data_tag: str | None = None,
              progress: bool = True) -> Evaluation:
     """Run ``model`` under ``protocol`` on inputs ``X`` (row i = ``samples.iloc[i]``, which has ``label``).
@@ -183,9 +183,11 @@ def evaluate(model, X, samples: pd.DataFrame, protocol: str, *, protocol_params:
     ``samples.attrs["scheme"]``, else sorted labels) and so the model's output index of each class. Each fold's record goes to
     ``<root or runs_dir()>/<name>/<run key>/foldNNN.json``; with ``resume`` an existing record is read, not
     recomputed. Folds run serially (``n_jobs=1``), in a process pool, or on Dask
-    (``backend="dask", address=...``): see ``melib.parallel``.
+    (``backend="dask", address=...``; the default None: Dask at ``$MELIB_DASK`` when it is set, as
+    ``melib study --dask`` sets it): see ``melib.parallel``, which pins each Dask worker to its own GPU.
     """
     protocol_params = dict(protocol_params or {})
+    backend, address = parallel.resolve_backend(backend, address)
     kind, mname, params = _model_spec(model, name, model_params)
     fs = protocols.folds(samples, protocol, **protocol_params)
     pool = np.unique(np.concatenate([np.concatenate([f.train, f.test]) for f in fs]))

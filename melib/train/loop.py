@@ -8,8 +8,8 @@ Inputs ``x`` are aligned with the labels: a tensor or array (N, ...), a dict of 
 """
 from __future__ import annotations
 
+import contextlib
 import copy
-import hashlib
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -23,8 +23,9 @@ from .. import metrics
 from ..errors import ConfigError, DataError
 from ..models._registry import Stage
 from .config import TrainConfig, resolve_device, seed_everything, torch_state
+from .feed import Feed, Inputs, batches
 
-__all__ = ["FitResult", "Inputs", "FocalLoss", "Stage", "fit", "predict_proba", "make_loss", "make_optimizer",
+__all__ = ["FitResult", "Inputs", "Feed", "FocalLoss", "Stage", "fit", "predict_proba", "make_loss", "make_optimizer",
            "inverse_frequency"]
 
 
@@ -34,73 +35,6 @@ class FitResult:
     curves: dict[str, dict[str, list[float]]]
     best_epoch: dict[str, int]
     device: str
-
-
-# --------------------------------------------------------------------------------------------- inputs
-
-class Inputs:
-    """Clip inputs aligned with the samples rows; ``take(idx)`` gives a batch (tensor or dict of tensors)."""
-
-    def __init__(self, x):
-        if isinstance(x, Inputs):
-            self.kind, self.x = x.kind, x.x
-        elif isinstance(x, dict):
-            self.kind, self.x = "dict", {k: _tensor(v) for k, v in x.items()}
-            sizes = {k: len(v) for k, v in self.x.items()}
-            if len(set(sizes.values())) != 1:
-                raise DataError(None, "inputs of one length (one row per clip)", f"lengths {sizes}")
-        elif isinstance(x, (torch.Tensor, np.ndarray)):
-            self.kind, self.x = "tensor", _tensor(x)
-        elif hasattr(x, "__getitem__") and hasattr(x, "__len__"):
-            self.kind, self.x = "dataset", x
-        else:
-            raise DataError(None, "inputs as a tensor/array, a dict of them or a torch Dataset", type(x).__name__)
-
-    def __len__(self) -> int:
-        return len(next(iter(self.x.values()))) if self.kind == "dict" else len(self.x)
-
-    def take(self, idx: np.ndarray):
-        if self.kind == "tensor":
-            return self.x[torch.as_tensor(idx)]
-        if self.kind == "dict":
-            t = torch.as_tensor(idx)
-            return {k: v[t] for k, v in self.x.items()}
-        from torch.utils.data import default_collate
-        return default_collate([self.x[int(i)] for i in idx])
-
-    def fingerprint(self) -> str | None:
-        """A content hash of in-memory inputs (None for a Dataset)."""
-        if self.kind == "dataset":
-            return None
-        h = hashlib.blake2b(digest_size=12)
-        for k, v in (sorted(self.x.items()) if self.kind == "dict" else [("", self.x)]):
-            a = v.detach().cpu().contiguous().numpy()
-            h.update(f"{k}|{a.dtype}|{a.shape}|".encode())
-            h.update(a.tobytes())
-        return h.hexdigest()
-
-
-def _tensor(v) -> torch.Tensor:
-    t = torch.as_tensor(np.ascontiguousarray(v) if isinstance(v, np.ndarray) else v)
-    return t.float() if t.is_floating_point() else t
-
-
-def _to(batch, device):
-    if isinstance(batch, dict):
-        return {k: v.to(device) for k, v in batch.items()}
-    return batch.to(device)
-
-
-def _batches(idx: np.ndarray, size: int, rng: np.random.Generator | None) -> list[np.ndarray]:
-    """Batches of ``idx`` (shuffled when ``rng``); a last batch of one clip joins the one before
-    (batch normalisation cannot train on one clip)."""
-    if rng is not None:
-        idx = idx[rng.permutation(len(idx))]
-    out = [idx[i:i + size] for i in range(0, len(idx), size)]
-    if len(out) > 1 and len(out[-1]) == 1:
-        last = out.pop()
-        out[-1] = np.concatenate([out[-1], last])
-    return out
 
 
 # --------------------------------------------------------------------------------------------- losses
@@ -175,26 +109,51 @@ def _flat(logits: torch.Tensor, target: torch.Tensor):
     return logits, target
 
 
-def _score_pass(model, stage, inputs, y, idx, cfg, loss_fn, device, n_classes) -> dict:
-    """Loss, accuracy and UF1 of ``model`` on clips ``idx`` (no gradient)."""
+def _autocast(cfg: TrainConfig, device: torch.device):
+    """bf16 autocast on CUDA when ``cfg.autocast`` asks for it (refused elsewhere: :func:`fit`)."""
+    if cfg.autocast is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16)
+
+
+class _Sums:
+    """Loss (float64), kept targets and correct predictions summed on the device: read once an epoch."""
+
+    def __init__(self, device: torch.device):
+        self.loss = torch.zeros((), dtype=torch.float64, device=device)
+        self.n = torch.zeros((), dtype=torch.int64, device=device)
+        self.correct = torch.zeros((), dtype=torch.int64, device=device)
+
+    def add(self, loss: torch.Tensor, logits: torch.Tensor, t: torch.Tensor) -> None:
+        keep = t >= 0
+        k = keep.sum()
+        self.loss += loss.detach().double() * k
+        self.n += k
+        self.correct += ((logits.detach().argmax(1) == t) & keep).sum()
+
+    def read(self) -> tuple[float, int, int]:
+        return float(self.loss), int(self.n), int(self.correct)
+
+
+def _score_pass(model, stage, feed: Feed, idx: list, cfg, loss_fn, n_classes) -> dict:
+    """Loss, accuracy and UF1 of ``model`` on the batches ``idx`` (:meth:`Feed.index`; no gradient)."""
     model.eval()
     fwd = stage.forward or (lambda m, x: m(x))
-    tot, n, pred, true = 0.0, 0, [], []
-    with torch.no_grad():
-        for b in _batches(idx, cfg.batch_size, None):
-            xb = _to(inputs.take(b), device)
-            yb = torch.as_tensor(y[b], device=device)
+    sums, pred, true = _Sums(feed.device), [], []
+    with torch.no_grad(), _autocast(cfg, feed.device):
+        for b in idx:
+            xb, yb = feed.batch(b)
             t = stage.target(xb, yb) if stage.target else yb
             logits, t = _flat(fwd(model, xb), t)
-            keep = t >= 0
-            if keep.any():
-                tot += float(loss_fn(logits, t)) * int(keep.sum())
-                n += int(keep.sum())
-                pred.append(logits[keep].argmax(1).cpu().numpy())
-                true.append(t[keep].cpu().numpy())
+            sums.add(loss_fn(logits.float(), t), logits, t)
+            pred.append(logits.argmax(1))
+            true.append(t)
+    tot, n, _ = sums.read()
     if not n:
         return {"loss": float("nan"), "accuracy": float("nan"), "uf1": float("nan")}
-    s = metrics.scores(np.concatenate(true), np.concatenate(pred), list(range(n_classes)))
+    pred, true = torch.cat(pred).cpu().numpy(), torch.cat(true).cpu().numpy()
+    keep = true >= 0
+    s = metrics.scores(true[keep], pred[keep], list(range(n_classes)))
     return {"loss": tot / n, "accuracy": s["accuracy"], "uf1": s["uf1"]}
 
 
@@ -202,9 +161,34 @@ def _stage_targets(stage, inputs, y, idx, cfg) -> np.ndarray:
     if stage.target is None:
         return np.asarray(y)[idx]
     out = []
-    for b in _batches(idx, cfg.batch_size, None):
+    for b in batches(idx, cfg.batch_size, None):
         out.append(stage.target(inputs.take(b), torch.as_tensor(y[b])).reshape(-1).numpy())
     return np.concatenate(out)
+
+
+def _train_epoch(model, stage, feed: Feed, idx: list, scfg, loss_fn, opt, params, it_sched) -> tuple[float, float]:
+    """One epoch over the batches ``idx``; (mean loss, accuracy) over the kept targets."""
+    model.train()
+    fwd = stage.forward or (lambda m, xb: m(xb))
+    sums = _Sums(feed.device)
+    for b in idx:
+        xb, yb = feed.batch(b)
+        t = stage.target(xb, yb) if stage.target else yb
+        with _autocast(scfg, feed.device):
+            logits, t = _flat(fwd(model, xb), t)
+            loss = loss_fn(logits.float(), t)
+            if scfg.l2:  # DLHN Eq. 7
+                penalty = (model.l2_penalty() if hasattr(model, "l2_penalty")
+                           else sum(p.pow(2).sum() for p in params))
+                loss = loss + scfg.l2 * penalty
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if it_sched:
+            it_sched.step()
+        sums.add(loss, logits, t)
+    tot, n, correct = sums.read()
+    return tot / max(n, 1), correct / max(n, 1)
 
 
 def fit(model: nn.Module, x, y: Sequence[int], config: TrainConfig | None = None, *, train=None, val=None,
@@ -215,7 +199,8 @@ def fit(model: nn.Module, x, y: Sequence[int], config: TrainConfig | None = None
     ``val``: clips for model selection/early stopping (from the training folds only). ``monitor``: clips
     scored each epoch for curves only (``test_*``), never for selection. Returns the model with the selected
     epoch's weights, per-epoch curves per stage (``train_loss, train_accuracy, lr`` and ``val_*``/``test_*``)
-    and the selected epoch.
+    and the selected epoch. The inputs go to the device as :class:`Feed` places them; losses and counts are
+    summed on the device and read once an epoch.
     """
     cfg = config or TrainConfig()
     inputs = Inputs(x)
@@ -225,18 +210,21 @@ def fit(model: nn.Module, x, y: Sequence[int], config: TrainConfig | None = None
     train = np.arange(len(y)) if train is None else np.asarray(train)
     n_classes = n_classes or int(y.max()) + 1
     device = resolve_device(cfg.device)
+    if cfg.autocast is not None and device.type != "cuda":
+        raise ConfigError(f"autocast={cfg.autocast!r} runs on CUDA only; this fit runs on {device.type}: "
+                          "set autocast=None (float32) or device='cuda'")
     if cfg.input_norm:
         from ..input_norm import wrap
         model = wrap(model, inputs.take, train, cfg.input_norm)
     stages = list(stages or (model.training_stages() if hasattr(model, "training_stages") else [Stage("main")]))
     model.to(device)
+    feed = Feed(inputs, y, device)
     curves, best_epoch = {}, {}
     with torch_state(cfg.deterministic, cfg.threads):
         for si, stage in enumerate(stages):
             scfg = cfg.replace(**stage.config) if stage.config else cfg
             seed_everything(scfg.seed + si)
             rng = np.random.default_rng(scfg.seed + si)
-            fwd = stage.forward or (lambda m, xb: m(xb))
             params = list(stage.params(model)) if stage.params else list(model.parameters())
             k_stage = stage.n_classes or n_classes
             loss_fn = make_loss(scfg, _stage_targets(stage, inputs, y, train, scfg), k_stage).to(device)
@@ -244,43 +232,23 @@ def fit(model: nn.Module, x, y: Sequence[int], config: TrainConfig | None = None
             sched = torch.optim.lr_scheduler.ExponentialLR(opt, scfg.lr_decay) if scfg.lr_decay != 1 else None
             it_sched = (torch.optim.lr_scheduler.LambdaLR(opt, lambda it: 1 / (1 + scfg.time_decay * it))
                         if scfg.time_decay else None)
+            scored = [(part, feed.index(batches(np.asarray(idx), scfg.batch_size, None)))
+                      for part, idx in (("val", val), ("test", monitor)) if idx is not None and len(idx)]
             c: dict[str, list[float]] = {"train_loss": [], "train_accuracy": [], "lr": []}
             best, best_state, bad = None, None, 0
             bar = tqdm(range(scfg.epochs), desc=f"{desc} {stage.name}".strip(), leave=False,
                        disable=not scfg.progress)
             for epoch in bar:
-                model.train()
-                tot, n, correct = 0.0, 0, 0
                 c["lr"].append(opt.param_groups[0]["lr"])
-                for b in _batches(train, scfg.batch_size, rng):
-                    xb = _to(inputs.take(b), device)
-                    yb = torch.as_tensor(y[b], device=device)
-                    t = stage.target(xb, yb) if stage.target else yb
-                    logits, t = _flat(fwd(model, xb), t)
-                    loss = loss_fn(logits, t)
-                    if scfg.l2:  # DLHN Eq. 7
-                        penalty = (model.l2_penalty() if hasattr(model, "l2_penalty")
-                                   else sum(p.pow(2).sum() for p in params))
-                        loss = loss + scfg.l2 * penalty
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    opt.step()
-                    if it_sched:
-                        it_sched.step()
-                    keep = t >= 0
-                    k = int(keep.sum())
-                    tot += float(loss.detach()) * k
-                    n += k
-                    correct += int((logits.detach()[keep].argmax(1) == t[keep]).sum())
-                c["train_loss"].append(tot / max(n, 1))
-                c["train_accuracy"].append(correct / max(n, 1))
+                loss, acc = _train_epoch(model, stage, feed, feed.index(batches(train, scfg.batch_size, rng)), scfg,
+                                         loss_fn, opt, params, it_sched)
+                c["train_loss"].append(loss)
+                c["train_accuracy"].append(acc)
                 if sched:
                     sched.step()
-                for part, idx in (("val", val), ("test", monitor)):
-                    if idx is not None and len(idx):
-                        for k, v in _score_pass(model, stage, inputs, y, np.asarray(idx), scfg, loss_fn,
-                                                device, k_stage).items():
-                            c.setdefault(f"{part}_{k}", []).append(v)
+                for part, idx in scored:
+                    for k, v in _score_pass(model, stage, feed, idx, scfg, loss_fn, k_stage).items():
+                        c.setdefault(f"{part}_{k}", []).append(v)
                 bar.set_postfix(loss=f"{c['train_loss'][-1]:.3f}")
                 if val is not None and len(val) and scfg.select != "last":
                     key = scfg.select[4:]
@@ -306,9 +274,9 @@ def predict_proba(model: nn.Module, x, idx=None, batch_size: int = 64, device: s
     idx = np.arange(len(inputs)) if idx is None else np.asarray(idx)
     device = resolve_device(device) if isinstance(device, str) else device
     model.to(device).eval()
+    feed = Feed(inputs, np.zeros(len(inputs), dtype=np.int64), device)
     out = []
     with torch.no_grad():
-        for b in _batches(idx, batch_size, None):
-            out.append(torch.softmax(model(_to(inputs.take(b), device)).float(), dim=-1).cpu().numpy())
-    return np.concatenate(out) if out else np.zeros((0, 0))
-
+        for b in feed.index(batches(idx, batch_size, None)):
+            out.append(torch.softmax(model(feed.batch(b)[0]).float(), dim=-1))
+    return torch.cat(out).cpu().numpy() if out else np.zeros((0, 0))
