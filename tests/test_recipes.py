@@ -119,7 +119,11 @@ def test_every_papers_recipe_is_measured_at_its_scale(measured):
     for paper_name, spec in recipes.MAIN.items():
         own = measured[(measured["paper"] == paper_name) & (measured["recipe"] == "paper")
                        & (measured["scale"] == spec["scale"]) & (measured["sizes"] == "default")]
+        if paper_name in recipes.PENDING:  # not yet: the reason is stated, and goes once the check is in
+            assert own.empty and len(recipes.PENDING[paper_name]) > 40, paper_name
+            continue
         assert {0.0, 3.0} <= set(own["amplitude"]), paper_name
+    assert len(recipes.PENDING) < len(recipes.MAIN)
     for c in ("device", "torch", "date", "commit", "command"):
         assert measured[c].notna().all() and (measured[c].astype(str).str.len() > 0).all(), c
     assert (measured["subject_overlap"] == 0).all()
@@ -131,8 +135,12 @@ def test_each_model_chapter_opens_with_its_panel(measured):
         if not c.paper:
             continue
         t = c.learns(params.resolve("default"))
-        assert len(t) and t["recipe"].iloc[0] == "paper" and t["measured"].str.contains("commit").all(), c.name
         finding = t.attrs["finding"]
+        if c.paper in recipes.PENDING:
+            assert finding.endswith(recipes.PENDING[c.paper] + ".") and "not been measured" in finding
+            assert (t["recipe"] != "paper").all()
+            continue
+        assert len(t) and t["recipe"].iloc[0] == "paper" and t["measured"].str.contains("commit").all(), c.name
         assert finding.startswith(f"{c.paper}'s recipe as the paper states it")
         if t["learns the planted motion"].iloc[0] != "yes":
             assert "does not learn" in finding

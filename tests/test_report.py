@@ -428,4 +428,11 @@ def test_the_opening_box_says_claim_run_and_limits():
     panel = pd.DataFrame({"amplitude": [0.0, 3.0], "uar": [0.31, 0.68]})
     text = views.opening(_chapter(lambda p: panel), None, result=None).markdown
     assert "**Does this recipe learn?**" in text and "| 3 | 0.680 |" in text
+    panel.attrs["finding"] = "X's recipe as the paper states it learns the planted motion."
+    text = views.opening(_chapter(lambda p: panel), None, result=None).markdown
+    assert "**Does this recipe learn?** X's recipe as the paper states it learns" in text  # its finding, then the table
+    empty = pd.DataFrame(columns=["uar"])
+    empty.attrs["finding"] = "X's recipe has not been measured at its data scale yet."
+    text = views.opening(_chapter(lambda p: empty), None, result=None).markdown
+    assert "not been measured" in text and "| uar |" not in text
     assert "Does this recipe learn" not in views.opening(_chapter(lambda p: None), None, result=None).markdown

@@ -274,8 +274,9 @@ def opening(chapter, p, result, samples: pd.DataFrame | None = None, rows: pd.Da
     parts.append(_ran(samples, rows))
     panel = chapter.learns(p) if chapter.learns is not None else None
     if panel is not None:
-        parts.append("**Does this recipe learn?**\n\n"
-                     + (display.markdown_table(panel) if isinstance(panel, pd.DataFrame) else str(panel)))
+        table = isinstance(panel, pd.DataFrame)
+        parts.append("**Does this recipe learn?** " + (panel.attrs.get("finding", "") if table else str(panel))
+                     + ("\n\n" + display.markdown_table(panel) if table and len(panel) else ""))
     kinds = set()
     if rows is not None:
         kinds |= {report.provenance_kind(x) for x in rows["study_provenance"] if x != report.NOT_RUN}
