@@ -1,7 +1,7 @@
 """``build_inputs`` over a process pool (``n_jobs=None``: one worker per core) vs one process, on release-scale
 clips, side by side.
 
-For each pipeline (at ``model_params(model, "paper")``) and each run a fresh cache, so both runs compute every
+For each pipeline (at ``model_pipeline(model, "paper")``) and each run a fresh cache, so both runs compute every
 clip (face detection included): first in this process (``n_jobs=1``, torch's own threads), then over the pool.
 The pool is started before the timing (its start is printed apart: a process pays it once; the workers stay up
 for later calls). Clips: ``benches/release_clips.py`` (CASME II layout, 640 x 480, 60-80 frames).
@@ -41,7 +41,8 @@ def main(argv=None) -> int:
     from release_clips import release_samples
 
     from melib import parallel
-    from melib.preprocess.pipelines import build_inputs, model_params
+    from melib.experiments.common import model_pipeline
+    from melib.preprocess.pipelines import build_inputs
 
     samples = release_samples(args.subjects, args.clips_per_subject)
     n = parallel.cpu_count()
@@ -55,8 +56,7 @@ def main(argv=None) -> int:
     for label, model in CASES:
         if label not in args.only.split(","):
             continue
-        params = model_params(model, "paper")
-        paper = params.pop("paper")
+        paper, params = model_pipeline(model, "paper")
         times, outs = {1: np.inf, None: np.inf}, {}
         for jobs in (1, None) * args.repeats:
             with tempfile.TemporaryDirectory(prefix="melib-bench-parallel-") as tmp, warnings.catch_warnings():

@@ -5,7 +5,7 @@ Run: python benches/bench_rpca.py [--repeats N] [--clips N] [--threads N]. Print
 
 1. the textbook ALM and melib's rpca (float64) on a synthetic 12544 x 150 matrix: times, ratio and the relative
    difference of the sparse parts E (targets: >= 8x faster, difference <= 1e-4);
-2. PSN's paper pipeline (``psn_inputs`` at ``model_params("psn", "paper")``: face detection, alignment, TIM to
+2. PSN's paper pipeline (``psn_inputs`` at ``model_pipeline("psn", "paper")``: face detection, alignment, TIM to
    150 frames, RPCA of the 12,544 x 150 matrix) on ``--clips`` release-scale clips (640 x 480, 60-80 frames;
    ``benches/release_clips.py``), cold cache, one process: seconds a clip (target <= 0.75 s on 2 cores), and
    its RPCA (mixed precision, the default for the pipeline's float32 frames) beside ``precision="float64"`` on
@@ -73,12 +73,12 @@ def psn_release(n_clips: int, repeats: int) -> bool:
 
     from release_clips import release_samples
 
+    from melib.experiments.common import model_pipeline
     from melib.preprocess import face, pipelines
     from melib.preprocess.rpca import rpca_frames
 
     samples = release_samples(subjects=1, clips_per_subject=n_clips)
-    params = pipelines.model_params("psn", "paper")
-    params.pop("paper")
+    _, params = model_pipeline("psn", "paper")
     face.detector(), face.predictor()  # dlib's models load once per process, not per clip
     seen = []
 

@@ -29,7 +29,7 @@ KA_SET = ka.KA_SYNTH  # the book's known-answer chapter (default profile) sweeps
 CHANCE = 1 / 3
 NEAR = 0.15  # |UAR - 1/3| at amplitude 0; about 2.7 null sd at ~94 clips
 # UAR at amplitude 3 must clear its own null band's upper end by this much. No fixed floor: CropNet scored 0.590
-# here (Intel) and 0.518 on an AMD EPYC (band top 0.438): a floor of 0.55 failed there while the margin held;
+# here (Intel) and 0.518 on an AMD EPYC (band top 0.438): a floor of 0.55 failed there while the margin held.
 # Seeds 0-2 (melib/data/known_answer_seeds.csv, 2026-12-01) keep it for C3D, DLHN and PSN (worst 0.13-0.20) but
 # not everywhere: CropNet 0.464-0.590 (worst margin 0.052), LocalRegions 0.477-0.653 (worst 0.048, seed 2).
 ABOVE_MARGIN = 0.05
