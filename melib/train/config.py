@@ -158,7 +158,12 @@ def seed_everything(seed: int) -> None:
 
 @contextlib.contextmanager
 def torch_state(deterministic: bool, threads: int | None):
-    """Deterministic algorithms (and cuDNN) and a thread count for the duration of a fit, then restored."""
+    """Deterministic algorithms (and cuDNN), a thread count and denormals flushed to zero on the CPU for the
+    duration of a fit, then restored. Without the flush, weights and optimiser moments that decay towards zero
+    (DLHN's lr x 0.96 per epoch, an output stuck at the class prior) reach subnormal floats, and each CPU step
+    becomes tens of times slower (``benches/bench_denormal.py``); values below 1.2e-38 become 0. The mode is
+    the calling thread's, which is every thread of a fit at ``threads=1`` (the chapters'); torch's worker
+    threads keep the mode of the thread that created them."""
     if deterministic and torch.cuda.is_available():
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # needed by deterministic cuBLAS
     prev = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.deterministic,
@@ -168,9 +173,11 @@ def torch_state(deterministic: bool, threads: int | None):
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
     if threads:
         torch.set_num_threads(threads)
+    torch.set_flush_denormal(True)
     try:
         yield
     finally:
+        torch.set_flush_denormal(False)  # torch's default; it offers no way to read the current mode
         torch.use_deterministic_algorithms(prev[0], warn_only=True)
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = prev[1], prev[2]
         torch.set_num_threads(prev[3])
