@@ -341,6 +341,16 @@ def panel(paper_name: str, sizes: str = "default", path: str | Path | None = Non
     return out
 
 
+def findings(path: str | Path | None = None) -> str:
+    """Every paper's :func:`panel` finding, a Markdown paragraph each."""
+    return "\n\n".join(f"**{n}**: {panel(n, path=path).attrs['finding']}" for n in MAIN)
+
+
+def described() -> pd.DataFrame:
+    """:func:`describe` of every paper's own recipe, one table with a ``paper`` column."""
+    return pd.concat([describe(paper(n)).assign(paper=n) for n in MAIN], ignore_index=True)
+
+
 def overview(path: str | Path | None = None) -> pd.DataFrame:
     """Every measured recipe (the papers' and the variants of the diagnosis), as :func:`panel` shows them."""
     v = verdict(checks(path))

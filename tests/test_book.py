@@ -93,7 +93,6 @@ def _frames_found(images: list[Path], frame_files: list[str]) -> list[tuple[str,
 # ---- what a reader sees ----------------------------------------------------------------------------------
 
 LOCAL = re.compile(r"(?<![\w.:/-])/(?:home|root|tmp|work|Users|mnt|srv|var|opt|private)/[^\s'\"<>)]+")
-NO_BOX_YET = {"30_protocols", "40_known_answer"}  # their notebooks do not display views.opening(...) yet
 RERUN_TITLE = book.RERUN
 
 
@@ -179,7 +178,7 @@ def test_every_chapter_reads_like_a_supplement(smoke_book, synth_small, artifact
             bad["re-run blocks"] = found["re-run blocks"]
         elif not ("papermill" in found["rerun_text"] and f"notebooks/{name}.ipynb" in found["rerun_text"]):
             bad["re-run block without the papermill command"] = found["rerun_text"][:200]
-        if name not in NO_BOX_YET and found["boxes"] != 1:
+        if found["boxes"] != 1:
             bad["opening boxes"] = found["boxes"]
         if not found["figures"]:
             bad["figures"] = 0

@@ -63,3 +63,13 @@ def test_the_table_and_figure_say_it(leak):
                                             & leak["protocol"].str.startswith("stratified")]["uar"].mean())
     fig = pc.leak_figure(leak)
     assert len(fig.axes[0].lines) >= 4  # a line and the draws per protocol, and chance
+
+
+def test_the_opening_box_states_the_leak_in_numbers(leak):
+    text = pc.leak_finding(leak)
+    t = pc.leak_table(leak)
+    k1 = t[(t["dependence"] == 1.0) & t["protocol"].str.startswith("stratified")].iloc[0]
+    assert "at d = 1, " in text and f"{k1['protocol']} {k1['uar_mean']:.2f} (3 of 3 draws above the band" in text
+    assert "at d = 0, " in text and "LOSO" in text and "not an expression learnt" in text
+    figs = pc.leak_figures(leak)
+    assert len(figs) == leak["method"].nunique() and "3 label draws per d" in figs[0].axes[0].get_title()

@@ -436,3 +436,51 @@ def test_the_opening_box_says_claim_run_and_limits():
     text = views.opening(_chapter(lambda p: empty), None, result=None).markdown
     assert "not been measured" in text and "| uar |" not in text
     assert "Does this recipe learn" not in views.opening(_chapter(lambda p: None), None, result=None).markdown
+
+
+def test_a_chapter_without_a_paper_opens_with_its_finding():
+    from types import SimpleNamespace
+
+    from melib.experiments import views
+
+    chapter = SimpleNamespace(paper=None, headline=None, learns=None)
+    text = views.opening(chapter, None, None, finding="k-fold scores 0.66 with nothing to learn.").markdown
+    assert "**What this chapter finds:** k-fold scores 0.66" in text
+    assert "Does this recipe learn" not in text and "What the paper claims" not in text
+
+
+def test_ka_finding_names_who_learns_and_who_does_not():
+    from melib.experiments import known_answer as ka
+
+    def rows(method, at0, at3):
+        return [{"method": method, "amplitude": a, "metric": "uar", "value": v, "null_low": 0.25, "null_high": 0.45,
+                 "n_clips": 95, "protocol": "group_kfold", "leakage_max": 0.0} for a, v in ((0.0, at0), (3.0, at3))]
+    df = pd.DataFrame(rows("psn", 0.33, 0.70) + rows("c3d_model_a", 0.30, 0.40) + rows("leaky", 0.60, 0.80))
+    text = ka.finding(df)
+    assert text.startswith("1 of 3 methods learn") and "`psn` 0.70" in text
+    assert "not: `c3d_model_a`, `leaky`" in text and "subject-disjoint folds" in text
+
+
+def test_captioned_puts_each_caption_above_its_object_and_says_when_there_is_none():
+    from IPython.display import Image, Markdown
+
+    from melib.experiments import views
+
+    png = display_png()
+    out = views.captioned([("**a**", pd.DataFrame({"x": [1]})), ("**b**", png)], note="withheld: real clips")
+    assert [type(o) for o in out] == [Markdown, pd.DataFrame, Markdown, Image, Markdown]
+    assert out[-1].data == "withheld: real clips"
+    assert [o.data for o in views.captioned([], empty="none here")] == ["none here"]
+    assert views.captioned([]) == []
+
+
+def display_png() -> bytes:
+    import io
+
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(1, 1))
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()

@@ -27,7 +27,7 @@ from typing import Mapping
 
 import pandas as pd
 
-from .. import published, train
+from .. import published, report, train
 from ..errors import ConfigError
 from ..report import provenance_label, side_by_side
 from .common import execute_all, labelled, parts, protocol_for, training
@@ -209,6 +209,17 @@ def loso_tables(result: Result) -> dict:
 def kfold_tables(result: Result) -> dict:
     """The second part beside DLHN Table 6 and PSN Tables 5 and 6 (composite beside composite)."""
     return _beside_all(study_rows(result.kfold, result.provenance), KFOLD_TABLES, False)
+
+
+def captions(tables: dict) -> list[tuple[str, pd.DataFrame]]:
+    """:func:`loso_tables` or :func:`kfold_tables` as (caption, table) pairs."""
+    return [(f"**Beside {paper} {table}** ({published.title(paper, table)})", t) for (paper, table), t in tables.items()]
+
+
+def confusion_figures(runs: Mapping, provenance: str) -> list:
+    """The pooled confusion matrix of every run of one part (:attr:`Result.loso` or :attr:`Result.kfold`)."""
+    return [report.confusion_figure(*confusion(run), title=f"{name} + SVM, {run.protocol}, {run.scheme} ({provenance})")
+            for name, run in runs.items()]
 
 
 CHAPTER = Chapter(

@@ -284,6 +284,25 @@ def splits_figure(run: Run, title: str | None = None):
     return fig
 
 
+def split_figures(result: Result) -> list:
+    """:func:`splits_figure` of every Sec. 8.1 run (C3D Fig. 4)."""
+    return [splits_figure(run, title=f"{key[1]}, CASME II, five random splits (test part)")
+            for key, run in result.runs.items() if key[0] == "Sec. 8.1"]
+
+
+def scenario_figures(result: Result, provenance: str) -> list:
+    """Model-A's training curves and pooled confusion matrix in scenarios 3 (intra-dataset) and 4 (SMIC to
+    SAMM), where they ran."""
+    from .views import confusion_figure, curves_figure
+
+    runs, figs = result.scenarios(), []
+    for key, what in ((("Model-A", 3), "scenario 3 (intra-dataset)"), (("Model-A", 4), "scenario 4 (SMIC to SAMM)")):
+        if key in runs:
+            figs += [curves_figure(runs[key], title=f"Model-A, {what} ({provenance})"),
+                     confusion_figure(runs[key], title=f"Model-A, {what}, pooled over folds")]
+    return figs
+
+
 CHAPTER = Chapter("c3d", "12_c3d", PAPER, ("c3d", "megc2019"), SCHEME, PROTOCOLS, PROTOCOL, MODEL_PARAMETERS,
                   PLANS, plan, run, ("c3d",), {"Table 4": table4, "Table 3": table3, "Sec. 8.1": holdout},
                   {"Fig. 4": splits_figure}, headline, Result.summary, learns=recipes.learns(PAPER))

@@ -228,6 +228,7 @@ class Result:
     rows: pd.DataFrame
     evaluations: dict
     settings: dict
+    samples: pd.DataFrame | None = None  # the largest amplitude's labelled clips
 
     def summary(self) -> pd.DataFrame:
         return table(self.rows)
@@ -240,7 +241,8 @@ def run(p, samples: pd.DataFrame | None = None, *, progress: bool = False, **cha
                         protocol=p.protocol or PROTOCOL, synth_params=st["synth"], progress=progress,
                         known_answer_settings=st["known_answer_settings"], n_jobs=st["n_jobs"], folds=st["folds"],
                         **CHAPTER.trainer(p, st))
-    return Result(rows, evals, st)
+    top = max(st["amplitudes"])
+    return Result(rows, evals, st, _sets(p, (top,), p.scheme or SCHEME, st["synth"])[float(top)])
 
 
 def verdict(df: pd.DataFrame, metric: str = "uar") -> pd.DataFrame:
@@ -263,6 +265,28 @@ def verdict(df: pd.DataFrame, metric: str = "uar") -> pd.DataFrame:
                         "above chance at top": bool(t["value"] > t["null_high"])})
         rows.append(row)
     return pd.DataFrame(rows).set_index("method")
+
+
+def finding(df: pd.DataFrame, metric: str = "uar") -> str:
+    """:func:`verdict` in a sentence: which methods stay in their null band at amplitude 0 and rise above it at
+    the largest amplitude, and which do not, with the data, protocol and subject overlap they ran under."""
+    v = verdict(df, metric)
+    if v.empty:
+        return ""
+    ok = v.get("chance at 0", pd.Series(True, index=v.index)).fillna(False).astype(bool) & \
+        v.get("above chance at top", pd.Series(False, index=v.index)).fillna(False).astype(bool)
+    top = df["amplitude"].max()
+    runs = df[df["metric"] == metric]
+    said = (f"{int(ok.sum())} of {len(v)} methods learn the planted motion ({metric.upper()} inside its 99 % null "
+            f"band at amplitude 0, above it at {top:g} px)")
+    if ok.any():
+        said += ": " + ", ".join(f"`{m}` {v.loc[m, 'at top']:.2f}" for m in v.index[ok])
+    if (~ok).any():
+        said += "; not: " + ", ".join(f"`{m}`" for m in v.index[~ok])
+    overlap = float(runs["leakage_max"].max())
+    return (said + f". Known-answer settings, {int(runs['n_clips'].max())} clips per amplitude, protocol "
+            f"`{runs['protocol'].iloc[0]}`, " + (f"subject overlap up to {overlap:.0%}." if overlap > 0 else
+                                                "subject-disjoint folds."))
 
 
 # method -> (paper, table, printed method) of its published UF1 / UAR under MEGC2019 LOSO, where there is one

@@ -267,6 +267,41 @@ def leak_table(rows: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index()
 
 
+def leak_figures(rows: pd.DataFrame) -> list:
+    """:func:`leak_figure` of every method of the leak study."""
+    draws = rows["label_seed"].nunique()
+    return [leak_figure(rows, m, title=f"{m}, amplitude 0 ({draws} label draws per d)") for m in rows["method"].unique()]
+
+
+def cross_tables(result, provenance: str) -> list[tuple[str, pd.DataFrame]]:
+    """(caption, table) pairs: each method's cross-dataset UF1 matrix and its rows, then the first method's
+    pairs beside LocalRegions Table 12."""
+    out = []
+    for m, c in result.cross.items():
+        out += [(f"**{m}**, UF1 (train \\ test), {provenance}", cross_matrix(c, "uf1")), (f"**{m}**, every pair", c)]
+    if result.cross:
+        out.append(("**Beside LocalRegions Table 12**", cross_beside_published(next(iter(result.cross.values())),
+                                                                               provenance)))
+    return out
+
+
+def leak_finding(rows: pd.DataFrame) -> str:
+    """The leak study in a sentence per method: at the smallest and the largest dependence d, each protocol's
+    mean UAR and how many label draws lie above (below) their 99 % null band."""
+    out = []
+    for m, g in leak_table(rows).groupby("method", sort=False):
+        said = []
+        for d in sorted({g["dependence"].min(), g["dependence"].max()}):
+            at = g[g["dependence"] == d].to_dict("records")
+            said.append(f"at d = {d:g}, " + "; ".join(
+                f"{r['protocol']} {r['uar_mean']:.2f} ({r['above band']} of {r['draws']} draws above the band"
+                + (f", {r['below band']} below" if r["below band"] else "") + ")" for r in at))
+        out.append(f"`{m}` with no motion at all (amplitude 0), UAR against subject-label dependence d: "
+                   + "; ".join(said) + ".")
+    return " ".join(out) + (" A score above the band at amplitude 0 is the subject seen in training, not an "
+                            "expression learnt." if out else "")
+
+
 def leak_figure(rows: pd.DataFrame, method: str | None = None, title: str | None = None):
     """UAR against subject-label dependence at amplitude 0, one line per protocol (mean over the label
     draws, the draws as points), each protocol's mean 99 % null band shaded, chance dotted."""

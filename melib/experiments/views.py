@@ -178,6 +178,30 @@ def confusion_figure(run: Run | train.Evaluation, title: str | None = None):
     return report.confusion_figure(confusion(run), title=title)
 
 
+def figures(figs) -> list[display.Figure]:
+    """Matplotlib figures as outputs to display in order (each closed once drawn)."""
+    return [display.Figure(f, "figure") for f in figs]
+
+
+def evaluation_figures(evals: dict, keep, title) -> list[display.Figure]:
+    """The pooled confusion matrix of every evaluation whose key ``keep(key)`` accepts, then the training
+    curves (mean over folds) of those that logged them; ``title(key)`` names each."""
+    kept = {k: ev for k, ev in evals.items() if keep(k)}
+    return figures([confusion_figure(ev, title(k)) for k, ev in kept.items()]
+                   + [curves_figure(ev, f"{title(k)}, mean over folds") for k, ev in kept.items() if has_curves(ev)])
+
+
+def captioned(pairs, empty: str | None = None, note: str | None = None) -> list:
+    """(caption, table or PNG bytes) pairs as outputs in order: the caption as Markdown above its object;
+    ``empty`` (Markdown) when there is none, ``note`` (Markdown) after them when given."""
+    from IPython.display import Image, Markdown
+
+    out = []
+    for caption, obj in pairs:
+        out += [Markdown(caption), Image(data=obj, format="png") if isinstance(obj, bytes) else obj]
+    return (out or ([Markdown(empty)] if empty else [])) + ([Markdown(note)] if note else [])
+
+
 # ---- the chapter's opening box -------------------------------------------------------------------------
 
 def parameters(p, chapter=None) -> display.Block:
@@ -217,15 +241,16 @@ def _ran(samples: pd.DataFrame | None, rows: pd.DataFrame | None) -> str:
     return "**This study ran** on " + "; ".join(said) + "." if said else ""
 
 
-def _verdict(kinds: set, rows: pd.DataFrame | None, learns: bool) -> str:
-    """What the numbers can and cannot show, from their provenance, protocols and subject overlap."""
+def _verdict(kinds: set, rows: pd.DataFrame | None, learns: str) -> str:
+    """What the numbers can and cannot show, from their provenance, protocols and subject overlap; ``learns``
+    says where the book asks whether a recipe learns planted motion."""
     can, cannot = [], []
     if kinds & {"synthetic", "mixed"}:
         can.append("that the code runs end to end on clips whose labels, timing and planted motion are known, and "
                    "under which scheme, protocol and aggregation any score is computed")
         cannot.append("anything about the published numbers or the real datasets: a synthetic clip is not a real face "
                       "and a synthetic score is not an estimate of a real one (whether a recipe learns planted motion is "
-                      + ("the panel above's question" if learns else "the known-answer chapter's question") + ")")
+                      + learns + ")")
     if "real" in kinds and rows is not None:
         same = rows["difference"].notna()
         if same.any():
@@ -252,13 +277,15 @@ def _verdict(kinds: set, rows: pd.DataFrame | None, learns: bool) -> str:
     return "\n\n".join(out)
 
 
-def opening(chapter, p, result, samples: pd.DataFrame | None = None, rows: pd.DataFrame | None = None
-            ) -> display.Block:
+def opening(chapter, p, result, samples: pd.DataFrame | None = None, rows: pd.DataFrame | None = None,
+            finding: str | None = None, answers_learning: bool = False) -> display.Block:
     """The short box that opens a chapter (the book build puts it under the title): what the paper claims (its
     headline numbers and protocols, ``melib.published``), what this study ran (data, protocol, subject
     overlap) and what that can and cannot show; the chapter's "does this recipe learn?" panel
     (``chapter.learns(p)``) when it has one. ``rows``: overview rows (``report.results_overview``) to state
-    instead of the chapter's own headline."""
+    instead of the chapter's own headline; ``finding``: what a chapter without a paper measured, in a sentence
+    or two of its own results; ``answers_learning``: the chapter itself asks whether the pipelines learn planted
+    motion (the known-answer chapter)."""
     if rows is None and chapter.headline is not None:
         rows = report.results_overview(chapter.headline(result))
         rows = rows[rows["paper"] == chapter.paper]
@@ -272,6 +299,8 @@ def opening(chapter, p, result, samples: pd.DataFrame | None = None, rows: pd.Da
         parts.append(f"**The papers' headline numbers:** {len(rows)}, from {rows['paper'].nunique()} papers; {ran} "
                      "have a number from this study beside them (table and figure below).")
     parts.append(_ran(samples, rows))
+    if finding:
+        parts.append("**What this chapter finds:** " + finding)
     panel = chapter.learns(p) if chapter.learns is not None else None
     if panel is not None:
         table = isinstance(panel, pd.DataFrame)
@@ -282,5 +311,6 @@ def opening(chapter, p, result, samples: pd.DataFrame | None = None, rows: pd.Da
         kinds |= {report.provenance_kind(x) for x in rows["study_provenance"] if x != report.NOT_RUN}
     if samples is not None and len(samples):
         kinds.add(report.provenance_kind(report.provenance_label(samples)))
-    parts.append(_verdict(kinds, rows, panel is not None))
+    parts.append(_verdict(kinds, rows, "the panel above's question" if panel is not None else
+                          "this chapter's question" if answers_learning else "the known-answer chapter's question"))
     return display.Block("\n\n".join(x for x in parts if x), display.SUMMARY)
