@@ -85,6 +85,7 @@ DEFAULT_EPOCHS = train.TrainConfig.epochs  # what a recipe whose paper gives no 
 CHANGES = {
     "onset difference": {"inputs": {"onset_difference": True}},  # frames minus the onset frame (C3D, LocalRegions)
     "per-clip sd": {"inputs": {"scale": "clip_sd"}},  # inputs scaled to unit sd per clip
+    "E per-clip sd": {"inputs": {"sparse_scale": "clip_sd"}},  # DLHN: RPCA's sparse E scaled per clip, as PSN's is
     "class weights": {"trainer": {"class_weights": "balanced"}},
     "lr x10": {"scale_lr": 10.0},
     "lr /10": {"scale_lr": 0.1},

@@ -147,3 +147,11 @@ def test_each_model_chapter_opens_with_its_panel(measured):
             assert len(t) == 2 or "none of the changes measured" in finding
             if len(t) == 2:
                 assert t["learns the planted motion"].iloc[1] == "yes" and t["recipe"].iloc[1][len("paper + "):] in finding
+
+
+def test_a_check_records_how_it_was_measured_not_where_it_was_written():
+    from melib.experiments.recipe_checks import _without_out
+
+    assert _without_out(["measure", "--paper", "DLHN", "--out", "/tmp/x.csv", "--folds", "1"]) == \
+        ["measure", "--paper", "DLHN", "--folds", "1"]
+    assert _without_out(["measure", "--out=/tmp/x.csv"]) == ["measure"]

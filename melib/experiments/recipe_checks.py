@@ -150,13 +150,25 @@ def save(rows: list[dict], path: str | Path | None = None) -> Path:
                       sort=("paper", "scale", "recipe", "sizes", "amplitude"))
 
 
+def _without_out(argv: list[str]) -> list[str]:
+    """The command line without ``--out FILE`` (where a row was written, not how it was measured)."""
+    out, skip = [], False
+    for a in argv:
+        if skip or a == "--out" or a.startswith("--out="):
+            skip = a == "--out"
+            continue
+        out.append(a)
+    return out
+
+
 def measure(papers=None, names=("paper",), amplitudes=AMPLITUDES, sizes: str = "default", device: str = "cpu",
             seed: int = 0, out: str | Path | None = None, progress: bool = True, command: str | None = None,
             folds: int = 3) -> pd.DataFrame:
     """Run :func:`run` for every (paper, recipe name, amplitude) and save each row as soon as it is measured."""
     recipes.check_models()
     p = setup(sizes, device, seed)
-    command = command or "python -m melib.experiments.recipe_checks " + " ".join(map(shlex.quote, sys.argv[1:]))
+    command = command or "python -m melib.experiments.recipe_checks " + " ".join(
+        map(shlex.quote, _without_out(sys.argv[1:])))
     rows = []
     for paper_name in papers or recipes.MAIN:
         for name in names:
