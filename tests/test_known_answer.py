@@ -33,6 +33,11 @@ NEAR = 0.15  # |UAR - 1/3| at amplitude 0; about 2.7 null sd at ~94 clips
 # Seeds 0-2 (melib/data/known_answer_seeds.csv, 2026-12-01) keep it for C3D, DLHN and PSN (worst 0.13-0.20) but
 # not everywhere: CropNet 0.464-0.590 (worst margin 0.052), LocalRegions 0.477-0.653 (worst 0.048, seed 2).
 ABOVE_MARGIN = 0.05
+# CropNet and LocalRegions learn less surely than the other three: over seeds 0-2 their margins run 0.05-0.21,
+# and 60 epochs instead of 30 did not narrow that (seed 2: CropNet 0.095, LocalRegions 0.002; seed 1: CropNet
+# 0.039; 2026-12-01), so one seed on another CPU can miss the margin while the recipe learns. Their test asks it
+# of the mean over these seeds (measured mean margins 0.084 and 0.142).
+MEAN_OVER_SEEDS = {"cropnet": (0, 1, 2), "localregions": (0, 1, 2)}
 
 
 @pytest.fixture(scope="module")
@@ -48,12 +53,16 @@ def assert_near_chance(ev: train.Evaluation, what: str) -> None:
     assert abs(uar - CHANCE) <= NEAR, f"{what}: UAR {uar:.3f} is not within {NEAR} of chance at amplitude 0"
 
 
-def assert_above_chance(ev: train.Evaluation, what: str) -> None:
-    uar = ev.pooled["uar"]
-    lo, hi = ka.chance_band(ev)
+def assert_above_chance(ev: train.Evaluation | list[train.Evaluation], what: str) -> None:
+    """UAR above the 99 % null band's upper end by ``ABOVE_MARGIN``; for several runs (seeds), their mean
+    UAR above their bands' mean upper end (the mean of runs under the null spreads less than one run)."""
+    evs = ev if isinstance(ev, list) else [ev]
+    uar = float(np.mean([e.pooled["uar"] for e in evs]))
+    lo, hi = np.mean([ka.chance_band(e) for e in evs], axis=0)
+    runs = f"mean of {len(evs)} seeds" if len(evs) > 1 else "one seed"
     assert uar >= hi + ABOVE_MARGIN, \
-        f"{what}: UAR {uar:.3f} at amplitude 3 (null band [{lo:.3f}, {hi:.3f}], margin {ABOVE_MARGIN})"
-    assert ev.leakage()["leakage_max"] == 0.0
+        f"{what}: UAR {uar:.3f} at amplitude 3 (null band [{lo:.3f}, {hi:.3f}], margin {ABOVE_MARGIN}; {runs})"
+    assert all(e.leakage()["leakage_max"] == 0.0 for e in evs)
 
 
 def test_the_two_sets_differ_only_in_motion(sets):
@@ -157,7 +166,9 @@ def test_paper_model_known_answer(sets, model):
     p = params.setup("default")
     kw = ka.settings(p, model)
     assert kw["epochs"] == 30 and kw["class_weights"] == "balanced"
-    assert_above_chance(ka.evaluate_method(p, sets[3.0], model, **kw), f"{model}, group_kfold")
+    runs = [ka.evaluate_method(params.setup("default", seed=s), sets[3.0], model, **kw)
+            for s in MEAN_OVER_SEEDS.get(model, (p.seed,))]
+    assert_above_chance(runs, f"{model}, group_kfold")
     assert_near_chance(ka.evaluate_method(p, sets[0.0], model, **kw), f"{model}, group_kfold")
 
 
@@ -170,3 +181,6 @@ def test_seed_spreads_leave_room_for_the_margin():
     assert set(top["method"]) == set(ka.PAPER_MODELS) and top.groupby("method")["seed"].nunique().min() >= 2
     worst = (top["uar"] - top["null_high"]).groupby(top["method"]).min()
     assert (worst > 0).all(), worst.to_dict()
+    mean = (top["uar"] - top["null_high"]).groupby(top["method"]).mean()
+    for m, seeds in MEAN_OVER_SEEDS.items():  # the mean the test asks of them holds on the measured seeds
+        assert set(seeds) <= set(top[top["method"] == m]["seed"]) and mean[m] >= ABOVE_MARGIN, (m, mean[m])

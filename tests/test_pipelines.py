@@ -317,6 +317,20 @@ def test_local_regions_onset_difference_and_scale(samples):
     assert all(scaled[r][1:n].std() / diff[r][1:n].std() == pytest.approx(f, rel=1e-3) for r in scaled)
 
 
+def test_dlhn_onset_difference_and_scale_touch_the_rois_only(samples):
+    row = samples[samples["dataset"] == "casme2"].iloc[0]
+    plain = P.dlhn_inputs(row, frames=8, **FAST_RPCA)
+    diff = P.dlhn_inputs(row, frames=8, onset_difference=True, scale="clip_sd", **FAST_RPCA)
+    rois = np.concatenate([diff[r].ravel() for r in P.DLHN_ROIS])
+    assert rois.std() == pytest.approx(1, rel=1e-4)
+    for r in P.DLHN_ROIS:
+        assert (diff[r][0] == 0).all()  # the onset
+        d = plain[r] - plain[r][:1]
+        np.testing.assert_allclose(diff[r] * float(np.concatenate([(plain[q] - plain[q][:1]).ravel()
+                                                                   for q in P.DLHN_ROIS]).std()), d, atol=1e-5)
+    np.testing.assert_array_equal(diff["sparse"], plain["sparse"])  # E as before
+
+
 def test_c3d_window_per_dataset():
     assert P.c3d_window("casme2") == 36 and P.c3d_window(["smic"]) == 26
     assert P.c3d_window(["casme2", "smic"]) == 30 and P.c3d_window("samm") == 30

@@ -165,7 +165,8 @@ def _dlhn_spec(spec: dict) -> dict:
 def dlhn_inputs(row, size: int = 112, frames: int = DLHN_FRAMES, roi_sizes: Mapping[str, Size] | None = None,
                 sparse_size: int | Size | None = None, rois: bool = True, sparse: bool = True,
                 method: str = "linear", margin: float = DEFAULT_MARGIN, rpca_tol: float = 1e-7,
-                rpca_max_iter: int = 1000, sparse_scale: str | None = None) -> dict[str, np.ndarray]:
+                rpca_max_iter: int = 1000, sparse_scale: str | None = None, onset_difference: bool = False,
+                scale: str | None = None) -> dict[str, np.ndarray]:
     """DLHN inputs of one clip: the four ROI clips (HCRNN) and the RPCA sparse part E (RPRNN).
 
     DLHN 3.1.1 / 4.2.1: grey frames, face aligned and cropped to ``size`` x ``size`` (112), temporally
@@ -177,7 +178,9 @@ def dlhn_inputs(row, size: int = 112, frames: int = DLHN_FRAMES, roi_sizes: Mapp
     ``roi_sizes`` ({name: (h, w)}) and ``sparse_size`` shrink the outputs for a smaller model profile
     (E is computed at ``size`` and then area-averaged). ``rois=False`` / ``sparse=False`` skip a part
     (HCRNN or RPRNN alone). Choices: interpolation on [0, 1] floats (not re-quantised to uint8); E as RPCA
-    returns it (``sparse_scale="clip_sd"``: scaled per clip, :func:`scale_clip`).
+    returns it (``sparse_scale="clip_sd"``: scaled per clip, :func:`scale_clip`). Not the paper's, off by
+    default: ``onset_difference=True`` gives the ROI clips minus their first (onset) frame, ``scale`` scales
+    the four together per clip (as ``c3d_inputs``' and ``localregions_inputs``' do); E is computed as before.
     """
     if rois and size < DLHN_FACE[0]:
         raise ConfigError(f"DLHN's ROIs (up to 112 px wide, DLHN 3.1.1) need a face of at least 112 px, not {size}; "
@@ -186,10 +189,10 @@ def dlhn_inputs(row, size: int = 112, frames: int = DLHN_FRAMES, roi_sizes: Mapp
     clip = resample(_unit(face["frames"]), frames, method, path=_path(row))  # DLHN 4.2.1
     out = {}
     if rois:
-        crops, _ = dlhn_rois(clip, face["landmarks"], path=_path(row))  # DLHN 3.1.1
-        for name in DLHN_ROIS:
-            want = (roi_sizes or {}).get(name)
-            out[name] = _tchw(_resize(crops[name], want))
+        crops, _ = dlhn_rois(clip - clip[:1] if onset_difference else clip, face["landmarks"],
+                             path=_path(row))  # DLHN 3.1.1
+        out.update(scale_clip({name: _tchw(_resize(crops[name], (roi_sizes or {}).get(name))) for name in DLHN_ROIS},
+                              scale))
     if sparse:
         E = _sparse(clip, _path(row), sparse_scale, tol=rpca_tol, max_iter=rpca_max_iter)  # DLHN 3.2.1, Eq. 5
         out["sparse"] = _tchw(_resize(E, None if sparse_size is None else _pair(sparse_size)))
