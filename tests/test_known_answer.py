@@ -9,7 +9,8 @@ each constant); the band's width follows from the number of clips (about 94 here
 
 The sets (``known_answer.KA_SYNTH``, the book's known-answer chapter's too): 5 subjects per layout, 7 clips
 each, 12-16 frames of 256x192 (105 clips, about 94 with a MEGC2019 label), seed 0. The engine-level tests take
-about a minute and a half; the paper models' (``slow``) 20 s to two minutes each on a quiet 2-core machine.
+about a minute and a half; the paper models' (``slow``) 20 s to two minutes each on a quiet 2-core machine,
+CropNet and LocalRegions three seeds at amplitude 3 (6 and 9 minutes with three other jobs running).
 """
 from __future__ import annotations
 
