@@ -484,3 +484,13 @@ def display_png() -> bytes:
     fig.savefig(buf, format="png")
     plt.close(fig)
     return buf.getvalue()
+
+
+def test_ka_finding_says_which_settings_ran():
+    from melib.experiments import known_answer as ka
+
+    df = pd.DataFrame([{"method": "psn", "amplitude": a, "metric": "uar", "value": v, "null_low": 0.25,
+                        "null_high": 0.45, "n_clips": 95, "protocol": "loso", "leakage_max": 0.0}
+                       for a, v in ((0.0, 0.3), (3.0, 0.7))])
+    assert "Known-answer settings" in ka.finding(df)
+    assert "The profile's own settings" in ka.finding(df, known_answer_settings=False)

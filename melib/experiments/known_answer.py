@@ -267,9 +267,10 @@ def verdict(df: pd.DataFrame, metric: str = "uar") -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("method")
 
 
-def finding(df: pd.DataFrame, metric: str = "uar") -> str:
+def finding(df: pd.DataFrame, metric: str = "uar", known_answer_settings: bool = True) -> str:
     """:func:`verdict` in a sentence: which methods stay in their null band at amplitude 0 and rise above it at
-    the largest amplitude, and which do not, with the data, protocol and subject overlap they ran under."""
+    the largest amplitude, and which do not, with the settings, data, protocol and subject overlap they ran
+    under (``known_answer_settings``: :func:`settings`, else the profile's own)."""
     v = verdict(df, metric)
     if v.empty:
         return ""
@@ -284,7 +285,8 @@ def finding(df: pd.DataFrame, metric: str = "uar") -> str:
     if (~ok).any():
         said += "; not: " + ", ".join(f"`{m}`" for m in v.index[~ok])
     overlap = float(runs["leakage_max"].max())
-    return (said + f". Known-answer settings, {int(runs['n_clips'].max())} clips per amplitude, protocol "
+    how = "Known-answer settings" if known_answer_settings else "The profile's own settings"
+    return (said + f". {how}, {int(runs['n_clips'].max())} clips per amplitude, protocol "
             f"`{runs['protocol'].iloc[0]}`, " + (f"subject overlap up to {overlap:.0%}." if overlap > 0 else
                                                 "subject-disjoint folds."))
 
