@@ -238,3 +238,12 @@ def test_sweep_in_a_process_pool_matches_serial(p, home, tmp_path, monkeypatch):
     pooled, evals = ka.sweep(p, (0.0, 3.0), ["lbp_top_svm"], synth_params=small, n_jobs=2)
     pd.testing.assert_frame_equal(serial, pooled)
     assert len(list((tmp_path / "pool_runs").rglob("fold*.json"))) == sum(len(e.records) for e in evals.values())
+
+
+def test_sweep_refuses_sets_of_other_amplitudes():
+    from melib import params
+    from melib.errors import ConfigError
+    from melib.experiments import known_answer as ka
+
+    with pytest.raises(ConfigError, match="sets are for amplitudes"):
+        ka.sweep(params.setup("smoke"), (0.0, 3.0), ["lbp_top_svm"], sets={0.0: None})

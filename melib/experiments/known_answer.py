@@ -173,16 +173,21 @@ def _specs(p, sets: dict, methods, protocol: str, protocol_params: dict | None, 
 def sweep(p, amplitudes: Sequence[float] = AMPLITUDES, methods: Sequence[str] = METHODS,
           scheme: str = SCHEME, protocol: str = PROTOCOL, protocol_params: dict | None = None,
           synth_params: dict | None = None, progress: bool = False, known_answer_settings: bool = True,
-          n_jobs: int = 1, folds: int | None = None, **config_changes) -> tuple[pd.DataFrame, dict]:
+          n_jobs: int = 1, folds: int | None = None, sets: dict | None = None,
+          **config_changes) -> tuple[pd.DataFrame, dict]:
     """Every method on the set of every amplitude (:func:`amplitude_samples` with ``synth_params``, default
     the profile's own ``p.synth``), each with its known-answer :func:`settings` (``known_answer_settings=False``:
     the profile's own) and ``config_changes`` on top. ``n_jobs`` > 1 runs the (method, amplitude) pairs in a
     process pool (``melib.parallel``; each deep model trains on one thread). Returns ``(rows, evaluations)``:
-    the rows of :func:`result_rows` and ``evaluations[(method, amplitude)]``."""
+    the rows of :func:`result_rows` and ``evaluations[(method, amplitude)]``. ``sets``: the labelled clips of
+    each amplitude when the caller has them already ({amplitude: clips}, one per amplitude)."""
     from ..report import provenance_label
 
+    if sets is not None and set(sets) != {float(a) for a in amplitudes}:
+        raise ConfigError(f"sets are for amplitudes {sorted(sets)}, not the sweep's {sorted(map(float, amplitudes))}")
+
     _check_methods(methods)
-    sets = _sets(p, amplitudes, scheme, synth_params, progress)
+    sets = sets if sets is not None else _sets(p, amplitudes, scheme, synth_params, progress)
     specs = _specs(p, sets, methods, protocol, protocol_params, known_answer_settings, config_changes, folds)
     env = {k: v for k, v in os.environ.items() if k.startswith("MELIB_")}
     done = parallel.run_all(_evaluate_task, specs, shared=dict(p=p, sets=sets, env=env), n_jobs=n_jobs,
@@ -237,12 +242,12 @@ class Result:
 def run(p, samples: pd.DataFrame | None = None, *, progress: bool = False, **changes) -> Result:
     """The sweep of the chapter's plan (:func:`sweep_settings`), under the notebook's scheme and protocol."""
     st = sweep_settings(p, **changes)
+    sets = _sets(p, st["amplitudes"], p.scheme or SCHEME, st["synth"], progress)
     rows, evals = sweep(p, st["amplitudes"], st["methods"], scheme=p.scheme or SCHEME,
                         protocol=p.protocol or PROTOCOL, synth_params=st["synth"], progress=progress,
                         known_answer_settings=st["known_answer_settings"], n_jobs=st["n_jobs"], folds=st["folds"],
-                        **CHAPTER.trainer(p, st))
-    top = max(st["amplitudes"])
-    return Result(rows, evals, st, _sets(p, (top,), p.scheme or SCHEME, st["synth"])[float(top)])
+                        sets=sets, **CHAPTER.trainer(p, st))
+    return Result(rows, evals, st, sets[max(sets)])
 
 
 def verdict(df: pd.DataFrame, metric: str = "uar") -> pd.DataFrame:
