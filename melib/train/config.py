@@ -160,7 +160,7 @@ def seed_everything(seed: int) -> None:
 def torch_state(deterministic: bool, threads: int | None):
     """Deterministic algorithms (and cuDNN), a thread count and denormals flushed to zero on the CPU for the
     duration of a fit, then restored. Without the flush, weights and optimiser moments that decay towards zero
-    (DLHN's lr x 0.96 per epoch, an output stuck at the class prior) reach subnormal floats, and each CPU step
+    (DLHN's decaying lr, an output stuck at the class prior) reach subnormal floats, and each CPU step
     becomes tens of times slower (``benches/bench_denormal.py``); values below 1.2e-38 become 0. The mode is
     the calling thread's, which is every thread of a fit at ``threads=1`` (the chapters'); torch's worker
     threads keep the mode of the thread that created them."""
