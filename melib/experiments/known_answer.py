@@ -71,8 +71,12 @@ TRAINING = {"epochs": 30, "class_weights": "balanced"}  # n / (K n_i): the layou
 # region CNNs learnt nothing from inputs of sd 0.03; C3D: with Keras' BatchNorm momentum the running variance,
 # which starts at 1, still held 0.8 % of it after 480 steps, 30 times the conv outputs' variance on inputs of sd
 # 0.016, and Model-A fell from 0.74 to 0.60 at amplitude 3; melib.deviations: c3d.yaml).
+# CropNet: its Table 4 optical-flow input (Farneback onset -> apex) instead of the ARS image: on ARS the
+# known-answer trainer learnt, but not surely (seeds 0-2: 0.46-0.59 on an Intel Xeon, 0.45 under seed 0 on an AMD
+# EPYC, band tops 0.41-0.49); ARS wraps every negative residual to about 255 (CropNet Eq. 5), RRS 0.51 (AMD, seed 0).
 INPUTS = {"c3d_model_a": {"onset_difference": True, "scale": "clip_sd"},
-          "localregions": {"onset_difference": True, "scale": "clip_sd"}}
+          "localregions": {"onset_difference": True, "scale": "clip_sd"},
+          "cropnet": {"kind": "farneback"}}
 # Trainer changes on top of TRAINING: CropNet memorised its training clips at lr 1e-3, batch 16 (AdamP, from
 # scratch); LocalRegions took 2 optimiser steps an epoch at batch 32.
 CONFIG = {"cropnet": {"lr": 1e-2, "batch_size": 8, "weight_decay": 0.05}, "localregions": {"batch_size": 8}}
