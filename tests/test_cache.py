@@ -82,13 +82,13 @@ def test_interrupted_write_leaves_no_entry(monkeypatch):
     assert path.exists() and len(calls) == 2
 
 
-def test_exception_in_pickling_leaves_no_entry(monkeypatch):
+def test_exception_in_encoding_leaves_no_entry(monkeypatch):
     step, _ = _make()
 
-    def bad_dumps(*a, **k):
+    def bad_encode(*a, **k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cache_mod.pickle, "dumps", bad_dumps)
+    monkeypatch.setattr(cache_mod, "_encode", bad_encode)
     with pytest.raises(KeyboardInterrupt):
         step("clip-a")
     assert not step.cache_path("clip-a").exists()
@@ -113,7 +113,9 @@ def test_corrupt_entry_is_recomputed(damage):
     assert step("clip-a")["id"] == "clip-a" and len(calls) == 2  # the rewritten entry is good
 
 
-def test_entry_file_is_header_plus_pickle():
+def test_entry_file_is_header_plus_data():
+    """Header (length, CRC), magic line, the JSON structure's length and text, then the arrays' bytes."""
+    import json
     import struct
     import zlib
 
@@ -122,7 +124,13 @@ def test_entry_file_is_header_plus_pickle():
     blob = step.cache_path("clip-a").read_bytes()
     length, crc = struct.unpack("<QI", blob[:12])
     assert length == len(blob) - 12 and crc == zlib.crc32(blob[12:])
-    assert pickle.loads(blob[12:])["id"] == "clip-a"
+    magic = b"melib-cache-entry 1\n"
+    assert blob[12:12 + len(magic)] == magic
+    start = 12 + len(magic) + 8
+    n, = struct.unpack("<Q", blob[start - 8:start])
+    tree = json.loads(blob[start:start + n])
+    assert tree == {"dict": [["x", {"array": ["<f8", [5], 0]}], ["id", "clip-a"]]}
+    np.testing.assert_array_equal(np.frombuffer(blob[start + n:], "<f8"), np.arange(5) * 2.0)
 
 
 def test_cache_clear_one_function_or_all():
@@ -425,5 +433,148 @@ def test_two_writers_leave_whole_entries(_cache_root):
     folder = _cache_root / "t.proc"
     assert cache_info()["t.proc"]["entries"] == 6
     assert sorted(p.name for p in folder.iterdir() if not cache_mod._ENTRY.match(p.name)) == [".melib-function"]
-    for f in folder.glob("*.pkl"):
+    entries = list(folder.glob("*.entry"))
+    assert len(entries) == 6
+    for f in entries:
         assert cache_mod._read(f)[0] in range(6)
+
+
+# ---- #20 item 2: an entry cannot run code --------------------------------------------------------------
+
+class _Evil:
+    """Unpickling this writes a marker file: what a planted entry would do with os.system."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        import os
+        return os.system, (f"touch {self.marker}",)
+
+
+def _framed(payload: bytes) -> bytes:
+    import struct
+    import zlib
+    return struct.pack("<QI", len(payload), zlib.crc32(payload)) + payload
+
+
+@pytest.mark.parametrize("where", ["entry", "old_entry", "object_array"])
+def test_a_planted_entry_never_runs_code(tmp_path, where):
+    """melib's header and a valid CRC around a pickle (or around this format naming an object array whose bytes
+    are a pickle): loading it must not unpickle; the entry is recomputed and replaced."""
+    import struct
+    marker = tmp_path / "pwned"
+    step, calls = _make()
+    path = step.cache_path("clip-a")
+    path.parent.mkdir(parents=True)
+    evil = pickle.dumps(_Evil(marker))
+    if where == "object_array":
+        tree = b'{"array": ["|O", [1], 0]}'
+        payload = b"melib-cache-entry 1\n" + struct.pack("<Q", len(tree)) + tree + evil
+    else:
+        payload = evil
+    planted = path if where != "old_entry" else path.with_suffix(".pkl")
+    planted.write_bytes(_framed(payload))
+    assert cache_info()["t.step"]["entries"] == 1  # melib's by name and header
+    out = step("clip-a")
+    assert not marker.exists()
+    assert len(calls) == 1 and out["id"] == "clip-a"
+    assert not path.with_suffix(".pkl").exists()  # an old entry is replaced, never read
+    assert cache_mod._read(path)["id"] == "clip-a"
+    assert not marker.exists()
+
+
+def test_values_round_trip_with_their_types():
+    value = {"a": np.arange(6, dtype=np.int16).reshape(2, 3), "f": np.float32(1.5), "b": np.bool_(True),
+             "i": 7, "x": float("nan"), "s": "text", "u": np.str_("uni"), "n": None, "t": (1, [2.0, "3"]),
+             (1, "k"): b"raw", "e": np.array([], np.float64), "z": np.array(3 + 4j), "ok": True,
+             "d": np.array(["2020-01-01"], dtype="datetime64[D]"), "f2": np.asfortranarray(np.eye(3)[:, :2]),
+             "last": b""}
+
+    calls = []
+
+    @cached(version=1, name="t.types")
+    def step(k):
+        calls.append(k)
+        return value
+
+    step(0)
+    got = step(0)
+    assert calls == [0]  # a hit
+    assert list(got) == list(value)
+    for k, v in value.items():
+        assert type(got[k]) is type(v), k
+        if isinstance(v, np.ndarray):
+            assert got[k].dtype == v.dtype and got[k].shape == v.shape
+            np.testing.assert_array_equal(got[k], v)
+        elif k == "x":
+            assert got[k] != got[k]
+        else:
+            assert got[k] == v
+    assert type(got["t"][1]) is list and type(got["f"]) is np.float32
+
+
+@pytest.mark.parametrize("bad", [np.array([None, 1], dtype=object), {1, 2}, object()])
+def test_a_value_the_cache_cannot_hold_as_data_is_refused(bad):
+    @cached(version=1, name="t.bad")
+    def step(k):
+        return {"v": bad}
+
+    with pytest.raises(TypeError, match="cache stores"):
+        step(0)
+    assert not step.cache_path(0).exists()
+
+
+# ---- #20 item 6: a cache that cannot be written is not fatal ----------------------------------------------
+
+class _FullDisk:
+    """A file object whose writes fail as on a full disk."""
+
+    def __init__(self, fh):
+        self.fh = fh
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.fh.close()
+
+    def write(self, data):
+        import errno
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+
+@pytest.mark.parametrize("how", ["ENOSPC", "EROFS", "EACCES", "EROFS_mkdir"])
+def test_a_cache_that_cannot_be_written_is_skipped_with_one_warning(monkeypatch, _cache_root, how):
+    """Tests run as root (chmod stops nothing), so the failing write is simulated where it would fail."""
+    import errno
+    import os
+    monkeypatch.setattr(cache_mod, "_UNWRITABLE", set())
+    if how == "ENOSPC":
+        real = os.fdopen
+        monkeypatch.setattr(cache_mod.os, "fdopen", lambda fd, *a, **k: _FullDisk(real(fd, *a, **k)))
+    elif how == "EROFS_mkdir":
+        def mkdir(self, *a, **k):
+            raise OSError(errno.EROFS, "Read-only file system", str(self))
+        monkeypatch.setattr(cache_mod.Path, "mkdir", mkdir)
+    else:
+        def mkstemp(*a, **k):
+            raise OSError(getattr(errno, how), os.strerror(getattr(errno, how)), str(k.get("dir")))
+        monkeypatch.setattr(cache_mod.tempfile, "mkstemp", mkstemp)
+    samples = pd.DataFrame({"dataset": ["synth"] * 3, "subject": ["synth/s1"] * 3, "clip": ["a", "bb", "ccc"]})
+
+    @cached(version=1, name="t.full")
+    def rowstep(row):
+        if row["clip"] == "bb":
+            raise DataError("/x/bb", "a face", "none")
+        return np.full(3, len(row["clip"]))
+
+    with pytest.warns(cache_mod.CacheWarning) as seen:
+        results, exclusions = map_clips(rowstep, samples, progress=False, n_jobs=1)
+        again, _ = map_clips(rowstep, samples, progress=False, n_jobs=1)
+    assert len(seen) == 1 and str(_cache_root) in str(seen[0].message) and "without caching" in str(seen[0].message)
+    for got in (results, again):
+        assert sorted(got) == [0, 2] and got[2].tolist() == [3, 3, 3]
+    assert [e["clip"] for e in exclusions] == ["bb"]
+    folder = _cache_root / "t.full"
+    assert not folder.exists() or sorted(p.name for p in folder.iterdir()) in ([], [".melib-function"])

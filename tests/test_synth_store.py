@@ -219,3 +219,129 @@ def test_kill_9_mid_generation(tmp_path, fresh):
         synth.generate_default(root, progress=False, **TINY)
     assert not tmp.exists() and files_of(root) == fresh
     assert json.loads((root / synth.PARAMS_FILE).read_text()) == synth.default_params(**TINY)
+
+
+# --- issue 20 item 1: deletion only of what melib wrote (symlinks, manifests, leftovers) ---------------
+
+def test_a_symlinked_root_is_replaced_behind_its_link(tmp_path, fresh):
+    """``data/synth -> /bigdisk/synth``: a rebuild lands on the other disk and the link stays a link."""
+    big = synth.generate_default(tmp_path / "bigdisk" / "synth", progress=False, **{**TINY, "noise": 1.0})
+    link = tmp_path / "home" / "data" / "synth"
+    link.parent.mkdir(parents=True)
+    link.symlink_to(big)
+    synth.generate_default(link, progress=False, **TINY)  # a replacement (other parameters)
+    assert link.is_symlink() and link.resolve() == big and files_of(big) == fresh
+    next(big.rglob("*.jpg")).unlink()  # damage, seen and repaired through the link
+    with pytest.warns(UserWarning, match="damaged"):
+        assert synth.generate_default(link, progress=False, **TINY) == link
+    assert link.is_symlink() and link.resolve() == big and files_of(big) == fresh
+    assert os.listdir(link.parent) == ["synth"] and os.listdir(big.parent) == ["synth"]
+
+
+def test_cli_rebuilds_a_symlinked_default_root_in_place(tmp_path, monkeypatch, capsys, fresh):
+    """The issue's case: ``ln -s /bigdisk/synth $MELIB_HOME/data/synth``, a frame lost, ``melib data synth``."""
+    from melib import cli
+
+    big = synth.generate_default(tmp_path / "bigdisk" / "synth", progress=False, **TINY)
+    stale = big.parent / f".synth.old-{dead_pid()}"  # a replacement killed on the other disk
+    stale.mkdir()
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "keep.txt").write_text("not melib's")
+    os.symlink(tmp_path / "other", stale / "casme2")
+    home = tmp_path / "home"
+    (home / "data").mkdir(parents=True)
+    (home / "data" / "synth").symlink_to(big)
+    gone = next(big.rglob("*.jpg"))
+    gone.unlink()
+    monkeypatch.setenv("MELIB_HOME", str(home))
+    monkeypatch.delenv("MELIB_DATA_SYNTH", raising=False)
+    real = synth.generate_default
+    monkeypatch.setattr(synth, "generate_default", lambda *a, **k: real(*a, **{**k, **TINY, "progress": False}))
+    with pytest.warns(UserWarning, match=gone.name):
+        assert cli.main(["data", "synth", "--n-jobs", "1"]) == 0
+    assert "error" not in capsys.readouterr().err
+    assert (home / "data" / "synth").is_symlink() and os.listdir(home / "data") == ["synth"]
+    assert files_of(big) == fresh
+    assert (tmp_path / "other" / "keep.txt").read_text() == "not melib's"
+
+
+def test_a_symlinked_subject_folder_is_never_deleted_through(tmp_path, fresh):
+    root = synth.generate_default(tmp_path / "synth", progress=False, **TINY)
+    sub = root / "casme2" / "CASME2_RAW_selected" / "sub01"
+    moved = tmp_path / "bigdisk" / "sub01"
+    moved.parent.mkdir()
+    sub.rename(moved)
+    sub.symlink_to(moved)
+    frames = files_of(moved)
+    assert frames
+    problems = synth.verify(root)
+    assert any("sub01" in p and "link" in p for p in problems) and not any("missing" in p for p in problems)
+    for params in (TINY, {**TINY, "noise": 1.0}):  # a repair, a replacement: both refused, nothing deleted
+        with pytest.raises(DataError, match="sub01"):
+            synth.generate_default(root, progress=False, **params)
+        assert files_of(moved) == frames and sub.is_symlink()
+    assert sorted(os.listdir(tmp_path)) == ["bigdisk", "synth"]
+
+
+def test_a_stale_old_set_is_cleaned_without_following_its_links(tmp_path, fresh):
+    """The old set of a killed replacement holding a symlinked subject folder: melib's files go, the link and
+    what it points at stay (reported)."""
+    old = synth.generate_default(tmp_path / "old", progress=False, **TINY)
+    sub = old / "samm" / "SAMM" / "006"
+    assert sub.is_dir()
+    moved = tmp_path / "bigdisk" / "006"
+    moved.parent.mkdir()
+    sub.rename(moved)
+    sub.symlink_to(moved)
+    frames = files_of(moved)
+    stale = tmp_path / f".synth.old-{dead_pid()}"
+    old.rename(stale)
+    with pytest.warns(UserWarning, match=stale.name):
+        synth.generate_default(tmp_path / "synth", progress=False, **TINY)
+    assert files_of(moved) == frames
+    assert (stale / "samm" / "SAMM" / "006").is_symlink()
+    assert files_of(tmp_path / "synth") == fresh
+
+
+@pytest.mark.parametrize("entry", ["../../thesis.tex", "ABS", "CASME2_RAW_selected/../../../thesis.tex"])
+@pytest.mark.parametrize("replace", [False, True])
+def test_a_manifest_naming_a_file_outside_the_set_is_refused(tmp_path, entry, replace):
+    data = tmp_path / "data"
+    thesis = data / "thesis.tex"
+    thesis.parent.mkdir()
+    thesis.write_text("years of work")
+    root = synth.generate_default(data / "synth", progress=False, **TINY)
+    entry = str(thesis) if entry == "ABS" else entry
+    manifest = root / "casme2" / synth.MANIFEST_FILE
+    listed = json.loads(manifest.read_text())
+    listed["files"][entry] = thesis.stat().st_size
+    manifest.write_text(json.dumps(listed))
+    with pytest.raises(DataError, match=synth.MANIFEST_FILE) as info:
+        synth.generate_default(root, progress=False, **({**TINY, "noise": 1.0} if replace else TINY))
+    assert entry in str(info.value)
+    assert thesis.read_text() == "years of work"
+    assert sorted(os.listdir(data)) == ["synth", "thesis.tex"]
+
+
+def test_symlinks_named_like_melibs_temporary_folders_are_left(tmp_path, fresh):
+    """``.synth.old-<pid>`` / ``.synth.tmp-<pid>`` links (dangling, or to a set) are not melib's: reported, kept,
+    and what they point at untouched."""
+    elsewhere = synth.generate_default(tmp_path / "elsewhere", progress=False, **TINY)
+    before = files_of(elsewhere)
+    links = [tmp_path / f".synth.old-{dead_pid()}", tmp_path / f".synth.tmp-{dead_pid()}",
+             tmp_path / f".synth.old-{dead_pid()}"]
+    links[0].symlink_to(elsewhere)
+    links[1].symlink_to(elsewhere)
+    links[2].symlink_to(tmp_path / "nowhere")  # dangling: what an older melib left behind a linked root
+    with pytest.warns(UserWarning, match="link") as seen:
+        synth.generate_default(tmp_path / "synth", progress=False, **TINY)
+        synth.generate_default(tmp_path / "synth", progress=False, **{**TINY, "noise": 1.0})
+    assert all(any(p.name in str(w.message) for w in seen) for p in links)
+    assert all(p.is_symlink() for p in links) and files_of(elsewhere) == before
+    mine = tmp_path / f".synth.old-{os.getpid()}"  # the very name this process would rename the old set to
+    mine.symlink_to(elsewhere)
+    with pytest.warns(UserWarning, match=mine.name), pytest.raises(DataError, match=mine.name):
+        synth.generate_default(tmp_path / "synth", progress=False, **TINY)
+    assert mine.is_symlink() and files_of(elsewhere) == before
+    assert synth.verify(tmp_path / "synth") == []
+    assert json.loads((tmp_path / "synth" / synth.PARAMS_FILE).read_text())["layouts"]["casme2"]["noise"] == 1.0

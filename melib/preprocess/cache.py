@@ -1,9 +1,15 @@
 """On-disk cache of pure preprocessing steps, keyed by (clip identity, function, its code, parameters, version).
 
-Entries live under ``melib.config.cache_dir()/<function name>/<key>.pkl``. Each file is a 12-byte header
-(payload length, CRC-32 of the payload) followed by the pickled result; a file whose length or CRC does not
-match (a torn or corrupted write) is deleted and recomputed. Files are written to a temporary name in the
-same folder (``.tmp-<host>.<pid>.<random>.pkl``), then renamed, so an interrupted write never leaves an entry.
+Entries live under ``melib.config.cache_dir()/<function name>/<key>.entry``. Each file is a 12-byte header
+(payload length, CRC-32 of the payload) followed by data only: a JSON text of the result's structure (dicts,
+lists, tuples, numbers, strings; each array by dtype, shape and offset) and the arrays' bytes. Nothing is ever
+unpickled, so an entry cannot run code, whoever wrote it; a step returns only such values. A file whose length or CRC does not match
+(a torn or corrupted write), or that is not in this form, is deleted and recomputed; so is an older melib's
+entry (a pickle, ``<key>.pkl``), which is never read. Files are written to a temporary name in the same folder
+(``.tmp-<host>.<pid>.<random>.entry``), then renamed, so an interrupted write never leaves an entry.
+
+A cache that cannot be written (a full disk, a read-only or foreign folder) does not stop the work: the
+results are computed and not stored, and a :class:`CacheWarning` says so once per process, naming the folder.
 
 A clip is identified by its samples-row identity and the content of its frame files (a digest, memoised per
 file while its size, mtime, inode and ctime stay the same). A step's code is identified by
@@ -11,8 +17,8 @@ file while its size, mtime, inode and ctime stay the same). A step's code is ide
 a step or anything it calls recomputes; ``version=`` remains an explicit extra bump.
 
 melib writes ``CACHEDIR.TAG`` in the cache root and ``.melib-function`` in each function folder, and deletes
-only its own files: entries named ``<sha256>.pkl`` with a valid header, and its temporary files once their
-writer is gone. Anything else found there is left and reported.
+only its own files: entries named ``<sha256>.entry`` (or ``.pkl``, the old format) with a valid header, and its
+temporary files once their writer is gone. Anything else found there is left and reported.
 
 Usage::
 
@@ -29,13 +35,14 @@ from __future__ import annotations
 import functools
 import hashlib
 import inspect
+import json
 import os
-import pickle
 import re
 import socket
 import struct
 import tempfile
 import time
+import warnings
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,9 +56,12 @@ from ..errors import ConfigError, DataError
 from .codehash import code_hash
 
 _HEADER = struct.Struct("<QI")  # payload length, CRC-32
-_SUFFIX = ".pkl"
-_ENTRY = re.compile(r"^[0-9a-f]{64}\.pkl$")
-_TMP = re.compile(r"^\.tmp-(?:(?P<host>[A-Za-z0-9-]*)\.(?P<pid>\d+)\.)?[A-Za-z0-9_]+\.pkl$")
+_MAGIC = b"melib-cache-entry 1\n"  # the payload's first bytes (a pickle's are b"\x80")
+_LENGTH = struct.Struct("<Q")  # length of the JSON text of the structure
+_SUFFIX = ".entry"
+_OLD_SUFFIX = ".pkl"  # entries of an older melib: pickles, never read, removed when their key is recomputed
+_ENTRY = re.compile(r"^[0-9a-f]{64}\.(?:entry|pkl)$")
+_TMP = re.compile(r"^\.tmp-(?:(?P<host>[A-Za-z0-9-]*)\.(?P<pid>\d+)\.)?[A-Za-z0-9_]+\.(?:entry|pkl)$")
 _MARKER = ".melib-function"
 _ROOT_TAG = "CACHEDIR.TAG"
 _TAG_TEXT = ("Signature: 8a477f597d28d172789f06886806bc55\n"
@@ -64,10 +74,16 @@ _RACY_NS = 2_000_000_000  # a frame changed this recently may change again withi
 _ROW_IDENTITY = ("dataset", "subject", "clip", "onset", "apex", "offset", "apex_estimated", "n_frames", "fps")
 _FUNCTIONS: dict[str, Callable] = {}  # name -> cached function, for `cache clear --function`
 _DIGESTS: dict[str, tuple[tuple, str]] = {}  # frame path -> (stat signature, sha256 of its bytes)
+_UNWRITABLE: set[Path] = set()  # cache roots this process could not write to: not tried again
+_MISS = object()
 
 
 class CorruptEntry(Exception):
-    """A cache file whose length or checksum does not match its content."""
+    """A cache file whose length or checksum does not match its content, or that is not an entry of this form."""
+
+
+class CacheWarning(RuntimeWarning):
+    """The cache could not be written (or an entry removed): the work goes on without storing results."""
 
 
 @dataclass(frozen=True)
@@ -150,6 +166,95 @@ def _function_dir(name: str) -> Path:
     return config.cache_dir() / name
 
 
+def _error_class(module: str, qualname: str) -> type:
+    """The loaded DataError subclass of that name (never an import: an entry names no code to run)."""
+    found, todo = None, [DataError]
+    while todo and found is None:
+        c = todo.pop()
+        found = c if (c.__module__, c.__qualname__) == (module, qualname) else None
+        todo += c.__subclasses__()
+    if found is None:
+        raise CorruptEntry(f"{module}.{qualname} is not a loaded melib DataError")
+    return found
+
+
+def _encode(value: Any) -> bytes:
+    """``value`` as data: the magic line, the length of a JSON text of its structure (its arrays by dtype, shape
+    and offset), that text, then the arrays' bytes."""
+    arrays: list[bytes] = []
+    offset = 0
+
+    def put(arr: np.ndarray) -> list:
+        nonlocal offset
+        if arr.dtype.hasobject or arr.dtype.fields is not None:
+            raise TypeError(f"a cached step returned an array of dtype {arr.dtype}; the cache stores arrays of "
+                            "numbers, booleans, strings and dates only")
+        data = np.ascontiguousarray(arr).tobytes()
+        arrays.append(data)
+        offset += len(data)
+        return [arr.dtype.str, list(arr.shape), offset - len(data)]
+
+    def tree(v: Any) -> Any:
+        if isinstance(v, np.generic):  # before float and str: np.float64 and np.str_ are both
+            return {"scalar": put(np.asarray(v))}
+        if v is None or isinstance(v, (bool, int, float, str)):
+            return v
+        if isinstance(v, np.ndarray):
+            return {"array": put(v)}
+        if isinstance(v, bytes):
+            return {"bytes": put(np.frombuffer(v, np.uint8))}
+        if isinstance(v, list):
+            return [tree(x) for x in v]
+        if isinstance(v, tuple):
+            return {"tuple": [tree(x) for x in v]}
+        if isinstance(v, dict):
+            return {"dict": [[tree(k), tree(x)] for k, x in v.items()]}
+        if isinstance(v, _Failure):
+            return {"failure": [v.cls.__module__, v.cls.__qualname__, v.path, v.expected, v.found]}
+        raise TypeError(f"a cached step returned a {type(v).__name__}; the cache stores arrays, numbers, strings, "
+                        "and dicts, lists and tuples of them")
+
+    structure = json.dumps(tree(value)).encode()
+    return b"".join([_MAGIC, _LENGTH.pack(len(structure)), structure, *arrays])
+
+
+def _decode(payload: memoryview) -> Any:
+    """The value :func:`_encode` stored; CorruptEntry for anything else (nothing is ever unpickled)."""
+    if bytes(payload[:len(_MAGIC)]) != _MAGIC:
+        raise CorruptEntry("not a melib cache entry of this form (an older melib's pickle?)")
+    start = len(_MAGIC) + _LENGTH.size
+    length, = _LENGTH.unpack_from(payload, len(_MAGIC))
+    data = payload[start + length:]
+
+    def array(spec: list) -> np.ndarray:
+        dtype, shape, offset = np.dtype(spec[0]), tuple(spec[1]), spec[2]
+        if dtype.hasobject or dtype.fields is not None:
+            raise CorruptEntry(f"an array of dtype {dtype}")
+        return np.frombuffer(data, dtype, int(np.prod(shape, dtype=np.int64)), offset).reshape(shape).copy()
+
+    def value(t: Any) -> Any:
+        if isinstance(t, list):
+            return [value(x) for x in t]
+        if not isinstance(t, dict):
+            return t
+        (kind, v), = t.items()
+        if kind == "array":
+            return array(v)
+        if kind == "scalar":
+            return array(v)[()]
+        if kind == "bytes":
+            return array(v).tobytes()
+        if kind == "tuple":
+            return tuple(value(x) for x in v)
+        if kind == "dict":
+            return {value(k): value(x) for k, x in v}
+        if kind == "failure":
+            return _Failure(_error_class(v[0], v[1]), *v[2:])
+        raise CorruptEntry(f"unknown node {kind!r}")
+
+    return value(json.loads(bytes(payload[start:start + length])))
+
+
 def _read(path: Path) -> Any:
     blob = memoryview(path.read_bytes())
     if len(blob) < _HEADER.size:
@@ -159,8 +264,10 @@ def _read(path: Path) -> Any:
     if len(payload) != length or zlib.crc32(payload) != crc:
         raise CorruptEntry(str(path))
     try:
-        return pickle.loads(payload)
-    except Exception as exc:  # a checksum-valid payload that no longer unpickles (e.g. a class moved)
+        return _decode(payload)
+    except CorruptEntry:
+        raise
+    except (ValueError, KeyError, TypeError, IndexError, struct.error, RecursionError) as exc:
         raise CorruptEntry(str(path)) from exc
 
 
@@ -193,7 +300,7 @@ def _mark(folder: Path) -> None:
 
 def _write(path: Path, value: Any) -> None:
     """Write ``value`` to ``path`` atomically: temporary file in the same folder, then rename."""
-    payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    payload = _encode(value)
     _mark(path.parent)
     try:
         fd, tmp = _mkstemp(path.parent)
@@ -212,6 +319,42 @@ def _write(path: Path, value: Any) -> None:
         except FileNotFoundError:
             pass
         raise
+
+
+def _unwritable(folder: Path, err: OSError) -> None:
+    """Stop writing under this cache root for the rest of the process, and say so once."""
+    root = config.cache_dir()
+    if root not in _UNWRITABLE:
+        _UNWRITABLE.add(root)
+        warnings.warn(f"melib cache: cannot write in {folder} ({err.strerror or err}); going on without caching: "
+                      "results are computed, not stored", CacheWarning, stacklevel=4)
+
+
+def _store(path: Path, value: Any) -> None:
+    """:func:`_write`, unless the cache cannot be written: then nothing is stored."""
+    if config.cache_dir() in _UNWRITABLE:
+        return
+    try:
+        _write(path, value)
+    except OSError as err:
+        _unwritable(path.parent, err)
+
+
+def _lookup(path: Path) -> Any:
+    """The value stored at ``path``, or ``_MISS``: absent, or a damaged or older-format entry (removed)."""
+    old = path.with_suffix(_OLD_SUFFIX)
+    try:
+        return _read(path)
+    except FileNotFoundError:
+        remove = []
+    except CorruptEntry:
+        remove = [path]
+    for f in remove + ([old] if _is_entry(old) else []):
+        try:
+            f.unlink(missing_ok=True)
+        except OSError as err:
+            _unwritable(path.parent, err)
+    return _MISS
 
 
 def _check_name(fname: str) -> str:
@@ -255,22 +398,18 @@ def cached(version: int, name: str | None = None, ignore: tuple[str, ...] = ()) 
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
             path = cache_path(*args, **kwargs)
-            if path.exists():
-                try:
-                    value = _read(path)
-                except CorruptEntry:
-                    path.unlink(missing_ok=True)
-                else:
-                    if isinstance(value, _Failure):
-                        raise value.error()
-                    return value
+            value = _lookup(path)
+            if isinstance(value, _Failure):
+                raise value.error()
+            if value is not _MISS:
+                return value
             try:
                 value = fn(*args, **kwargs)
             except DataError as err:
-                _write(path, _Failure(type(err), None if err.path is None else str(err.path), err.expected,
+                _store(path, _Failure(type(err), None if err.path is None else str(err.path), err.expected,
                                       err.found))
                 raise
-            _write(path, value)
+            _store(path, value)
             return value
 
         wrapper.uncached = fn
@@ -380,6 +519,9 @@ def cache_report() -> str:
     lines = [f"cache: {root}" + ("" if root.is_dir() else " (does not exist yet)")]
     for name, f in folders.items():
         lines.append(f"{name}: {len(f.entries)} entries, {_size(f.entries)} bytes")
+        if old := [e for e in f.entries if e.suffix == _OLD_SUFFIX]:
+            lines.append(f"  {len(old)} of them from an older melib (pickles): never read, recomputed when "
+                         "needed; `melib cache clear` removes them")
         if f.stale:
             lines.append(f"  {len(f.stale)} stale temporary files from interrupted writes ({_size(f.stale)} "
                          "bytes; `melib cache clear` removes them)")

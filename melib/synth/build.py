@@ -15,8 +15,8 @@ from .faces import Subject, make_subject
 from .layouts import plan, write_annotation, write_ground_truth
 from .motion import render_clip
 from .spec import LAYOUTS, VERSION, preset_params, resolve
-from .store import (PARAMS_FILE, building, check_replaceable, clean_stale, install, read_record, report, verify,
-                    write_manifest)
+from .store import (PARAMS_FILE, building, check_replaceable, clean_stale, install, read_record, report, target,
+                    verify, write_manifest)
 
 
 def _render_and_write(c: dict, subject: Subject, layout_dir: Path, p: dict) -> dict:
@@ -49,9 +49,8 @@ def generate(root, layout: str, seed: int = 0, n_jobs: int | None = None, progre
     refused with a DataError, never deleted.
     """
     p = resolve(layout, seed, params)
-    root = Path(root).absolute()
-    final = root / layout
-    clean_stale(root, (layout,))
+    final = target(Path(root).absolute() / layout)
+    clean_stale(final.parent, (final.name,))
     check_replaceable(final)
     clips, subject_keys = plan(p)
     subjects = [make_subject(*k, width=p["width"], height=p["height"], face_width=p["face_width"])
@@ -84,23 +83,26 @@ def generate_default(root=None, seed: int = 0, n_jobs: int | None = None, progre
     clip lengths) or ``release-full`` (also its subject and clip counts); ``params`` override the preset's
     (:data:`PRESETS`). Nothing is done when ``root`` already holds this set whole (:func:`verify`); a damaged
     one is reported and rebuilt. The set is built in a temporary sibling and swapped in; temporary folders
-    an interrupted writer left are removed and reported first.
+    an interrupted writer left are removed and reported first. A ``root`` that is a symbolic link stays one:
+    the set is replaced where it points.
     """
     root = Path(config.synth_root() if root is None else root).absolute()
+    real = target(root)
     want = default_params(seed, preset, **params)
-    clean_stale(root.parent, (root.name,))
-    if root.is_dir():
-        clean_stale(root, LAYOUTS)
-    if read_record(root) == want:
-        problems = verify(root)
+    for where in dict.fromkeys((real, root)):  # beside the link too: what an older melib left there
+        clean_stale(where.parent, (where.name,))
+    if real.is_dir():
+        clean_stale(real, LAYOUTS)
+    if read_record(real) == want:
+        problems = verify(real)
         if not problems:
             return root
         report(f"{root}: the synthetic set is damaged, rebuilt; {len(problems)} problem(s): "
                + "; ".join(problems[:10]) + (" ..." if len(problems) > 10 else ""))
-    check_replaceable(root)
-    with building(root) as tmp:
+    check_replaceable(real)
+    with building(real) as tmp:
         for layout in LAYOUTS:
             generate(tmp, layout, seed, n_jobs=n_jobs, progress=progress, **preset_params(preset, layout, params))
         (tmp / PARAMS_FILE).write_text(json.dumps(want, indent=1, sort_keys=True))
-        install(tmp, root)
+        install(tmp, real)
     return root

@@ -7,6 +7,11 @@ built) and ``.<name>.old-<pid>`` (a set being replaced) once their writer ``pid`
 anything else is refused, never emptied. A set is built in a temporary sibling, the old one renamed aside, the
 new one renamed in, then the old one's files deleted: an interrupt at any point leaves a whole set, or
 temporary folders that the next call removes and reports (:class:`SynthWarning`).
+
+No symbolic link is followed to delete: a manifest entry that would leave the set (``..``, an absolute path) is
+refused, a file reached through a linked folder is not melib's, and a link named like a temporary folder is
+reported and left. A set whose root is a link (``data/synth -> /bigdisk/synth``) is replaced where the link
+points (:func:`target`), and the link is kept.
 """
 from __future__ import annotations
 
@@ -16,10 +21,11 @@ import re
 import shutil
 import warnings
 from contextlib import contextmanager
-from pathlib import Path
+from itertools import accumulate
+from pathlib import Path, PurePosixPath
 
 from ..errors import DataError
-from .layouts import ground_truth_files
+from .layouts import GROUND_TRUTH, ground_truth_files
 from .spec import LAYOUTS
 
 PARAMS_FILE = "synth_params.json"
@@ -54,7 +60,26 @@ def _is_default(rec: dict | None) -> bool:
 
 
 def _files(folder: Path) -> dict[str, Path]:
-    return {p.relative_to(folder).as_posix(): p for p in sorted(folder.rglob("*")) if p.is_file()}
+    """Every file and symbolic link under ``folder`` by its path relative to it; links are not followed."""
+    out = {}
+    for d, dirs, names in os.walk(folder):
+        for n in names + [x for x in dirs if os.path.islink(os.path.join(d, x))]:
+            p = Path(d, n)
+            out[p.relative_to(folder).as_posix()] = p
+    return dict(sorted(out.items()))
+
+
+def _links(present: dict[str, Path]) -> list[str]:
+    return [rel for rel, p in present.items() if p.is_symlink()]
+
+
+def _inside(rels, source: Path) -> None:
+    """Raise DataError naming ``source`` unless every path of ``rels`` stays inside the folder it is relative to."""
+    for rel in rels:
+        p = PurePosixPath(rel)
+        if not rel or p.is_absolute() or p.as_posix() != rel or ".." in p.parts or "\\" in rel or "\0" in rel:
+            raise DataError(source, "paths of files inside the set (relative, without '..'); melib deletes nothing "
+                                    "outside it", f"the entry {rel!r}")
 
 
 def write_manifest(folder: Path) -> None:
@@ -65,16 +90,21 @@ def write_manifest(folder: Path) -> None:
 
 def _written(folder: Path, layout: str) -> dict[str, int | None]:
     """{path relative to a layout folder: size (None: not recorded)} of every file melib wrote there."""
+    files = None
     try:
         files = json.loads((folder / MANIFEST_FILE).read_text())["files"]
-        if all(isinstance(k, str) and isinstance(v, int) for k, v in files.items()):
-            return {**files, MANIFEST_FILE: None}
+        if not all(isinstance(k, str) and isinstance(v, int) for k, v in files.items()):
+            files = None
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        pass
+        files = None
+    if files is not None:
+        _inside(files, folder / MANIFEST_FILE)
+        return {**files, MANIFEST_FILE: None}
     try:  # a set from before the manifest: what its ground truth names
         named = ground_truth_files(folder, layout)
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         named = []
+    _inside(named, folder / GROUND_TRUTH[0])
     return {**dict.fromkeys(named), PARAMS_FILE: None}
 
 
@@ -83,12 +113,17 @@ def _verify_layout(folder: Path, layout: str, prefix: str) -> list[str]:
         return [f"{prefix}: missing"]
     problems = [] if _is_layout(read_record(folder)) else [f"{prefix}{PARAMS_FILE}: missing or not melib's"]
     written, present = _written(folder, layout), _files(folder)
+    links = _links(present)
     for rel, size in written.items():
         if rel not in present:
-            problems.append(f"{prefix}{rel}: missing")
+            if not any(rel.startswith(f"{link}/") for link in links):  # behind a link: the link is reported
+                problems.append(f"{prefix}{rel}: missing")
+        elif present[rel].is_symlink():
+            problems.append(f"{prefix}{rel}: a symbolic link, not the file melib wrote")
         elif size is not None and present[rel].stat().st_size != size:
             problems.append(f"{prefix}{rel}: {present[rel].stat().st_size} bytes, {size} written")
-    problems += [f"{prefix}{rel}: not written by melib" for rel in present if rel not in written]
+    problems += [f"{prefix}{rel}: {'a symbolic link' if rel in links else 'not written by melib'}"
+                 for rel in present if rel not in written]
     return problems
 
 
@@ -112,24 +147,37 @@ def verify(root) -> list[str]:
     return problems
 
 
-def _layout_files(folder: Path, layout: str) -> list[Path]:
-    rels = sorted(_written(folder, layout), key=lambda r: ("/" not in r, r in (MANIFEST_FILE, PARAMS_FILE),
+def _layout_files(folder: Path, layout: str) -> list[str]:
+    return sorted(_written(folder, layout), key=lambda r: ("/" not in r, r in (MANIFEST_FILE, PARAMS_FILE),
                                                            r == PARAMS_FILE))
-    return [folder / r for r in rels]
 
 
-def _melib_files(folder: Path) -> list[Path] | None:
-    """The files melib wrote in ``folder`` (a set or a layout), the records last; None when it is not a set."""
+def _melib_files(folder: Path) -> list[str] | None:
+    """The files melib wrote in ``folder`` (a set or a layout), relative to it, the records last; None when it
+    is not a set."""
     rec = read_record(folder)
     if _is_layout(rec):
         return _layout_files(folder, rec["layout"])
-    layouts = [folder / x for x in LAYOUTS if _is_layout(read_record(folder / x))]
+    layouts = [x for x in LAYOUTS if _is_layout(read_record(folder / x))]
     if _is_default(rec):  # its layout folders are melib's by name, even one whose own record is lost
-        layouts = [folder / x for x in LAYOUTS if (folder / x).is_dir()]
-    elif not (layouts and all(p in layouts for p in folder.iterdir())):
+        layouts = [x for x in LAYOUTS if (folder / x).is_dir()]
+    elif not (layouts and all(p.name in layouts for p in folder.iterdir())):
         return None
-    files = [f for p in layouts for f in _layout_files(p, p.name)]
-    return files + [folder / PARAMS_FILE] if _is_default(rec) else files
+    files = [f"{x}/{rel}" for x in layouts for rel in _layout_files(folder / x, x)]
+    return files + [PARAMS_FILE] if _is_default(rec) else files
+
+
+def _own(folder: Path, rel: str, real_dirs: set[Path]) -> Path | None:
+    """``folder/rel`` when it is a plain file reached through plain folders (no link followed), else None.
+    ``real_dirs`` remembers the folders already checked."""
+    *parts, name = rel.split("/")
+    for d in accumulate(parts, lambda a, b: a / b, initial=folder):
+        if d not in real_dirs:
+            if d.is_symlink() or not d.is_dir():
+                return None
+            real_dirs.add(d)
+    f = d / name
+    return f if not f.is_symlink() and f.is_file() else None
 
 
 def check_replaceable(final: Path) -> None:
@@ -146,8 +194,9 @@ def check_replaceable(final: Path) -> None:
         raise DataError(final, "an empty folder or a synthetic set that melib wrote (melib deletes nothing it "
                                "did not write)", f"a folder melib did not write, holding {len(present)} file(s) "
                                                  f"such as {', '.join(list(present)[:3])}")
-    mine = {f.relative_to(final).as_posix() for f in ours}
-    foreign = [rel for rel in present if rel not in mine]
+    mine, links = set(ours), _links(present)
+    foreign = [f"{rel} (a symbolic link)" if rel in links else rel for rel in present
+               if rel not in mine or rel in links]
     if foreign:
         raise DataError(final, "a synthetic set holding only files melib wrote (melib deletes nothing it did not "
                                "write: move these out, then run again)",
@@ -156,9 +205,12 @@ def check_replaceable(final: Path) -> None:
 
 
 def discard(folder: Path) -> list[str]:
-    """Delete the files melib wrote in ``folder`` and the folders they leave empty; return what is left."""
-    for f in _melib_files(folder) or []:
-        f.unlink(missing_ok=True)
+    """Delete the files melib wrote in ``folder`` and the folders they leave empty; return what is left.
+    No link is followed: a file reached through one is left."""
+    real_dirs: set[Path] = set()
+    for rel in _melib_files(folder) or []:
+        if (f := _own(folder, rel, real_dirs)) is not None:
+            f.unlink(missing_ok=True)
     for d, _, _ in sorted(os.walk(folder), key=lambda w: -len(w[0])):
         if not os.listdir(d):
             os.rmdir(d)
@@ -176,12 +228,19 @@ def _alive(pid: int) -> bool:
 
 
 def clean_stale(parent: Path, names) -> None:
-    """Remove (and report) the temporary folders of ``names`` in ``parent`` whose writer has gone."""
+    """Remove (and report) the temporary folders of ``names`` in ``parent`` whose writer has gone; a symbolic
+    link named like one is not melib's (melib makes none): reported and left."""
     if not parent.is_dir():
         return
     for entry in sorted(parent.iterdir()):
         m = _TEMP.match(entry.name)
-        if not m or m["name"] not in names or not entry.is_dir() or entry in _ACTIVE:
+        if not m or m["name"] not in names or entry in _ACTIVE:
+            continue
+        if entry.is_symlink():
+            report(f"left {entry} -> {os.readlink(entry)}: a symbolic link named like melib's temporary folder, "
+                   "but melib makes no links (remove it if it is not yours)")
+            continue
+        if not entry.is_dir():
             continue
         pid = int(m["pid"])
         if pid != os.getpid() and _alive(pid):
@@ -191,14 +250,39 @@ def clean_stale(parent: Path, names) -> None:
             report(f"removed {entry}: a set an interrupted melib writer (pid {pid}) left unfinished")
             continue
         left = discard(entry)
-        report(f"removed {entry}: the old set an interrupted melib writer (pid {pid}) was replacing"
-               + (f"; kept it with {len(left)} file(s) melib did not write, e.g. {left[0]}" if left else ""))
+        what = f"the old set an interrupted melib writer (pid {pid}) was replacing"
+        report(f"kept {entry}, {what}: melib removed its own files; {len(left)} file(s) or link(s) melib did not "
+               f"write are left, e.g. {left[0]}" if left else f"removed {entry}: {what}")
+
+
+def target(path) -> Path:
+    """The folder a set at ``path`` lives in: ``path`` itself, or where its symbolic link points (the set is
+    replaced there and the link kept). DataError when the link leads nowhere a folder could be."""
+    path = Path(path).absolute()
+    if not path.is_symlink():
+        return path
+    real = path.resolve()
+    if not real.parent.is_dir() or (real.exists() and not real.is_dir()):
+        raise DataError(path, "a folder, or a symbolic link to a folder (or to a new one in an existing folder)",
+                        f"a link to {real}")
+    return real
+
+
+def _temp(final: Path, kind: str) -> Path:
+    """This process's temporary name ``kind`` (tmp, old) beside ``final``; DataError when something that is not
+    melib's folder holds it."""
+    path = final.parent / f".{final.name}.{kind}-{os.getpid()}"
+    if path.is_symlink() or (path.exists() and not path.is_dir()):
+        raise DataError(path, "nothing there, or melib's temporary folder of this process",
+                        "a symbolic link or file melib did not make (remove it)")
+    return path
 
 
 @contextmanager
 def building(final: Path):
     """A new temporary sibling of ``final`` to build a set in, removed if the build fails."""
-    tmp = final.parent / f".{final.name}.tmp-{os.getpid()}"
+    tmp = _temp(final, "tmp")
+    _temp(final, "old")  # checked before the work: install renames the old set to it
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
@@ -215,7 +299,9 @@ def building(final: Path):
 def install(tmp: Path, final: Path) -> None:
     """Put the set built in ``tmp`` at ``final``: the old set renamed aside, the new one renamed in, then the
     old one's files deleted (:func:`check_replaceable` has allowed it)."""
-    aside = final.parent / f".{final.name}.old-{os.getpid()}"
+    aside = _temp(final, "old")
+    if final.is_symlink():
+        raise DataError(final, "the folder a symbolic link points at (melib.synth.store.target)", "the link")
     if final.exists() and not any(final.iterdir()):
         final.rmdir()
     elif final.exists():
