@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import csv
+import itertools
 import re
 from pathlib import Path
 from typing import Callable, Iterable
@@ -51,6 +52,7 @@ ORIGINAL_EMOTIONS = ("amusement", "anger", "contempt", "disgust", "fear", "happi
 _AU_TOKEN = re.compile(r"\d+")
 _AU_SPLIT = re.compile(r"[+,;/&\s]+")
 _OR = re.compile(r"\s+or\s+", re.IGNORECASE)
+_PLUS = re.compile(r"\+")
 
 
 def parse_aus(text) -> frozenset[int]:
@@ -87,10 +89,37 @@ def objective_class(au_set: Iterable[int]) -> str:
 
 def au_readings(text) -> list[frozenset[int]]:
     """The readings of an AU cell: one AU set, or one per alternative when the coders wrote several
-    (SAMM's ``'R6 or R12'`` -> [{6}, {12}])."""
-    if isinstance(text, str) and _OR.search(text):
-        return [parse_aus(part) for part in _OR.split(text)]
-    return [parse_aus(text)]
+    (SAMM's ``'R6 or R12'`` -> [{6}, {12}]). A bracketed group of alternatives is one term of the sum:
+    ``'(R6 or R12)+R15'`` -> [{6, 15}, {12, 15}]."""
+    if not (isinstance(text, str) and _OR.search(text)):
+        return [parse_aus(text)]
+    readings = []
+    for alternative in _top_level(text, _OR):
+        terms = [_group_readings(t) for t in _top_level(alternative, _PLUS)]
+        readings += [frozenset().union(*choice) for choice in itertools.product(*terms)]
+    return list(dict.fromkeys(readings))
+
+
+def _top_level(text: str, sep: re.Pattern) -> list[str]:
+    """``text`` split at the matches of ``sep`` that are outside brackets."""
+    masked, depth = [], 0
+    for c in text:
+        depth += c == "("
+        masked.append("#" if depth else c)
+        depth -= c == ")" and depth > 0
+    parts, start = [], 0
+    for m in sep.finditer("".join(masked)):
+        parts.append(text[start:m.start()])
+        start = m.end()
+    return parts + [text[start:]]
+
+
+def _group_readings(term: str) -> list[frozenset[int]]:
+    """The readings of one term of a sum: a bracketed group of alternatives, or plain AUs."""
+    term = term.strip()
+    if term.startswith("(") and term.endswith(")") and _OR.search(term):
+        return au_readings(term[1:-1])
+    return [parse_aus(term)]
 
 
 def certain_aus(text) -> frozenset[int]:

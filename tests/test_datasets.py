@@ -526,6 +526,15 @@ def test_samm_au_alternatives_are_recorded_not_merged(tmp_path):
     assert "classes I, III" in why["007_3_1"]
 
 
+def test_samm_grouped_alternative_keeps_the_au_every_reading_has(tmp_path):
+    clips = [rf.Clip(7, "007_6_1", range(10, 20), 10, 14, 19, "(R6 or R12)+R15", "Other", 7),
+             rf.Clip(7, "007_6_5", range(30, 40), 30, 34, 39, "(R6 or R12)+R15", "Other", 7)]
+    df = datasets.load("samm", rf.make_samm(tmp_path, clips=clips))
+    assert dict(zip(df["clip"], df["au_set"])) == {"007_6_1": {15}, "007_6_5": {15}}
+    why = [e["reason"] for e in df.attrs["fixes"] if e.get("field") == "aus"]
+    assert len(why) == 2 and all("(6+15 | 12+15)" in w and "(15)" in w for w in why)
+
+
 def test_boundary_apexes_are_flagged_as_placeholders(tmp_path):
     clips = [rf.Clip(5, "EP09_05f", range(1, 11), 1, 1, 10, "14", "others", 7),     # apex = onset
              rf.Clip(12, "EP09_06", range(1, 11), 1, 10, 10, "14", "others", 7),     # apex = offset

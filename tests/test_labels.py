@@ -213,6 +213,8 @@ def test_objective_scheme_excludes_a_clip_without_aus_and_class(synth):
 @pytest.mark.parametrize("text, readings", [
     ("R6 or R12", [{6}, {12}]), ("4+R10 or 4+R9", [{4, 10}, {4, 9}]), ("12", [{12}]), ("", [set()]),
     ("L6 OR 7", [{6}, {7}]), (None, [set()]), (14.0, [{14}]),
+    ("(R6 or R12)+R15", [{6, 15}, {12, 15}]), ("R15+(R6 or R12)", [{6, 15}, {12, 15}]),
+    ("(R6 or R12)+(R15 or 17)", [{6, 15}, {6, 17}, {12, 15}, {12, 17}]), ("(4+R9) or 7", [{4, 9}, {7}]),
 ])
 def test_au_readings(text, readings):
     assert labels.au_readings(text) == readings
@@ -225,6 +227,13 @@ def test_au_readings(text, readings):
 ])
 def test_derived_objective(aus, expected):
     assert labels.derived_objective(aus) == expected
+
+
+def test_a_grouped_alternative_keeps_the_shared_au():
+    """SAMM 007_6_1 and 007_6_5 write '(R6 or R12)+R15': "6+15 or 12+15", so every reading has AU 15."""
+    assert labels.certain_aus("(R6 or R12)+R15") == {15}
+    assert labels.derived_objective("(R6 or R12)+R15") == (
+        None, "the AU alternatives '(R6 or R12)+R15' give classes V, VII")
 
 
 def test_pnso_of_au_alternatives_follows_the_release_class(tmp_path):
