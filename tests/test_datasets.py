@@ -535,6 +535,27 @@ def test_samm_grouped_alternative_keeps_the_au_every_reading_has(tmp_path):
     assert len(why) == 2 and all("(6+15 | 12+15)" in w and "(15)" in w for w in why)
 
 
+def test_a_folder_past_its_rows_offset_is_reported_and_cut_as_the_sheet_says(monkeypatch, tmp_path):
+    """CASME II sub07 EP06_01: the sheet's offset is 68, the folder runs to 91 (a peer toolkit reads 91)."""
+    clips = [rf.Clip(7, "EP06_01", range(40, 92), 46, 59, 68, "4", "repression", 3),
+             rf.Clip(1, "EP02_01f", range(95, 105), 95, 99, 104, "12", "happiness", 1)]
+    root = rf.make_casme2(tmp_path / "c2", clips=clips)
+    df = datasets.load("casme2", root)
+    row = by_clip(df, "EP06_01")
+    assert (row["onset"], row["offset"], row["n_frames"]) == (46, 68, 23)  # what is loaded is unchanged
+    fix = [e for e in df.attrs["fixes"] if e["clip"] == "EP06_01"]
+    assert len(fix) == 1 and fix[0]["trimmed"] == (6, 23)
+    assert fix[0]["reason"].startswith("folder holds 6 frame(s) before the onset 46 (from 40) and 23 frame(s) "
+                                       "after the offset 68 (up to 91)")
+    assert not [e for e in df.attrs["fixes"] if e["clip"] == "EP02_01f"]
+    monkeypatch.setenv("MELIB_DATA_CASME2", str(root))
+    report = datasets.check_report(["casme2"])
+    assert "casme2: 1 clip folder(s) hold frames outside the sheet's onset..offset" in report
+    assert "casme2/sub07/EP06_01: folder holds 6 frame(s) before the onset" in report
+    cas = datasets.load("casme_sq", rf.make_casme_sq(tmp_path / "sq"))  # long videos: cutting is the layout
+    assert not [e for e in cas.attrs["fixes"] if e.get("trimmed")]
+
+
 def test_boundary_apexes_are_flagged_as_placeholders(tmp_path):
     clips = [rf.Clip(5, "EP09_05f", range(1, 11), 1, 1, 10, "14", "others", 7),     # apex = onset
              rf.Clip(12, "EP09_06", range(1, 11), 1, 10, 10, "14", "others", 7),     # apex = offset

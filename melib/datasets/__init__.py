@@ -241,6 +241,11 @@ def check_report(names=None, table: pd.DataFrame | None = None) -> str:
                 lines.append(f"{r['dataset']}: note: {r['note']}")
             if not pd.isna(r["expected"]) and r["clips"] != r["expected"]:
                 lines.append(f"{r['dataset']}: {r['clips']} clips found, {r['expected']} expected")
+            trimmed = [e for e in table.attrs.get("details", {}).get(r["dataset"], {}).get("fixes", [])
+                       if e.get("trimmed")]
+            if trimmed:
+                lines.append(f"{r['dataset']}: {len(trimmed)} clip folder(s) hold frames outside the sheet's "
+                             f"onset..offset, left out (listed with the fixes below)")
     for name, d in table.attrs.get("details", {}).items():
         for kind in ("fixes", "exclusions"):
             if d[kind]:

@@ -239,7 +239,8 @@ def clip_frames(log: Log, subject: str, clip: str, folder: Path, prefer: Iterabl
 
 
 def resolve_clip(log: Log, subject: str, clip: str, frames: list[Path], onset: int | None,
-                 apex: int | None, offset: int | None, annotated: bool = True, unread: dict | None = None):
+                 apex: int | None, offset: int | None, annotated: bool = True, unread: dict | None = None,
+                 cut: bool = False):
     """Reconcile an annotation with the frames on disk.
 
     Returns ``(frames, onset, apex, offset, apex_estimated, annotated_bounds)`` or None when the clip is excluded.
@@ -248,6 +249,10 @@ def resolve_clip(log: Log, subject: str, clip: str, frames: list[Path], onset: i
     outside onset..offset: the middle frame, flagged as estimated) are logged; anything else is an exclusion.
     ``unread`` says, per field, why a cell gave no number (``frame_cell``), quoting what is written.
     ``annotated=False`` (a release that annotates nothing, SMIC): the folder is the clip and nothing is logged.
+    A clip folder holding frames before the onset or after the offset is cut to onset..offset and the frames
+    left out are logged (a fix with ``trimmed=(before, after)``): the sheet's bound may be a typo. ``cut``:
+    the folder holds more than the clip by design (a whole recording the clips are cut from, CAS(ME)² and
+    CAS(ME)³ A; the lead-in and lead-out frames melib's synthetic sets render), so cutting is not reported.
     """
     if not frames:
         log.exclude(subject, clip, "no frames on disk")
@@ -281,6 +286,12 @@ def resolve_clip(log: Log, subject: str, clip: str, frames: list[Path], onset: i
                 field="offset", old=offset, new=last)
         offset = last
     kept = [f for f, n in zip(frames, numbers) if onset <= n <= offset]
+    before, after = sum(n < onset for n in numbers), sum(n > offset for n in numbers)
+    if (before or after) and not cut:
+        parts = [f"{before} frame(s) before the onset {onset} (from {first})"] * bool(before) + \
+                [f"{after} frame(s) after the offset {offset} (up to {last})"] * bool(after)
+        log.fix(subject, clip, f"folder holds {' and '.join(parts)}; left out, the clip is onset..offset as the "
+                               f"sheet says (check the sheet for a typo)", field="frames", trimmed=(before, after))
     gap = (offset - onset + 1) - len(kept)
     if gap > 0:
         log.fix(subject, clip, f"{gap} frame(s) missing between onset {onset} and offset {offset}; "
@@ -404,7 +415,7 @@ def coded_clips(log: Log, table: pd.DataFrame, sheet: Path, locate, fps: int, sy
         cells = {"onset": frame_cell(r["onset"]), "apex": frame_cell(apex(r) if apex else r["apex"]),
                  "offset": frame_cell(r["offset"])}
         res = resolve_clip(log, subject, clip, frames, *(cells[k][0] for k in ("onset", "apex", "offset")),
-                           unread={k: why for k, (_, why) in cells.items() if why})
+                           unread={k: why for k, (_, why) in cells.items() if why}, cut=synthetic)
         if res is not None:
             rows.append(clip_row(log, subject, clip, res, text(r["aus"]), text(r["emotion"]), r.get("objective"),
                                  fps, synthetic))

@@ -114,7 +114,8 @@ def load(root, annotation=None, synthetic: bool = False):
                     field="offset", old=r[4], new=offset)
         frames = clip_frames(log, subject, clip, dirs[0])
         res = None if frames is None else resolve_clip(log, subject, clip, frames, onset, apex, offset,
-                                                       unread={"apex": apex_why} if apex_why else None)
+                                                       unread={"apex": apex_why} if apex_why else None,
+                                                       cut=True)
         if res is not None:
             rows.append(clip_row(log, subject, clip, res, text(r[5]), text(r[6]), None, FPS, synthetic))
     return samples_frame(rows, log, root=root, annotation=path, frames_dir=rawpic, not_micro_rows=not_micro,
