@@ -1,6 +1,7 @@
 """Loaders on small fixture trees in each release's native layout (tests/release_fixtures.py)."""
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,8 @@ import release_fixtures as rf
 from melib import datasets
 from melib.datasets import casme, casme2, casme_sq, samm, smic
 from melib.errors import ConfigError, DataError
+
+DATA = Path(__file__).parent / "data"
 
 
 @pytest.fixture(scope="module")
@@ -274,12 +277,21 @@ def test_duplicate_rows_are_exclusions(tmp_path):
     assert "row 4: a second row for the same clip" in excl[("casme2/sub01", "EP02_01f")]
 
 
-def test_casme_xls_sheet_asks_for_xlsx(tmp_path):
-    rf.make_casme(tmp_path)
-    for p in tmp_path.glob("*.xlsx"):
-        p.rename(p.with_suffix(".xls"))
-    with pytest.raises(DataError, match=r"\.xls.*save the \.xls as \.xlsx"):
-        datasets.load("casme", tmp_path)
+def test_casme_xls_sheet_is_read_like_the_xlsx(tmp_path):
+    """The original CASME release ships .xls: tests/data/casme_a_coding.xls is Section A's fixture sheet in that
+    format (written by tests/data/make_xls_fixture.py), read with python-calamine."""
+    want = datasets.load("casme", rf.make_casme(tmp_path / "xlsx"))
+    root = rf.make_casme(tmp_path / "xls")
+    (root / "CASME_A_Section_coding.xlsx").unlink()
+    shutil.copy(DATA / "casme_a_coding.xls", root / "CASME_A_Section_coding.xls")
+    got = datasets.load("casme", root)
+    assert any(a.endswith("CASME_A_Section_coding.xls") for a in got.attrs["annotation"])
+    cols = ["subject", "clip", "onset", "apex", "offset", "aus", "emotion", "n_frames"]
+    pd.testing.assert_frame_equal(got[cols], want[cols])
+    assert reasons(got.attrs["fixes"]).keys() == reasons(want.attrs["fixes"]).keys()
+    (root / "CASME_A_Section_coding.xls").write_bytes(b"not a workbook")
+    with pytest.raises(DataError, match=r"CASME_A_Section_coding\.xls.*readable \.xls spreadsheet"):
+        datasets.load("casme", root)
 
 
 def test_unreadable_spreadsheet(tmp_path):

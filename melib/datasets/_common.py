@@ -97,22 +97,39 @@ def _norm(name) -> str:
     return re.sub(r"[^a-z0-9]", "", str(name).lower())
 
 
+def spreadsheets(*stems: str) -> tuple[str, ...]:
+    """File patterns for a release's sheets in either Excel format: ``stem.xlsx`` and ``stem.xls``."""
+    return tuple(f"{stem}{ext}" for stem in stems for ext in (".xlsx", ".xls"))
+
+
+def _engine(path: Path) -> tuple[str, str]:
+    """(pandas engine, format) of a spreadsheet: openpyxl for .xlsx, python-calamine for the old .xls (the
+    reader pandas recommends; xlrd's engine is deprecated there)."""
+    return ("calamine", ".xls") if Path(path).suffix.lower() == ".xls" else ("openpyxl", ".xlsx")
+
+
 def excel_sheets(path: Path) -> list[str]:
+    engine, kind = _engine(path)
     try:
-        with pd.ExcelFile(path, engine="openpyxl") as xf:
+        with pd.ExcelFile(path, engine=engine) as xf:
             return list(xf.sheet_names)
-    except Exception as exc:  # openpyxl raises many kinds on a bad file
-        raise DataError(path, "a readable .xlsx spreadsheet", f"{type(exc).__name__}: {exc}") from None
+    except ImportError as exc:
+        raise DataError(path, f"python-calamine installed to read {kind} spreadsheets (a melib dependency)",
+                        str(exc)) from None
+    except Exception as exc:  # the readers raise many kinds on a bad file
+        raise DataError(path, f"a readable {kind} spreadsheet", f"{type(exc).__name__}: {exc}") from None
 
 
 def read_raw_sheet(path: Path, sheet: str | int = 0) -> pd.DataFrame:
     """A sheet read without a header row, cells as written."""
-    if Path(path).suffix.lower() == ".xls":
-        raise DataError(path, "an .xlsx spreadsheet (save the .xls as .xlsx; melib reads them with openpyxl)")
+    engine, kind = _engine(path)
     try:
-        return pd.read_excel(path, sheet_name=sheet, header=None, engine="openpyxl", dtype=object)
+        return pd.read_excel(path, sheet_name=sheet, header=None, engine=engine, dtype=object)
+    except ImportError as exc:
+        raise DataError(path, f"python-calamine installed to read {kind} spreadsheets (a melib dependency)",
+                        str(exc)) from None
     except Exception as exc:
-        raise DataError(path, f"a readable .xlsx spreadsheet with sheet {sheet!r}",
+        raise DataError(path, f"a readable {kind} spreadsheet with sheet {sheet!r}",
                         f"{type(exc).__name__}: {exc}") from None
 
 

@@ -11,11 +11,11 @@ from pathlib import Path
 
 from ..errors import DataError
 from ._common import (Log, _norm, clip_frames, clip_row, excel_sheets, existing_dir, find_dir, frame_cell,
-                      pick_sheet, read_raw_sheet, resolve_clip, samples_frame, text, to_int)
+                      pick_sheet, read_raw_sheet, resolve_clip, samples_frame, spreadsheets, text, to_int)
 
 DATASET = "casme_sq"
 FPS = 30
-SHEET = ("CAS(ME)*code*.xlsx", "CASME*2*code*.xlsx")
+SHEET = spreadsheets("CAS(ME)*code*", "CASME*2*code*")
 CODE_COLUMNS = "subject id, expression name, onset, apex, offset, AUs, emotion, expression type, self-report"
 
 
