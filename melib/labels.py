@@ -45,9 +45,11 @@ MEGC2019_EMOTION = {
 }
 MEGC2019_LIST = Path(__file__).resolve().parent.parent / "data_manifests" / "megc2019_composite_3class.csv"
 
-# Every emotion word the five releases write (lower-cased), the class order of scheme ``original``.
+# Every emotion word the releases write (lower-cased), the class order of scheme ``original``; spellings of
+# one word are counted as one (SAMM's "Other" is CASME II's "others", and CropNet Table 1 prints both "Other").
 ORIGINAL_EMOTIONS = ("amusement", "anger", "contempt", "disgust", "fear", "happiness", "negative",
-                     "other", "others", "positive", "repression", "sadness", "surprise", "tense")
+                     "others", "positive", "repression", "sadness", "surprise", "tense")
+EMOTION_SPELLINGS = {"other": "others"}
 
 _AU_TOKEN = re.compile(r"\d+")
 _AU_SPLIT = re.compile(r"[+,;/&\s]+")
@@ -237,13 +239,17 @@ def _row_aus(row) -> frozenset[int]:
 
 
 def _emotion(row) -> str:
+    """A clip's emotion word, lower-cased, one spelling per word (:data:`EMOTION_SPELLINGS`)."""
     e = row.get("emotion")
-    return "" if e is None or (isinstance(e, float) and e != e) else str(e).strip().lower()
+    e = "" if e is None or (isinstance(e, float) and e != e) else str(e).strip().lower()
+    return EMOTION_SPELLINGS.get(e, e)
 
 
 def _original(row, ctx):
     e = _emotion(row)
-    return (e, None) if e else (None, "no emotion annotated")
+    if not e:
+        return None, "no emotion annotated"
+    return (e, None) if e in ORIGINAL_EMOTIONS else (None, f"emotion {e!r} is not one of the releases' words")
 
 
 def _megc2019(row, ctx):
@@ -287,7 +293,6 @@ def _cropnet5(row, ctx):
     if row["dataset"] != "casme2":
         return None, "CropNet's 5-class protocol uses CASME II only"
     e = _emotion(row)
-    e = "others" if e == "other" else e
     return (e, None) if e in _CLASSES["cropnet5"] else (None, f"emotion {e!r} not one of the 5 classes")
 
 
@@ -306,7 +311,7 @@ _RULES: dict[str, Callable] = {
 }
 
 _NOTES = {
-    "original": "label = the emotion as the release writes it (lower-cased).",
+    "original": "label = the emotion as the release writes it (lower-cased; SAMM's 'other' counted as 'others').",
     "megc2019": "real clips: the official MEGC2019 composite list (442 clips); synthetic clips, not on the "
                 "list: the MEGC2019 emotion rule (positive <- happiness; negative <- disgust, repression, "
                 "anger, contempt, fear, sadness; surprise <- surprise).",

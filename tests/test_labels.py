@@ -121,8 +121,22 @@ def test_original_counts(samples):
     out = labels.assign(samples, "original")
     assert counts(out, "casme2") == ({"surprise": 2, "happiness": 1, "disgust": 1, "repression": 1, "others": 1,
                                       "fear": 1}, 0)
-    assert counts(out, "samm") == ({"surprise": 2, "anger": 1, "happiness": 1, "disgust": 1, "other": 1}, 0)
+    assert counts(out, "samm") == ({"surprise": 2, "anger": 1, "happiness": 1, "disgust": 1, "others": 1}, 0)
     assert counts(out, "smic") == ({"negative": 3, "positive": 1, "surprise": 1}, 0)
+
+
+def test_the_datasets_chapter_counts_every_label_it_shows(samples):
+    """CropNet Table 1 prints SAMM's "Other(26)": the chapter's row 'others' counts SAMM's 'Other' clips (it showed
+    0 beside the 26 while the clips were counted under a separate class 'other')."""
+    from melib.experiments import data
+
+    beside = data.counts_beside_published(samples, schemes=["original"])
+    samm = beside[(beside["table"] == "Table 1") & (beside["dataset"] == "samm")].set_index("class")["study"]
+    assert samm["others"] == 1 and samm["total"] == 6
+    shown = samm.drop("total")
+    assert shown.sum() == samm["total"]  # every SAMM clip is counted under a class the table shows
+    wide = data.counts_wide(data.class_counts(samples, ["original"]))
+    assert "other" not in wide.loc["original"].index
 
 
 def test_megc2019_counts_follow_the_list(samples):
