@@ -231,6 +231,41 @@ class Log:
         self.exclusions.append(self._entry(subject, clip, reason, extra))
 
 
+@dataclass(frozen=True)
+class KnownFix:
+    """A known error of a release's sheet, keyed to its clip: cell ``field`` of clip ``subject``/``clip`` holds
+    ``found`` and means ``value`` (``why``). Applied only where the sheet holds ``found``."""
+    subject: str
+    clip: str
+    field: str
+    found: object
+    value: object
+    why: str
+
+
+def _same(cell, want) -> bool:
+    got = to_int(cell)
+    return got == want if isinstance(want, int) and got is not None else text(cell) == text(want)
+
+
+def apply_known_fixes(log: Log, rows: dict[tuple[str, str], dict], fixes: Iterable[KnownFix]) -> None:
+    """Apply each known fix to its clip's row (``rows``: (subject, clip) -> row dict, changed in place), logged with
+    its reason. A fix whose clip is absent or whose cell holds something else is not applied, and is reported
+    (a fix entry with ``applied=False``): the sheet is not the one the fix was written for."""
+    for k in fixes:
+        row = rows.get((k.subject, k.clip))
+        if row is None:
+            log.fix(k.subject, k.clip, f"known fix of {k.field} not applied: no row for this clip ({k.why})",
+                    field=k.field, applied=False)
+        elif not _same(row.get(k.field), k.found):
+            log.fix(k.subject, k.clip, f"known fix of {k.field} not applied: the sheet has {text(row.get(k.field))!r} "
+                                       f"where {k.found!r} was expected ({k.why})", field=k.field, applied=False)
+        else:
+            log.fix(k.subject, k.clip, f"{k.field} {k.found!r} read as {k.value!r}: {k.why}", field=k.field,
+                    old=k.found, new=k.value, applied=True)
+            row[k.field] = k.value
+
+
 def clip_frames(log: Log, subject: str, clip: str, folder: Path, prefer: Iterable[str] = ()) -> list[Path] | None:
     """The frames of one clip folder: one naming set, macOS AppleDouble ``._*`` files left out (a logged fix).
 
@@ -257,7 +292,7 @@ def clip_frames(log: Log, subject: str, clip: str, folder: Path, prefer: Iterabl
 
 def resolve_clip(log: Log, subject: str, clip: str, frames: list[Path], onset: int | None,
                  apex: int | None, offset: int | None, annotated: bool = True, unread: dict | None = None,
-                 cut: bool = False):
+                 cut: bool = False, apex_column: bool = True):
     """Reconcile an annotation with the frames on disk.
 
     Returns ``(frames, onset, apex, offset, apex_estimated, annotated_bounds)`` or None when the clip is excluded.
@@ -265,7 +300,8 @@ def resolve_clip(log: Log, subject: str, clip: str, frames: list[Path], onset: i
     folder; onset or offset missing or not a frame number: the folder's first or last frame; apex missing or
     outside onset..offset: the middle frame, flagged as estimated) are logged; anything else is an exclusion.
     ``unread`` says, per field, why a cell gave no number (``frame_cell``), quoting what is written.
-    ``annotated=False`` (a release that annotates nothing, SMIC): the folder is the clip and nothing is logged.
+    ``annotated=False`` (a release that annotates nothing, SMIC): the folder is the clip and nothing is logged;
+    ``apex_column=False`` (a release that annotates no apex, CAS(ME)³ C): the middle frame, not logged per clip.
     A clip folder holding frames before the onset or after the offset is cut to onset..offset and the frames
     left out are logged (a fix with ``trimmed=(before, after)``): the sheet's bound may be a typo. ``cut``:
     the folder holds more than the clip by design (a whole recording the clips are cut from, CAS(ME)² and
@@ -316,7 +352,7 @@ def resolve_clip(log: Log, subject: str, clip: str, frames: list[Path], onset: i
     estimated = False
     if apex is None or apex <= 0 or not onset <= apex <= offset or apex not in {frame_number(f) for f in kept}:
         middle = frame_number(kept[(len(kept) - 1) // 2])
-        if annotated:
+        if annotated and apex_column:
             if apex is not None and onset <= apex <= offset:
                 why = f"apex {apex} not among the clip's frames"
             elif apex is not None and apex > 0:
