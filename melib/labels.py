@@ -46,10 +46,11 @@ MEGC2019_EMOTION = {
 MEGC2019_LIST = Path(__file__).resolve().parent.parent / "data_manifests" / "megc2019_composite_3class.csv"
 
 # Every emotion word the releases write (lower-cased), the class order of scheme ``original``; spellings of
-# one word are counted as one (SAMM's "Other" is CASME II's "others", and CropNet Table 1 prints both "Other").
+# one word are counted as one (SAMM's "Other" is CASME II's "others", and CropNet Table 1 prints both "Other";
+# CAS(ME)³ writes "happy" and "sad").
 ORIGINAL_EMOTIONS = ("amusement", "anger", "contempt", "disgust", "fear", "happiness", "negative",
                      "others", "positive", "repression", "sadness", "surprise", "tense")
-EMOTION_SPELLINGS = {"other": "others"}
+EMOTION_SPELLINGS = {"other": "others", "happy": "happiness", "sad": "sadness"}
 
 _AU_TOKEN = re.compile(r"\d+")
 _AU_SPLIT = re.compile(r"[+,;/&\s]+")

@@ -248,22 +248,24 @@ def _same(cell, want) -> bool:
     return got == want if isinstance(want, int) and got is not None else text(cell) == text(want)
 
 
-def apply_known_fixes(log: Log, rows: dict[tuple[str, str], dict], fixes: Iterable[KnownFix]) -> None:
-    """Apply each known fix to its clip's row (``rows``: (subject, clip) -> row dict, changed in place), logged with
-    its reason. A fix whose clip is absent or whose cell holds something else is not applied, and is reported
-    (a fix entry with ``applied=False``): the sheet is not the one the fix was written for."""
+def apply_known_fixes(log: Log, table: pd.DataFrame, fixes: Iterable[KnownFix], key) -> None:
+    """Apply each known fix to its clip's row of ``table`` (changed in place; ``key(row) -> (subject, clip)``),
+    logged with its reason. A fix whose clip is absent or whose cell holds something else is not applied and is
+    reported (a fix entry with ``applied=False``): the sheet is not the one the fix was written for."""
+    where = {key(r): i for i, r in table.iterrows()}
     for k in fixes:
-        row = rows.get((k.subject, k.clip))
-        if row is None:
+        i = where.get((k.subject, k.clip))
+        if i is None:
             log.fix(k.subject, k.clip, f"known fix of {k.field} not applied: no row for this clip ({k.why})",
                     field=k.field, applied=False)
-        elif not _same(row.get(k.field), k.found):
-            log.fix(k.subject, k.clip, f"known fix of {k.field} not applied: the sheet has {text(row.get(k.field))!r} "
-                                       f"where {k.found!r} was expected ({k.why})", field=k.field, applied=False)
+        elif not _same(table.at[i, k.field], k.found):
+            log.fix(k.subject, k.clip, f"known fix of {k.field} not applied: the sheet has "
+                                       f"{text(table.at[i, k.field])!r} where {k.found!r} was expected ({k.why})",
+                    field=k.field, applied=False)
         else:
             log.fix(k.subject, k.clip, f"{k.field} {k.found!r} read as {k.value!r}: {k.why}", field=k.field,
                     old=k.found, new=k.value, applied=True)
-            row[k.field] = k.value
+            table.at[i, k.field] = k.value
 
 
 def clip_frames(log: Log, subject: str, clip: str, folder: Path, prefer: Iterable[str] = ()) -> list[Path] | None:
@@ -440,37 +442,42 @@ def require_subjects(folder: Path, accept, what: str) -> list[Path]:
 
 
 def coded_clips(log: Log, table: pd.DataFrame, sheet: Path, locate, fps: int, synthetic: bool,
-                apex=None, used: set[Path] | None = None, prefer: Iterable[str] = ()) -> tuple[list[dict], set[Path]]:
-    """The clip rows of a coding sheet with one row per clip folder (CASME, CASME II, SAMM).
+                apex=None, used: set | None = None, prefer: Iterable[str] = (), subject=subject_number,
+                name=None, cut: bool = False, apex_column: bool = True) -> tuple[list[dict], set]:
+    """The clip rows of a coding sheet (CASME, CASME II, SAMM, CAS(ME)³, 4DME, MMEW).
 
-    ``locate(subject_number, clip) -> (subject, folder or None, why)`` finds a row's folder; ``apex(row)``
-    reads its apex cell (default: column ``apex``); ``prefer`` goes to ``clip_frames``. Rows without a subject
-    or file name, without a folder, or repeating a clip (also one already in ``used``) are exclusions.
-    Returns the rows and the folders used.
+    ``locate(subject, clip) -> (subject folder name, folder or None, why)`` finds a row's folder, given the
+    subject cell as ``subject(cell)`` reads it (default: its number) and the clip name (``name(row)``, default
+    column ``clip``); ``apex(row)`` reads its apex cell (default: column ``apex``; ``apex_column=False``: the
+    release has none); ``prefer`` goes to ``clip_frames``. ``cut``: the folders are whole recordings that several
+    rows cut clips from. Rows without a subject or file name, without a folder, or repeating a clip (also one
+    already in ``used``) are exclusions. Returns the rows and the folders (or, with ``cut``, clips) used.
     """
     rows, used = [], set() if used is None else used
     for line, r in table.iterrows():
-        n, clip = subject_number(r["subject"]), text(r["clip"])
-        if n is None or not clip:
+        n, clip = subject(r["subject"]), (name(r) if name else text(r["clip"]))
+        if n is None or n == "" or not clip:
             log.exclude(text(r["subject"]), clip, f"{sheet.name} row {line}: no subject or file name")
             continue
-        subject, folder, why = locate(n, clip)
+        sub, folder, why = locate(n, clip)
         if folder is None:
-            log.exclude(subject, clip, why)
+            log.exclude(sub, clip, why)
             continue
-        if folder in used:
-            log.exclude(subject, clip, f"{sheet.name} row {line}: a second row for the same clip")
+        key = (folder, clip) if cut else folder
+        if key in used:
+            log.exclude(sub, clip, f"{sheet.name} row {line}: a second row for the same clip")
             continue
-        used.add(folder)
-        frames = clip_frames(log, subject, clip, folder, prefer)
+        used.add(key)
+        frames = clip_frames(log, sub, clip, folder, prefer)
         if frames is None:
             continue
-        cells = {"onset": frame_cell(r["onset"]), "apex": frame_cell(apex(r) if apex else r["apex"]),
-                 "offset": frame_cell(r["offset"])}
-        res = resolve_clip(log, subject, clip, frames, *(cells[k][0] for k in ("onset", "apex", "offset")),
-                           unread={k: why for k, (_, why) in cells.items() if why}, cut=synthetic)
+        cells = {"onset": frame_cell(r["onset"]), "offset": frame_cell(r["offset"]),
+                 "apex": frame_cell(apex(r) if apex else r["apex"]) if apex_column else (None, None)}
+        res = resolve_clip(log, sub, clip, frames, *(cells[k][0] for k in ("onset", "apex", "offset")),
+                           unread={k: why for k, (_, why) in cells.items() if why}, cut=cut or synthetic,
+                           apex_column=apex_column)
         if res is not None:
-            rows.append(clip_row(log, subject, clip, res, text(r["aus"]), text(r["emotion"]), r.get("objective"),
+            rows.append(clip_row(log, sub, clip, res, text(r["aus"]), text(r["emotion"]), r.get("objective"),
                                  fps, synthetic))
     return rows, used
 
