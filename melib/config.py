@@ -14,7 +14,18 @@ import yaml
 
 from .errors import ConfigError
 
-DATASETS = ("casme", "casme2", "casme_sq", "samm", "smic", "synth")
+
+def dataset_names() -> tuple[str, ...]:
+    """The dataset names: the discovered loaders and ``synth`` (``melib.datasets.NAMES``; imported here, when
+    asked, since melib.datasets reads this module)."""
+    from .datasets import NAMES
+    return NAMES
+
+
+def __getattr__(name: str):
+    if name == "DATASETS":  # the hand-kept list this once was, now derived
+        return dataset_names()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def home() -> Path:
@@ -56,8 +67,9 @@ def _config_data(cfg: Path) -> dict:
     if not isinstance(data, dict):
         raise ConfigError(f"{cfg}: expected {shape}, found 'data' is a {type(data).__name__}")
     for name, path in data.items():
-        if name not in DATASETS:
-            raise ConfigError(f"{cfg}: expected {shape} naming {', '.join(DATASETS)}, found unknown dataset {name!r}")
+        if name not in dataset_names():
+            raise ConfigError(f"{cfg}: expected {shape} naming {', '.join(dataset_names())}, found unknown dataset "
+                              f"{name!r}")
         if path is not None and not isinstance(path, str):
             raise ConfigError(f"{cfg}: expected {shape}, found {path!r} (not a path) for {name}")
     return data
@@ -65,8 +77,9 @@ def _config_data(cfg: Path) -> dict:
 
 def data_root(name: str) -> Path | None:
     """The configured root of dataset ``name``, or None when the user has not pointed melib at it."""
-    if name not in DATASETS:
-        raise ConfigError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    names = dataset_names()
+    if name not in names:
+        raise ConfigError(f"unknown dataset {name!r}; choose one of {', '.join(names)}")
     if name == "synth":
         return synth_root()
     env = os.environ.get(f"MELIB_DATA_{name.upper()}")

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import csv
+import itertools
 import re
 from pathlib import Path
 from typing import Callable, Iterable
@@ -44,13 +45,17 @@ MEGC2019_EMOTION = {
 }
 MEGC2019_LIST = Path(__file__).resolve().parent.parent / "data_manifests" / "megc2019_composite_3class.csv"
 
-# Every emotion word the five releases write (lower-cased), the class order of scheme ``original``.
+# Every emotion word the releases write (lower-cased), the class order of scheme ``original``; spellings of
+# one word are counted as one (SAMM's "Other" is CASME II's "others", and CropNet Table 1 prints both "Other";
+# CAS(ME)³ writes "happy" and "sad").
 ORIGINAL_EMOTIONS = ("amusement", "anger", "contempt", "disgust", "fear", "happiness", "negative",
-                     "other", "others", "positive", "repression", "sadness", "surprise", "tense")
+                     "others", "positive", "repression", "sadness", "surprise", "tense")
+EMOTION_SPELLINGS = {"other": "others", "happy": "happiness", "sad": "sadness"}
 
 _AU_TOKEN = re.compile(r"\d+")
 _AU_SPLIT = re.compile(r"[+,;/&\s]+")
 _OR = re.compile(r"\s+or\s+", re.IGNORECASE)
+_PLUS = re.compile(r"\+")
 
 
 def parse_aus(text) -> frozenset[int]:
@@ -87,10 +92,37 @@ def objective_class(au_set: Iterable[int]) -> str:
 
 def au_readings(text) -> list[frozenset[int]]:
     """The readings of an AU cell: one AU set, or one per alternative when the coders wrote several
-    (SAMM's ``'R6 or R12'`` -> [{6}, {12}])."""
-    if isinstance(text, str) and _OR.search(text):
-        return [parse_aus(part) for part in _OR.split(text)]
-    return [parse_aus(text)]
+    (SAMM's ``'R6 or R12'`` -> [{6}, {12}]). A bracketed group of alternatives is one term of the sum:
+    ``'(R6 or R12)+R15'`` -> [{6, 15}, {12, 15}]."""
+    if not (isinstance(text, str) and _OR.search(text)):
+        return [parse_aus(text)]
+    readings = []
+    for alternative in _top_level(text, _OR):
+        terms = [_group_readings(t) for t in _top_level(alternative, _PLUS)]
+        readings += [frozenset().union(*choice) for choice in itertools.product(*terms)]
+    return list(dict.fromkeys(readings))
+
+
+def _top_level(text: str, sep: re.Pattern) -> list[str]:
+    """``text`` split at the matches of ``sep`` that are outside brackets."""
+    masked, depth = [], 0
+    for c in text:
+        depth += c == "("
+        masked.append("#" if depth else c)
+        depth -= c == ")" and depth > 0
+    parts, start = [], 0
+    for m in sep.finditer("".join(masked)):
+        parts.append(text[start:m.start()])
+        start = m.end()
+    return parts + [text[start:]]
+
+
+def _group_readings(term: str) -> list[frozenset[int]]:
+    """The readings of one term of a sum: a bracketed group of alternatives, or plain AUs."""
+    term = term.strip()
+    if term.startswith("(") and term.endswith(")") and _OR.search(term):
+        return au_readings(term[1:-1])
+    return [parse_aus(term)]
 
 
 def certain_aus(text) -> frozenset[int]:
@@ -208,13 +240,17 @@ def _row_aus(row) -> frozenset[int]:
 
 
 def _emotion(row) -> str:
+    """A clip's emotion word, lower-cased, one spelling per word (:data:`EMOTION_SPELLINGS`)."""
     e = row.get("emotion")
-    return "" if e is None or (isinstance(e, float) and e != e) else str(e).strip().lower()
+    e = "" if e is None or (isinstance(e, float) and e != e) else str(e).strip().lower()
+    return EMOTION_SPELLINGS.get(e, e)
 
 
 def _original(row, ctx):
     e = _emotion(row)
-    return (e, None) if e else (None, "no emotion annotated")
+    if not e:
+        return None, "no emotion annotated"
+    return (e, None) if e in ORIGINAL_EMOTIONS else (None, f"emotion {e!r} is not one of the releases' words")
 
 
 def _megc2019(row, ctx):
@@ -258,7 +294,6 @@ def _cropnet5(row, ctx):
     if row["dataset"] != "casme2":
         return None, "CropNet's 5-class protocol uses CASME II only"
     e = _emotion(row)
-    e = "others" if e == "other" else e
     return (e, None) if e in _CLASSES["cropnet5"] else (None, f"emotion {e!r} not one of the 5 classes")
 
 
@@ -277,7 +312,7 @@ _RULES: dict[str, Callable] = {
 }
 
 _NOTES = {
-    "original": "label = the emotion as the release writes it (lower-cased).",
+    "original": "label = the emotion as the release writes it (lower-cased; SAMM's 'other' counted as 'others').",
     "megc2019": "real clips: the official MEGC2019 composite list (442 clips); synthetic clips, not on the "
                 "list: the MEGC2019 emotion rule (positive <- happiness; negative <- disgust, repression, "
                 "anger, contempt, fear, sadness; surprise <- surprise).",

@@ -206,6 +206,103 @@ def make_casme_sq(root: Path, rows=CASME_SQ_ROWS) -> Path:
     return root
 
 
+# --- CAS(ME)³ part A ------------------------------------------------------------------------------
+
+# Whole recordings (subject, Filename, jpg indices), and the ME label rows cut from them.
+CASME3A_RECORDINGS = [("spNO.1", "a", range(0, 61)), ("spNO.1", "b", range(0, 31)), ("spNO.2", "a", range(0, 41))]
+CASME3A_HEAD = ["Subject", "Filename", "Onset", "Apex", "Offset", "AU", "Objective class", "emotion"]
+CASME3A_ROWS = [
+    ["spNO.1", "a", 5, 8, 12, "4,7", 3, "disgust"],          # clip a_5
+    ["spNO.1", "a", 30, 33, 40, "12", 1, "happy"],           # a_30: a second clip of recording a
+    ["spNO.1", "b", 10, 40, 20, "1,2", 2, "surprise"],       # apex 40 outside 10..20 -> middle 15
+    ["spNO.2", "a", 35, 38, 50, "14", 7, "others"],          # offset 50 past the recording's 40 -> clamped
+    ["spNO.2", "c", 1, 2, 3, "4", 3, "anger"],               # no recording c: excluded
+    ["spNO.1", "a", 5, 8, 12, "4,7", 3, "disgust"],          # a_5 again: excluded
+]
+
+
+def make_casme3a(root: Path, rows=CASME3A_ROWS) -> Path:
+    """``part_A/data/part_A_split/part_A/spNO.1/a/color/0.jpg`` (whole recordings, depth/ beside) and
+    ``part_A/annotation/cas(me)3_part_A_ME_label_JpgIndex_v2.xlsx`` (sheet ``label``)."""
+    base = root / "part_A" / "data" / "part_A_split" / "part_A"
+    for sub, name, numbers in CASME3A_RECORDINGS:
+        write_frames(base / sub / name / "color", numbers, lambda n: f"{n}.jpg")
+    (base / "spNO.1" / "a" / "depth").mkdir()
+    write_xlsx(root / "part_A" / "annotation" / "cas(me)3_part_A_ME_label_JpgIndex_v2.xlsx",
+               {"label": [CASME3A_HEAD] + rows})
+    return root
+
+
+# --- CAS(ME)³ part C ------------------------------------------------------------------------------
+
+CASME3C_ROWS = [
+    [1, 1, 10, 20, "4,7", "disgust"],        # ME_C/01/1/color/10..20: apex = middle 15
+    [1, 2, 5, 9, "12", "happy"],             # ME_C/01/2/5..9 (no color/): apex 7
+    [2, 1, 100, 110, "1,2", "surprise"],     # apex 105
+    [3, 1, 1, 5, "4", "anger"],              # no folder: excluded
+]
+
+
+def make_casme3c(root: Path, rows=CASME3C_ROWS) -> Path:
+    """``ME_C/01/1/color/<N>.jpg`` and ``CAS(ME)3_part_C_ME.xlsx`` (sub, count, onset, offset, au, emotion)."""
+    write_frames(root / "ME_C" / "01" / "1" / "color", range(10, 21), lambda n: f"{n}.jpg")
+    write_frames(root / "ME_C" / "01" / "2", range(5, 10), lambda n: f"{n}.jpg")
+    write_frames(root / "ME_C" / "02" / "1" / "color", range(100, 111), lambda n: f"{n}.jpg")
+    write_xlsx(root / "CAS(ME)3_part_C_ME.xlsx",
+               {"Sheet1": [["sub", "count", "onset", "offset", "au", "emotion"]] + rows})
+    return root
+
+
+# --- 4DME -----------------------------------------------------------------------------------------
+
+FOURDME_CLIPS = [
+    Clip("S01", "S01_001", range(1, 10), 1, 5, 9, "AU4+AU7", "Negative"),
+    Clip("S01", "S01_002", range(20, 31), 20, 25, 30, "AU12+AU6(k)", "Positive"),   # AU6 marked (k)
+    Clip("S02", "S02_001", range(5, 13), 5, 8, 12, "AU1+AU2", "Surprise"),
+]
+FOURDME_UNANNOTATED = ("S02", "S02_009")
+
+
+def make_4dme(root: Path, clips=FOURDME_CLIPS) -> Path:
+    """``gray_micro/S01/S01_001/<N>.jpg`` and ``4DME_Labelling_Micro_release v1.xlsx`` with the per-emotion
+    columns after Emotion."""
+    head = ["sub_ID", "fold_name", "Onset", "Apex", "Offset", "AUs", "Emotion", "Positive", "Negative", "Surprise",
+            "Repression", "Others"]
+    rows = [head]
+    for c in clips:
+        write_frames(root / "gray_micro" / c.subject / c.name, c.on_disk, lambda n: f"{n}.jpg")
+        flags = [int(c.emotion.lower() == e) for e in ("positive", "negative", "surprise", "repression", "others")]
+        rows.append([c.subject, c.name, c.onset, c.apex, c.offset, c.aus, c.emotion, *flags])
+    sub, clip = FOURDME_UNANNOTATED
+    write_frames(root / "gray_micro" / sub / clip, range(1, 3), lambda n: f"{n}.jpg")
+    write_xlsx(root / "4DME_Labelling_Micro_release v1.xlsx", {"Sheet1": rows})
+    return root
+
+
+# --- MMEW -----------------------------------------------------------------------------------------
+
+# (emotion folder on disk or None) with each clip; the sheet's emotion is the Clip's.
+MMEW_CLIPS = [
+    (Clip(1, "S01-01-001", range(1, 11), 1, 5, 10, "4+7", "anger"), "anger"),
+    (Clip(1, "S01-02-001", range(1, 9), 1, None, 8, "12", "happiness"), "happiness"),   # apex blank -> middle 4
+    (Clip(2, "S02-01-001", range(1, 13), 1, 6, 15, "1+2", "surprise"), "surprise"),     # offset 15 -> 12
+    (Clip(3, "S03-01-001", range(1, 7), 1, 3, 6, "4+9", "fear"), "disgust"),            # folder under disgust/
+    (Clip(4, "S04-01-001", range(0), 1, 2, 3, "14", "others"), None),                   # no folder: excluded
+]
+
+
+def make_mmew(root: Path, clips=MMEW_CLIPS) -> Path:
+    """``Micro_Expression/<emotion>/<Filename>/<N>.jpg`` and ``MMEW_Micro_Exp.xlsx``."""
+    rows = [["Subject", "Filename", "OnsetFrame", "ApexFrame", "OffsetFrame", "remarks", "Action Units",
+             "Estimated Emotion"]]
+    for c, folder in clips:
+        if folder:
+            write_frames(root / "Micro_Expression" / folder / c.name, c.on_disk, lambda n: f"{n}.jpg")
+        rows.append([c.subject, c.name, c.onset, c.apex, c.offset, None, c.aus, c.emotion])
+    write_xlsx(root / "MMEW_Micro_Exp.xlsx", {"Sheet1": rows})
+    return root
+
+
 # --- the synthetic default set ------------------------------------------------------------------
 
 def make_synth(root: Path) -> Path:

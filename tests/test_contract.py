@@ -172,7 +172,8 @@ def test_a_new_dataset_is_one_loader_module(tmp_path, monkeypatch):
         found = datasets._discover()
     finally:
         sys.modules.pop("melib.datasets.newdb", None)
-    assert list(found) == ["casme", "casme2", "casme_sq", "newdb", "samm", "smic"]
+    assert list(found) == ["4dme", "casme", "casme2", "casme3a", "casme3c", "casme_sq", "mmew", "newdb", "samm",
+                           "smic"]
     assert published.dataset_key("smic", "newdb") == "smic+newdb"  # after the registered releases
     assert datasets.display_name("newdb") == "newdb" and datasets.display_name("casme_sq") == "CAS(ME)²"
     rows = pd.DataFrame({"dataset": ["newdb"], "synthetic": [False]})

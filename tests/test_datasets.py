@@ -1,6 +1,7 @@
 """Loaders on small fixture trees in each release's native layout (tests/release_fixtures.py)."""
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -8,9 +9,12 @@ import pandas as pd
 import pytest
 
 import release_fixtures as rf
-from melib import datasets
-from melib.datasets import casme, casme2, casme_sq, samm, smic
+from melib import datasets, labels
+from melib.datasets import casme, casme2, casme3a, casme3c, casme_sq, fourdme, mmew, samm, smic
+from melib.datasets._common import KnownFix
 from melib.errors import ConfigError, DataError
+
+DATA = Path(__file__).parent / "data"
 
 
 @pytest.fixture(scope="module")
@@ -18,7 +22,9 @@ def trees(tmp_path_factory):
     base = tmp_path_factory.mktemp("releases")
     return {"casme2": rf.make_casme2(base / "casme2"), "samm": rf.make_samm(base / "samm"),
             "smic": rf.make_smic(base / "smic"), "casme": rf.make_casme(base / "casme"),
-            "casme_sq": rf.make_casme_sq(base / "casme_sq"), "synth": rf.make_synth(base / "synth")}
+            "casme_sq": rf.make_casme_sq(base / "casme_sq"), "synth": rf.make_synth(base / "synth"),
+            "casme3a": rf.make_casme3a(base / "casme3a"), "casme3c": rf.make_casme3c(base / "casme3c"),
+            "4dme": rf.make_4dme(base / "4dme"), "mmew": rf.make_mmew(base / "mmew")}
 
 
 @pytest.fixture(scope="module")
@@ -225,7 +231,8 @@ def test_synth_with_only_some_parts(tmp_path):
 
 # --- bad input -----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("name", ["casme", "casme2", "casme_sq", "samm", "smic", "synth"])
+@pytest.mark.parametrize("name", ["casme", "casme2", "casme_sq", "samm", "smic", "synth", "casme3a", "casme3c",
+                                  "4dme", "mmew"])
 def test_missing_root_names_the_folder(tmp_path, name):
     with pytest.raises(DataError, match="no_such_root"):
         datasets.load(name, tmp_path / "no_such_root")
@@ -274,12 +281,21 @@ def test_duplicate_rows_are_exclusions(tmp_path):
     assert "row 4: a second row for the same clip" in excl[("casme2/sub01", "EP02_01f")]
 
 
-def test_casme_xls_sheet_asks_for_xlsx(tmp_path):
-    rf.make_casme(tmp_path)
-    for p in tmp_path.glob("*.xlsx"):
-        p.rename(p.with_suffix(".xls"))
-    with pytest.raises(DataError, match=r"\.xls.*save the \.xls as \.xlsx"):
-        datasets.load("casme", tmp_path)
+def test_casme_xls_sheet_is_read_like_the_xlsx(tmp_path):
+    """The original CASME release ships .xls: tests/data/casme_a_coding.xls is Section A's fixture sheet in that
+    format (written by tests/data/make_xls_fixture.py), read with python-calamine."""
+    want = datasets.load("casme", rf.make_casme(tmp_path / "xlsx"))
+    root = rf.make_casme(tmp_path / "xls")
+    (root / "CASME_A_Section_coding.xlsx").unlink()
+    shutil.copy(DATA / "casme_a_coding.xls", root / "CASME_A_Section_coding.xls")
+    got = datasets.load("casme", root)
+    assert any(a.endswith("CASME_A_Section_coding.xls") for a in got.attrs["annotation"])
+    cols = ["subject", "clip", "onset", "apex", "offset", "aus", "emotion", "n_frames"]
+    pd.testing.assert_frame_equal(got[cols], want[cols])
+    assert reasons(got.attrs["fixes"]).keys() == reasons(want.attrs["fixes"]).keys()
+    (root / "CASME_A_Section_coding.xls").write_bytes(b"not a workbook")
+    with pytest.raises(DataError, match=r"CASME_A_Section_coding\.xls.*readable \.xls spreadsheet"):
+        datasets.load("casme", root)
 
 
 def test_unreadable_spreadsheet(tmp_path):
@@ -329,8 +345,10 @@ def test_read_clip_bad_frames(tmp_path):
 # --- manifests and the data check ----------------------------------------------------------------
 
 def test_manifests_agree_with_the_loaders():
-    fps = {"casme": casme.FPS, "casme2": casme2.FPS, "casme_sq": casme_sq.FPS, "samm": samm.FPS, "smic": smic.FPS}
-    expected = {"casme": 195, "casme2": 255, "casme_sq": 57, "samm": 159, "smic": 164}
+    fps = {"casme": casme.FPS, "casme2": casme2.FPS, "casme_sq": casme_sq.FPS, "samm": samm.FPS, "smic": smic.FPS,
+           "casme3a": casme3a.FPS, "casme3c": casme3c.FPS, "4dme": fourdme.FPS, "mmew": mmew.FPS}
+    expected = {"casme": 195, "casme2": 255, "casme_sq": 57, "samm": 159, "smic": 164, "casme3a": 860,
+                "casme3c": 166, "4dme": 267, "mmew": 300}
     for name in datasets.NAMES:
         m = datasets.manifest(name)
         assert m["name"] == name and "licence" in m and "layout" in m
@@ -349,7 +367,8 @@ def test_check_and_report(monkeypatch, tmp_path, trees):
     monkeypatch.delenv("MELIB_DATA_CASME", raising=False)
     table = datasets.check()
     got = table.set_index("dataset")
-    assert list(table["dataset"]) == ["casme", "casme2", "casme_sq", "samm", "smic", "synth"]
+    assert list(table["dataset"]) == ["4dme", "casme", "casme2", "casme3a", "casme3c", "casme_sq", "mmew", "samm",
+                                      "smic", "synth"]
     assert got.loc["casme", "status"] == "not configured"
     assert got.loc["casme2", ["status", "clips", "expected", "fixes", "exclusions"]].tolist() == \
         ["present", 7, 255, 3, 2]
@@ -526,6 +545,36 @@ def test_samm_au_alternatives_are_recorded_not_merged(tmp_path):
     assert "classes I, III" in why["007_3_1"]
 
 
+def test_samm_grouped_alternative_keeps_the_au_every_reading_has(tmp_path):
+    clips = [rf.Clip(7, "007_6_1", range(10, 20), 10, 14, 19, "(R6 or R12)+R15", "Other", 7),
+             rf.Clip(7, "007_6_5", range(30, 40), 30, 34, 39, "(R6 or R12)+R15", "Other", 7)]
+    df = datasets.load("samm", rf.make_samm(tmp_path, clips=clips))
+    assert dict(zip(df["clip"], df["au_set"])) == {"007_6_1": {15}, "007_6_5": {15}}
+    why = [e["reason"] for e in df.attrs["fixes"] if e.get("field") == "aus"]
+    assert len(why) == 2 and all("(6+15 | 12+15)" in w and "(15)" in w for w in why)
+
+
+def test_a_folder_past_its_rows_offset_is_reported_and_cut_as_the_sheet_says(monkeypatch, tmp_path):
+    """CASME II sub07 EP06_01: the sheet's offset is 68, the folder runs to 91 (a peer toolkit reads 91)."""
+    clips = [rf.Clip(7, "EP06_01", range(40, 92), 46, 59, 68, "4", "repression", 3),
+             rf.Clip(1, "EP02_01f", range(95, 105), 95, 99, 104, "12", "happiness", 1)]
+    root = rf.make_casme2(tmp_path / "c2", clips=clips)
+    df = datasets.load("casme2", root)
+    row = by_clip(df, "EP06_01")
+    assert (row["onset"], row["offset"], row["n_frames"]) == (46, 68, 23)  # what is loaded is unchanged
+    fix = [e for e in df.attrs["fixes"] if e["clip"] == "EP06_01"]
+    assert len(fix) == 1 and fix[0]["trimmed"] == (6, 23)
+    assert fix[0]["reason"].startswith("folder holds 6 frame(s) before the onset 46 (from 40) and 23 frame(s) "
+                                       "after the offset 68 (up to 91)")
+    assert not [e for e in df.attrs["fixes"] if e["clip"] == "EP02_01f"]
+    monkeypatch.setenv("MELIB_DATA_CASME2", str(root))
+    report = datasets.check_report(["casme2"])
+    assert "casme2: 1 clip folder(s) hold frames outside the sheet's onset..offset" in report
+    assert "casme2/sub07/EP06_01: folder holds 6 frame(s) before the onset" in report
+    cas = datasets.load("casme_sq", rf.make_casme_sq(tmp_path / "sq"))  # long videos: cutting is the layout
+    assert not [e for e in cas.attrs["fixes"] if e.get("trimmed")]
+
+
 def test_boundary_apexes_are_flagged_as_placeholders(tmp_path):
     clips = [rf.Clip(5, "EP09_05f", range(1, 11), 1, 1, 10, "14", "others", 7),     # apex = onset
              rf.Clip(12, "EP09_06", range(1, 11), 1, 10, 10, "14", "others", 7),     # apex = offset
@@ -568,3 +617,96 @@ def test_check_names_the_annotation_read_and_flags_broken_releases(monkeypatch, 
     monkeypatch.delenv("MELIB_DATA_SYNTH")  # the default synthetic set not yet generated is not a failure
     assert datasets.check(["synth"]).loc[0, "status"] == "not generated"
     assert datasets.failed(datasets.check(["synth"])) == []
+
+
+# --- the releases MER uses since 2023 (issue 22): CAS(ME)³ A and C, 4DME, MMEW --------------------------------
+
+def test_casme3a_clips_are_cut_from_the_recordings_by_the_sheets_jpg_indices(loaded):
+    df = loaded["casme3a"]
+    assert list(zip(df["subject"], df["clip"])) == [("casme3a/spNO.1", "a_30"), ("casme3a/spNO.1", "a_5"),
+                                                   ("casme3a/spNO.1", "b_10"), ("casme3a/spNO.2", "a_35")]
+    a5 = by_clip(df, "a_5")
+    assert numbers(a5["frames"]) == list(range(5, 13)) and Path(a5["frames"][0]).parent.name == "color"
+    assert (a5["fps"], sorted(a5["au_set"]), a5["objective_class"]) == (30, [4, 7], "III")
+    assert (by_clip(df, "b_10")["apex"], by_clip(df, "b_10")["apex_estimated"]) == (15, True)
+    assert by_clip(df, "a_35")["offset"] == 40
+    assert not [e for e in df.attrs["fixes"] if e.get("trimmed")]  # cutting recordings is the layout, not a fix
+    excl = reasons(df.attrs["exclusions"])
+    assert "not found" in excl[("casme3a/spNO.2", "c_1")] and "second row" in excl[("casme3a/spNO.1", "a_5")]
+    assert df.attrs["annotation_sheet"] == "label"
+    lab = labels.assign(df, "original")
+    assert dict(zip(lab["clip"], lab["label"])) == {"a_30": "happiness", "a_5": "disgust", "b_10": "surprise",
+                                                    "a_35": "others"}
+
+
+def test_casme3c_has_no_apex_column_so_every_apex_is_estimated_without_a_fix_each(loaded):
+    df = loaded["casme3c"]
+    assert list(zip(df["subject"], df["clip"], df["apex"])) == [("casme3c/01", "1", 15), ("casme3c/01", "2", 7),
+                                                              ("casme3c/02", "1", 105)]
+    assert df["apex_estimated"].all() and not df["apex_placeholder"].any()
+    assert not [e for e in df.attrs["fixes"] if e.get("field") == "apex"]
+    assert "no apex" in df.attrs["note"]
+    assert list(reasons(df.attrs["exclusions"])) == [("casme3c/03", "1")]
+
+
+def test_4dme_subjects_k_marked_aus_and_unannotated_folders(loaded, trees):
+    df = loaded["4dme"]
+    assert list(df["subject"]) == ["4dme/S01", "4dme/S01", "4dme/S02"] and (df["fps"] == 60).all()
+    assert by_clip(df, "S01_002")["au_set"] == {6, 12}
+    fix = entries(df.attrs["fixes"], "4dme/S01", "S01_002")
+    assert fix == ["AU(s) AU6 marked '(k)' (meaning not documented by the release) kept in au_set (k_aus='keep')"]
+    assert "no annotation row" in reasons(df.attrs["exclusions"])[("4dme/S02", "S02_009")]
+    dropped = datasets.load("4dme", trees["4dme"], k_aus="drop")
+    assert by_clip(dropped, "S01_002")["au_set"] == {12} and by_clip(dropped, "S01_002")["objective_class"] == "I"
+    with pytest.raises(ConfigError, match="k_aus"):
+        datasets.load("4dme", trees["4dme"], k_aus="maybe")
+
+
+def test_mmew_folders_under_their_emotion_and_the_generic_fixes(loaded):
+    df = loaded["mmew"]
+    assert list(df["subject"]) == ["mmew/S01", "mmew/S01", "mmew/S02", "mmew/S03"] and (df["fps"] == 90).all()
+    assert (by_clip(df, "S01-02-001")["apex"], by_clip(df, "S01-02-001")["apex_estimated"]) == (4, True)
+    assert by_clip(df, "S02-01-001")["offset"] == 12
+    s03 = by_clip(df, "S03-01-001")
+    assert s03["emotion"] == "fear" and Path(s03["frames"][0]).parts[-3] == "disgust"
+    assert "under disgust/ while the sheet says 'fear'" in entries(df.attrs["fixes"], "mmew/S03", "S03-01-001")[0]
+    assert "in no emotion folder" in reasons(df.attrs["exclusions"])[("mmew/S04", "S04-01-001")]
+
+
+def test_known_fixes_are_keyed_to_the_clip_and_checked_against_the_sheet(tmp_path):
+    """4DME's two rows with each other's AUs, as a clip-keyed fix: applied where the sheet holds the AUs it
+    expects; a fix whose cell differs, or whose clip is absent, is reported and not applied."""
+    root = rf.make_4dme(tmp_path / "4dme")
+    swap = [KnownFix("S01", "S01_001", "aus", "AU4+AU7", "AU1+AU2", "rows swapped"),
+            KnownFix("S02", "S02_001", "aus", "AU1+AU2", "AU4+AU7", "rows swapped")]
+    df = datasets.load("4dme", root, known_fixes=swap)
+    assert by_clip(df, "S01_001")["au_set"] == {1, 2} and by_clip(df, "S02_001")["au_set"] == {4, 7}
+    applied = [e for e in df.attrs["fixes"] if e.get("applied")]
+    assert [e["reason"] for e in applied] == ["aus 'AU4+AU7' read as 'AU1+AU2': rows swapped",
+                                              "aus 'AU1+AU2' read as 'AU4+AU7': rows swapped"]
+    stale = [KnownFix("S01", "S01_001", "aus", "AU9", "AU1", "x"), KnownFix("S09", "S09_001", "onset", 3, 4, "y")]
+    df = datasets.load("4dme", root, known_fixes=stale)
+    assert by_clip(df, "S01_001")["au_set"] == {4, 7}
+    notes = [e["reason"] for e in df.attrs["fixes"] if e.get("applied") is False]
+    assert notes == ["known fix of aus not applied: the sheet has 'AU4+AU7' where 'AU9' was expected (x)",
+                     "known fix of onset not applied: no row for this clip (y)"]
+    cas = datasets.load("casme3a", rf.make_casme3a(tmp_path / "c3"),
+                        known_fixes=[KnownFix("spNO.2", "a_35", "offset", 50, 39, "a typo")])
+    assert by_clip(cas, "a_35")["offset"] == 39
+
+
+def test_data_check_reports_the_four_new_releases(monkeypatch, tmp_path, trees):
+    monkeypatch.setenv("MELIB_CONFIG", str(tmp_path / "none.yaml"))
+    for name in datasets.NAMES:
+        monkeypatch.delenv(f"MELIB_DATA_{name.upper()}", raising=False)
+    new = ["4dme", "casme3a", "casme3c", "mmew"]
+    for name in new:
+        monkeypatch.setenv(f"MELIB_DATA_{name.upper()}", str(trees[name]))
+    table = datasets.check(new).set_index("dataset")
+    assert table["status"].tolist() == ["present"] * 4
+    assert table["clips"].tolist() == [3, 4, 3, 4] and table["expected"].tolist() == [267, 860, 166, 300]
+    report = datasets.check_report(new)
+    assert "casme3a: read " in report and "label_JpgIndex_v2.xlsx (sheet label)" in report
+    assert "casme3c: note: CAS(ME)³ part C annotates no apex" in report
+    assert "mmew: 4 clips found, 300 expected" in report
+    assert [datasets.display_name(n) for n in new] == ["4DME", "CAS(ME)³ A", "CAS(ME)³ C", "MMEW"]

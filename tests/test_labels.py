@@ -121,8 +121,22 @@ def test_original_counts(samples):
     out = labels.assign(samples, "original")
     assert counts(out, "casme2") == ({"surprise": 2, "happiness": 1, "disgust": 1, "repression": 1, "others": 1,
                                       "fear": 1}, 0)
-    assert counts(out, "samm") == ({"surprise": 2, "anger": 1, "happiness": 1, "disgust": 1, "other": 1}, 0)
+    assert counts(out, "samm") == ({"surprise": 2, "anger": 1, "happiness": 1, "disgust": 1, "others": 1}, 0)
     assert counts(out, "smic") == ({"negative": 3, "positive": 1, "surprise": 1}, 0)
+
+
+def test_the_datasets_chapter_counts_every_label_it_shows(samples):
+    """CropNet Table 1 prints SAMM's "Other(26)": the chapter's row 'others' counts SAMM's 'Other' clips (it showed
+    0 beside the 26 while the clips were counted under a separate class 'other')."""
+    from melib.experiments import data
+
+    beside = data.counts_beside_published(samples, schemes=["original"])
+    samm = beside[(beside["table"] == "Table 1") & (beside["dataset"] == "samm")].set_index("class")["study"]
+    assert samm["others"] == 1 and samm["total"] == 6
+    shown = samm.drop("total")
+    assert shown.sum() == samm["total"]  # every SAMM clip is counted under a class the table shows
+    wide = data.counts_wide(data.class_counts(samples, ["original"]))
+    assert "other" not in wide.loc["original"].index
 
 
 def test_megc2019_counts_follow_the_list(samples):
@@ -213,6 +227,8 @@ def test_objective_scheme_excludes_a_clip_without_aus_and_class(synth):
 @pytest.mark.parametrize("text, readings", [
     ("R6 or R12", [{6}, {12}]), ("4+R10 or 4+R9", [{4, 10}, {4, 9}]), ("12", [{12}]), ("", [set()]),
     ("L6 OR 7", [{6}, {7}]), (None, [set()]), (14.0, [{14}]),
+    ("(R6 or R12)+R15", [{6, 15}, {12, 15}]), ("R15+(R6 or R12)", [{6, 15}, {12, 15}]),
+    ("(R6 or R12)+(R15 or 17)", [{6, 15}, {6, 17}, {12, 15}, {12, 17}]), ("(4+R9) or 7", [{4, 9}, {7}]),
 ])
 def test_au_readings(text, readings):
     assert labels.au_readings(text) == readings
@@ -225,6 +241,13 @@ def test_au_readings(text, readings):
 ])
 def test_derived_objective(aus, expected):
     assert labels.derived_objective(aus) == expected
+
+
+def test_a_grouped_alternative_keeps_the_shared_au():
+    """SAMM 007_6_1 and 007_6_5 write '(R6 or R12)+R15': "6+15 or 12+15", so every reading has AU 15."""
+    assert labels.certain_aus("(R6 or R12)+R15") == {15}
+    assert labels.derived_objective("(R6 or R12)+R15") == (
+        None, "the AU alternatives '(R6 or R12)+R15' give classes V, VII")
 
 
 def test_pnso_of_au_alternatives_follows_the_release_class(tmp_path):

@@ -6,7 +6,8 @@ exclusions made while reconciling annotations with the frames on disk are in ``d
 say which releases are present and what was fixed or excluded (``melib data check``).
 
 Registry: every module of this package whose name does not start with ``_`` and that defines ``load`` is a
-release loader, named after the module (:data:`LOADERS`, in name order); its manifest is
+release loader, named by its ``DATASET`` (else after the module; ``fourdme.py`` is ``4dme``, a name no module
+can have) (:data:`LOADERS`, in name order); its manifest is
 ``data_manifests/<name>.yaml`` (``display:`` gives the name people write, :func:`display_name`). A new
 dataset is one loader module and one manifest.
 """
@@ -37,8 +38,8 @@ def _discover() -> dict:
         if not m.name.startswith("_"):
             module = importlib.import_module(f"{__name__}.{m.name}")
             if callable(getattr(module, "load", None)):
-                found[m.name] = module.load
-    return found
+                found[getattr(module, "DATASET", m.name)] = module.load
+    return dict(sorted(found.items()))
 
 
 LOADERS = _discover()
@@ -241,6 +242,11 @@ def check_report(names=None, table: pd.DataFrame | None = None) -> str:
                 lines.append(f"{r['dataset']}: note: {r['note']}")
             if not pd.isna(r["expected"]) and r["clips"] != r["expected"]:
                 lines.append(f"{r['dataset']}: {r['clips']} clips found, {r['expected']} expected")
+            trimmed = [e for e in table.attrs.get("details", {}).get(r["dataset"], {}).get("fixes", [])
+                       if e.get("trimmed")]
+            if trimmed:
+                lines.append(f"{r['dataset']}: {len(trimmed)} clip folder(s) hold frames outside the sheet's "
+                             f"onset..offset, left out (listed with the fixes below)")
     for name, d in table.attrs.get("details", {}).items():
         for kind in ("fixes", "exclusions"):
             if d[kind]:

@@ -97,22 +97,39 @@ def _norm(name) -> str:
     return re.sub(r"[^a-z0-9]", "", str(name).lower())
 
 
+def spreadsheets(*stems: str) -> tuple[str, ...]:
+    """File patterns for a release's sheets in either Excel format: ``stem.xlsx`` and ``stem.xls``."""
+    return tuple(f"{stem}{ext}" for stem in stems for ext in (".xlsx", ".xls"))
+
+
+def _engine(path: Path) -> tuple[str, str]:
+    """(pandas engine, format) of a spreadsheet: openpyxl for .xlsx, python-calamine for the old .xls (the
+    reader pandas recommends; xlrd's engine is deprecated there)."""
+    return ("calamine", ".xls") if Path(path).suffix.lower() == ".xls" else ("openpyxl", ".xlsx")
+
+
 def excel_sheets(path: Path) -> list[str]:
+    engine, kind = _engine(path)
     try:
-        with pd.ExcelFile(path, engine="openpyxl") as xf:
+        with pd.ExcelFile(path, engine=engine) as xf:
             return list(xf.sheet_names)
-    except Exception as exc:  # openpyxl raises many kinds on a bad file
-        raise DataError(path, "a readable .xlsx spreadsheet", f"{type(exc).__name__}: {exc}") from None
+    except ImportError as exc:
+        raise DataError(path, f"python-calamine installed to read {kind} spreadsheets (a melib dependency)",
+                        str(exc)) from None
+    except Exception as exc:  # the readers raise many kinds on a bad file
+        raise DataError(path, f"a readable {kind} spreadsheet", f"{type(exc).__name__}: {exc}") from None
 
 
 def read_raw_sheet(path: Path, sheet: str | int = 0) -> pd.DataFrame:
     """A sheet read without a header row, cells as written."""
-    if Path(path).suffix.lower() == ".xls":
-        raise DataError(path, "an .xlsx spreadsheet (save the .xls as .xlsx; melib reads them with openpyxl)")
+    engine, kind = _engine(path)
     try:
-        return pd.read_excel(path, sheet_name=sheet, header=None, engine="openpyxl", dtype=object)
+        return pd.read_excel(path, sheet_name=sheet, header=None, engine=engine, dtype=object)
+    except ImportError as exc:
+        raise DataError(path, f"python-calamine installed to read {kind} spreadsheets (a melib dependency)",
+                        str(exc)) from None
     except Exception as exc:
-        raise DataError(path, f"a readable .xlsx spreadsheet with sheet {sheet!r}",
+        raise DataError(path, f"a readable {kind} spreadsheet with sheet {sheet!r}",
                         f"{type(exc).__name__}: {exc}") from None
 
 
@@ -214,6 +231,43 @@ class Log:
         self.exclusions.append(self._entry(subject, clip, reason, extra))
 
 
+@dataclass(frozen=True)
+class KnownFix:
+    """A known error of a release's sheet, keyed to its clip: cell ``field`` of clip ``subject``/``clip`` holds
+    ``found`` and means ``value`` (``why``). Applied only where the sheet holds ``found``."""
+    subject: str
+    clip: str
+    field: str
+    found: object
+    value: object
+    why: str
+
+
+def _same(cell, want) -> bool:
+    got = to_int(cell)
+    return got == want if isinstance(want, int) and got is not None else text(cell) == text(want)
+
+
+def apply_known_fixes(log: Log, table: pd.DataFrame, fixes: Iterable[KnownFix], key) -> None:
+    """Apply each known fix to its clip's row of ``table`` (changed in place; ``key(row) -> (subject, clip)``),
+    logged with its reason. A fix whose clip is absent or whose cell holds something else is not applied and is
+    reported (a fix entry with ``applied=False``): the sheet is not the one the fix was written for."""
+    where = {key(r): i for i, r in table.iterrows()}
+    for k in fixes:
+        i = where.get((k.subject, k.clip))
+        if i is None:
+            log.fix(k.subject, k.clip, f"known fix of {k.field} not applied: no row for this clip ({k.why})",
+                    field=k.field, applied=False)
+        elif not _same(table.at[i, k.field], k.found):
+            log.fix(k.subject, k.clip, f"known fix of {k.field} not applied: the sheet has "
+                                       f"{text(table.at[i, k.field])!r} where {k.found!r} was expected ({k.why})",
+                    field=k.field, applied=False)
+        else:
+            log.fix(k.subject, k.clip, f"{k.field} {k.found!r} read as {k.value!r}: {k.why}", field=k.field,
+                    old=k.found, new=k.value, applied=True)
+            table.at[i, k.field] = k.value
+
+
 def clip_frames(log: Log, subject: str, clip: str, folder: Path, prefer: Iterable[str] = ()) -> list[Path] | None:
     """The frames of one clip folder: one naming set, macOS AppleDouble ``._*`` files left out (a logged fix).
 
@@ -239,7 +293,8 @@ def clip_frames(log: Log, subject: str, clip: str, folder: Path, prefer: Iterabl
 
 
 def resolve_clip(log: Log, subject: str, clip: str, frames: list[Path], onset: int | None,
-                 apex: int | None, offset: int | None, annotated: bool = True, unread: dict | None = None):
+                 apex: int | None, offset: int | None, annotated: bool = True, unread: dict | None = None,
+                 cut: bool = False, apex_column: bool = True):
     """Reconcile an annotation with the frames on disk.
 
     Returns ``(frames, onset, apex, offset, apex_estimated, annotated_bounds)`` or None when the clip is excluded.
@@ -247,7 +302,12 @@ def resolve_clip(log: Log, subject: str, clip: str, frames: list[Path], onset: i
     folder; onset or offset missing or not a frame number: the folder's first or last frame; apex missing or
     outside onset..offset: the middle frame, flagged as estimated) are logged; anything else is an exclusion.
     ``unread`` says, per field, why a cell gave no number (``frame_cell``), quoting what is written.
-    ``annotated=False`` (a release that annotates nothing, SMIC): the folder is the clip and nothing is logged.
+    ``annotated=False`` (a release that annotates nothing, SMIC): the folder is the clip and nothing is logged;
+    ``apex_column=False`` (a release that annotates no apex, CAS(ME)³ C): the middle frame, not logged per clip.
+    A clip folder holding frames before the onset or after the offset is cut to onset..offset and the frames
+    left out are logged (a fix with ``trimmed=(before, after)``): the sheet's bound may be a typo. ``cut``:
+    the folder holds more than the clip by design (a whole recording the clips are cut from, CAS(ME)² and
+    CAS(ME)³ A; the lead-in and lead-out frames melib's synthetic sets render), so cutting is not reported.
     """
     if not frames:
         log.exclude(subject, clip, "no frames on disk")
@@ -281,6 +341,12 @@ def resolve_clip(log: Log, subject: str, clip: str, frames: list[Path], onset: i
                 field="offset", old=offset, new=last)
         offset = last
     kept = [f for f, n in zip(frames, numbers) if onset <= n <= offset]
+    before, after = sum(n < onset for n in numbers), sum(n > offset for n in numbers)
+    if (before or after) and not cut:
+        parts = [f"{before} frame(s) before the onset {onset} (from {first})"] * bool(before) + \
+                [f"{after} frame(s) after the offset {offset} (up to {last})"] * bool(after)
+        log.fix(subject, clip, f"folder holds {' and '.join(parts)}; left out, the clip is onset..offset as the "
+                               f"sheet says (check the sheet for a typo)", field="frames", trimmed=(before, after))
     gap = (offset - onset + 1) - len(kept)
     if gap > 0:
         log.fix(subject, clip, f"{gap} frame(s) missing between onset {onset} and offset {offset}; "
@@ -288,7 +354,7 @@ def resolve_clip(log: Log, subject: str, clip: str, frames: list[Path], onset: i
     estimated = False
     if apex is None or apex <= 0 or not onset <= apex <= offset or apex not in {frame_number(f) for f in kept}:
         middle = frame_number(kept[(len(kept) - 1) // 2])
-        if annotated:
+        if annotated and apex_column:
             if apex is not None and onset <= apex <= offset:
                 why = f"apex {apex} not among the clip's frames"
             elif apex is not None and apex > 0:
@@ -376,37 +442,42 @@ def require_subjects(folder: Path, accept, what: str) -> list[Path]:
 
 
 def coded_clips(log: Log, table: pd.DataFrame, sheet: Path, locate, fps: int, synthetic: bool,
-                apex=None, used: set[Path] | None = None, prefer: Iterable[str] = ()) -> tuple[list[dict], set[Path]]:
-    """The clip rows of a coding sheet with one row per clip folder (CASME, CASME II, SAMM).
+                apex=None, used: set | None = None, prefer: Iterable[str] = (), subject=subject_number,
+                name=None, cut: bool = False, apex_column: bool = True) -> tuple[list[dict], set]:
+    """The clip rows of a coding sheet (CASME, CASME II, SAMM, CAS(ME)³, 4DME, MMEW).
 
-    ``locate(subject_number, clip) -> (subject, folder or None, why)`` finds a row's folder; ``apex(row)``
-    reads its apex cell (default: column ``apex``); ``prefer`` goes to ``clip_frames``. Rows without a subject
-    or file name, without a folder, or repeating a clip (also one already in ``used``) are exclusions.
-    Returns the rows and the folders used.
+    ``locate(subject, clip) -> (subject folder name, folder or None, why)`` finds a row's folder, given the
+    subject cell as ``subject(cell)`` reads it (default: its number) and the clip name (``name(row)``, default
+    column ``clip``); ``apex(row)`` reads its apex cell (default: column ``apex``; ``apex_column=False``: the
+    release has none); ``prefer`` goes to ``clip_frames``. ``cut``: the folders are whole recordings that several
+    rows cut clips from. Rows without a subject or file name, without a folder, or repeating a clip (also one
+    already in ``used``) are exclusions. Returns the rows and the folders (or, with ``cut``, clips) used.
     """
     rows, used = [], set() if used is None else used
     for line, r in table.iterrows():
-        n, clip = subject_number(r["subject"]), text(r["clip"])
-        if n is None or not clip:
+        n, clip = subject(r["subject"]), (name(r) if name else text(r["clip"]))
+        if n is None or n == "" or not clip:
             log.exclude(text(r["subject"]), clip, f"{sheet.name} row {line}: no subject or file name")
             continue
-        subject, folder, why = locate(n, clip)
+        sub, folder, why = locate(n, clip)
         if folder is None:
-            log.exclude(subject, clip, why)
+            log.exclude(sub, clip, why)
             continue
-        if folder in used:
-            log.exclude(subject, clip, f"{sheet.name} row {line}: a second row for the same clip")
+        key = (folder, clip) if cut else folder
+        if key in used:
+            log.exclude(sub, clip, f"{sheet.name} row {line}: a second row for the same clip")
             continue
-        used.add(folder)
-        frames = clip_frames(log, subject, clip, folder, prefer)
+        used.add(key)
+        frames = clip_frames(log, sub, clip, folder, prefer)
         if frames is None:
             continue
-        cells = {"onset": frame_cell(r["onset"]), "apex": frame_cell(apex(r) if apex else r["apex"]),
-                 "offset": frame_cell(r["offset"])}
-        res = resolve_clip(log, subject, clip, frames, *(cells[k][0] for k in ("onset", "apex", "offset")),
-                           unread={k: why for k, (_, why) in cells.items() if why})
+        cells = {"onset": frame_cell(r["onset"]), "offset": frame_cell(r["offset"]),
+                 "apex": frame_cell(apex(r) if apex else r["apex"]) if apex_column else (None, None)}
+        res = resolve_clip(log, sub, clip, frames, *(cells[k][0] for k in ("onset", "apex", "offset")),
+                           unread={k: why for k, (_, why) in cells.items() if why}, cut=cut or synthetic,
+                           apex_column=apex_column)
         if res is not None:
-            rows.append(clip_row(log, subject, clip, res, text(r["aus"]), text(r["emotion"]), r.get("objective"),
+            rows.append(clip_row(log, sub, clip, res, text(r["aus"]), text(r["emotion"]), r.get("objective"),
                                  fps, synthetic))
     return rows, used
 

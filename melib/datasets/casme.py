@@ -6,11 +6,11 @@ from pathlib import Path
 
 from ..errors import DataError
 from ._common import (Log, clip_folders, coded_clips, excel_sheets, existing_dir, find_files, read_table,
-                      samples_frame, to_int, unannotated_folders)
+                      samples_frame, spreadsheets, to_int, unannotated_folders)
 
 DATASET = "casme"
 FPS = 60
-SHEETS = ("*CASME*cod*.xlsx",)
+SHEETS = spreadsheets("*CASME*cod*")  # the original release ships .xls
 COLUMNS = {
     "subject": ("Subject",), "clip": ("Filename",), "onset": ("OnsetF", "Onset Frame", "OnsetFrame"),
     "apex1": ("ApexF1", "ApexF", "Apex Frame"), "apex2": ("ApexF2",), "offset": ("OffsetF", "Offset Frame"),
@@ -38,10 +38,6 @@ def load(root, synthetic: bool = False):
     intervals wholly outside are excluded. Every sheet of every coding workbook with the columns is read."""
     root = existing_dir(root, "CASME (CASME_A/Section A/, CASME_B/Section B/ and the coding sheet)")
     secs = sections(root)
-    if not [p for pat in ("*CASME*cod*.xlsx", "*/*CASME*cod*.xlsx") for p in root.glob(pat)]:
-        old = [p for pat in ("*CASME*cod*.xls", "*/*CASME*cod*.xls") for p in root.glob(pat)]
-        if old:
-            raise DataError(old[0], "an .xlsx coding sheet (save the .xls as .xlsx; melib reads them with openpyxl)")
     sheets = find_files(root, SHEETS, "the CASME coding sheet")
 
     def locate(n, clip):

@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 from ._common import (Log, clip_folders, coded_clips, existing_dir, find_dir, pick_sheet, read_table,
-                      require_subjects, samples_frame, unannotated_folders)
+                      require_subjects, samples_frame, spreadsheets, unannotated_folders)
 
 DATASET = "casme2"
 FPS = 200
 FRAME_DIRS = ("CASME2_RAW_selected", "CASME2_RAW", "CASME2_Cropped", "Cropped")
-SHEET = "CASME2-coding-*.xlsx"
+SHEET = spreadsheets("CASME2-coding-*")
 COLUMNS = {
     "subject": ("Subject",), "clip": ("Filename",), "onset": ("OnsetFrame", "Onset Frame"),
     "apex": ("ApexFrame", "Apex Frame"), "offset": ("OffsetFrame", "Offset Frame"),
@@ -25,7 +25,7 @@ def load(root, frames_dir: str | None = None, annotation=None, synthetic: bool =
     root = existing_dir(root, "CASME II (CASME2_RAW_selected/ and CASME2-coding-*.xlsx)")
     frames = find_dir(root, (frames_dir,) if frames_dir else FRAME_DIRS, "CASME II frames")
     subjects = require_subjects(frames, lambda n: n.startswith("sub"), "CASME II subject folders like sub01/")
-    sheet, note = pick_sheet(root, (SHEET,), "CASME II coding sheet", annotation)
+    sheet, note = pick_sheet(root, SHEET, "CASME II coding sheet", annotation)
     table = read_table(sheet, COLUMNS, optional=OPTIONAL)
     prefer = ("reg_img*.jpg", "img*.jpg") if "crop" in frames.name.lower() else ("img*.jpg", "reg_img*.jpg")
 

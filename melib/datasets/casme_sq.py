@@ -11,11 +11,11 @@ from pathlib import Path
 
 from ..errors import DataError
 from ._common import (Log, _norm, clip_frames, clip_row, excel_sheets, existing_dir, find_dir, frame_cell,
-                      pick_sheet, read_raw_sheet, resolve_clip, samples_frame, text, to_int)
+                      pick_sheet, read_raw_sheet, resolve_clip, samples_frame, spreadsheets, text, to_int)
 
 DATASET = "casme_sq"
 FPS = 30
-SHEET = ("CAS(ME)*code*.xlsx", "CASME*2*code*.xlsx")
+SHEET = spreadsheets("CAS(ME)*code*", "CASME*2*code*")
 CODE_COLUMNS = "subject id, expression name, onset, apex, offset, AUs, emotion, expression type, self-report"
 
 
@@ -114,7 +114,8 @@ def load(root, annotation=None, synthetic: bool = False):
                     field="offset", old=r[4], new=offset)
         frames = clip_frames(log, subject, clip, dirs[0])
         res = None if frames is None else resolve_clip(log, subject, clip, frames, onset, apex, offset,
-                                                       unread={"apex": apex_why} if apex_why else None)
+                                                       unread={"apex": apex_why} if apex_why else None,
+                                                       cut=True)
         if res is not None:
             rows.append(clip_row(log, subject, clip, res, text(r[5]), text(r[6]), None, FPS, synthetic))
     return samples_frame(rows, log, root=root, annotation=path, frames_dir=rawpic, not_micro_rows=not_micro,

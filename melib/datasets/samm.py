@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 from ._common import (Log, clip_folders, coded_clips, excel_sheets, existing_dir, pick_sheet, read_table,
-                      require_subjects, samples_frame, unannotated_folders)
+                      require_subjects, samples_frame, spreadsheets, unannotated_folders)
 
 DATASET = "samm"
 FPS = 200
-SHEET = "SAMM_Micro_FACS_Codes*.xlsx"
+SHEET = spreadsheets("SAMM_Micro_FACS_Codes*")
 SHEET_NAME = "MICRO_ONLY"
 COLUMNS = {
     "subject": ("Subject",), "clip": ("Filename",), "onset": ("Onset Frame", "OnsetFrame"),
@@ -23,7 +23,7 @@ def load(root, annotation=None, synthetic: bool = False):
     root = existing_dir(root, "SAMM (SAMM/ and SAMM_Micro_FACS_Codes_v2.xlsx)")
     frames = root / "SAMM" if (root / "SAMM").is_dir() else root
     subjects = require_subjects(frames, str.isdigit, "SAMM subject folders like 006/")
-    sheet, note = pick_sheet(root, (SHEET,), "SAMM FACS codes workbook", annotation)
+    sheet, note = pick_sheet(root, SHEET, "SAMM FACS codes workbook", annotation)
     names = excel_sheets(sheet)
     sheet_name = SHEET_NAME if SHEET_NAME in names else names[0]
     table = read_table(sheet, COLUMNS, sheet=sheet_name, optional=OPTIONAL)
