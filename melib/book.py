@@ -187,7 +187,8 @@ def glance_page(executed: Path, out: Path) -> str:
     return ("```{figure} executed/results_at_a_glance.png\n:name: results-at-a-glance\n:width: 100%\n\n"
             "Each paper's headline numbers (black diamonds: published, with the paper's protocol) beside this "
             "study's (circles: subject-disjoint folds; triangles: folds that share subjects; filled: real data; "
-            "hollow: synthetic data, which checks the code and is not a reproduction). Details: "
+            "hollow: synthetic data, which checks the code and is not a reproduction; grey tick: the chance of "
+            "this study's run; red cross: a run that predicts one class for every clip). Details: "
             "{doc}`executed/50_results_overview`.\n```\n")
 
 

@@ -145,7 +145,7 @@ class Table:
     def legend(self) -> str:
         """The provenance tags of the table and the labels they stand for."""
         def said(label: str) -> str:
-            m = re.fullmatch(r"(?:published|synthetic|reproduced on real data) \((.*)\)", label)
+            m = re.fullmatch(r"(?:published|synthetic|re-run on real data|reproduced on real data) \((.*)\)", label)
             return m.group(1) if m else label
         return "; ".join(f"{tag}: {said(label)}" for label, tag in sorted(self.tags.items(), key=lambda kv: kv[1]))
 

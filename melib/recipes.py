@@ -12,11 +12,11 @@ its defaults. The sizes (widths, frames, input sides) come from a model profile 
   :func:`variant` applies named changes (:data:`CHANGES`) for the diagnosis of a recipe that does not learn.
 - :data:`SCALES`: each paper's data scale as a synthetic set: per layout the subjects and clips that make the
   paper's label scheme keep as many clips, from as many subjects, as the paper's datasets had.
-- :func:`checks` reads the measured checks (``melib/data/recipe_checks.csv``, written by
-  ``python -m melib.experiments.recipe_checks measure``: one row per recipe, scale, amplitude, sizes and
-  device, with where and when it ran); :func:`verdict` says per recipe whether it learns (above the 99 %
-  permutation null band at the top amplitude, inside it at 0) and :func:`panel` is a model chapter's
-  "does this recipe learn?" table.
+- :func:`checks` reads the measured checks (the ledger's ``recipe_checks`` records, written by
+  ``python -m melib.experiments.recipe_checks measure``: one per recipe, amplitude, sizes, device, seed and
+  folds, with where, when and from which commit it ran and whether its code has changed since);
+  :func:`verdict` gives per recipe the verdict by rule (``melib.verdicts``: learns, does not learn or
+  undecided, with the numbers) and :func:`panel` is a model chapter's "does this recipe learn?" table.
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from typing import Mapping
 import pandas as pd
 
 from . import models, train
-from .errors import ConfigError, DataError
+from .errors import ConfigError
 from .models._registry import defaults, entry
 
 CHECKS_FILE = Path(__file__).resolve().parent / "data" / "recipe_checks.csv"
@@ -230,62 +230,79 @@ def check_models() -> None:
 # ---- the measured checks ---------------------------------------------------------------------------------
 
 CHECK_COLUMNS = ("paper", "recipe", "changes", "scale", "scheme", "n_clips", "n_subjects", "amplitude", "uar", "uf1",
-                 "null_low", "null_high", "chance", "top_share", "train_loss", "protocol", "subject_overlap", "sizes",
-                 "epochs", "clip_steps", "seed", "device", "torch", "seconds", "date", "commit", "command")
-# What the diagnosis reads beside the scores: the share of clips given the most frequent prediction (1: one
-# class for every clip) and each part's training loss at its last epoch (mean over folds).
-DIAGNOSTIC_COLUMNS = ("top_share", "train_loss")
+                 "null_low", "null_high", "chance", "top_class", "top_share", "collapsed", "train_loss", "protocol",
+                 "subject_overlap", "sizes", "epochs", "clip_steps", "seed", "device", "torch", "seconds", "date",
+                 "commit", "command")
+# What the diagnosis reads beside the scores: the most frequent prediction and the share of clips given it
+# (1: one class for every clip, ``collapsed``) and each part's training loss at its last epoch (mean over folds).
+DIAGNOSTIC_COLUMNS = ("top_class", "top_share", "collapsed", "train_loss")
 
 
-def checks(path: str | Path | None = None) -> pd.DataFrame:
-    """The measured checks (:data:`CHECKS_FILE`), one row per (paper, recipe, scale, amplitude, sizes,
-    device); an empty table when none were measured."""
-    path = Path(path or CHECKS_FILE)
-    if not path.exists():
-        return pd.DataFrame(columns=CHECK_COLUMNS)
-    df = pd.read_csv(path, keep_default_na=False, na_values=[""])
+def checks(root: str | Path | None = None) -> pd.DataFrame:
+    """The measured checks: the ledger's ``recipe_checks`` records (``root``: another ledger's), one row per
+    unit (paper, recipe, amplitude, sizes, device, seed, folds) with :data:`CHECK_COLUMNS` and the record's
+    ``state`` and ``record`` (``melib.ledger.table``); an empty table when none were measured."""
+    from . import ledger
+
+    df = ledger.table("recipe_checks", root)
+    if not len(df):
+        return pd.DataFrame(columns=[*CHECK_COLUMNS, "state", "record"])
     for c in DIAGNOSTIC_COLUMNS:
         if c not in df.columns:
             df[c] = None
-    missing = sorted(set(CHECK_COLUMNS) - set(df.columns))
-    if missing:
-        raise DataError(path, f"recipe checks with columns {', '.join(CHECK_COLUMNS)}", f"no {', '.join(missing)}")
     return df
 
 
+def _collapse(t: pd.DataFrame) -> str | None:
+    """The collapse label of rows at one amplitude (a row from before ``collapsed`` was recorded: from its share)."""
+    said = [c for c in t["collapsed"] if isinstance(c, str) and c]
+    if said:
+        return said[0]
+    full = t["top_share"].astype(float) >= 1
+    return "collapsed: predicts one class for every clip (the class was not recorded)" if full.any() else None
+
+
 def verdict(df: pd.DataFrame) -> pd.DataFrame:
-    """Per (paper, recipe, scale, sizes, device): UAR and null band at 0 and at the top amplitude, and
-    ``learns``: above the band at the top amplitude and inside it at 0 (None: amplitude 0 not measured and the
-    top one above its band)."""
+    """Per (paper, recipe, scale, sizes, device, protocol), its seeds together: UAR (mean over seeds) and null
+    band (widest) at 0 and at the top amplitude, the verdict by rule (``melib.verdicts.known_answer``:
+    ``verdict`` the word, ``verdict_text`` with its numbers), ``above`` (every seed above its band at the top
+    amplitude and inside it at 0), the collapse label at the top amplitude, and the records' worst state."""
+    from .ledger import STATES
+    from .verdicts import known_answer, verdict_of
+
     rows = []
     keys = ["paper", "recipe", "changes", "scale", "sizes", "device", "protocol"]
+    rank = {s: i for i, s in enumerate(STATES)}
     for key, g in df.groupby(keys, sort=False, dropna=False):
-        g = g.set_index("amplitude")
-        top = g.loc[g.index.max()]
-        row = dict(zip(keys, key), n_clips=int(top["n_clips"]), n_subjects=int(top["n_subjects"]),
-                   top_share=top["top_share"], train_loss=top["train_loss"],
-                   top=float(g.index.max()), uar_top=top["uar"], band_top=(top["null_low"], top["null_high"]),
-                   protocol=top["protocol"], subject_overlap=top["subject_overlap"], epochs=top["epochs"],
-                   date=top["date"], commit=top["commit"], torch=top["torch"])
-        above = bool(top["uar"] > top["null_high"]) if g.index.max() > 0 else None
-        if 0.0 in g.index:
-            z = g.loc[0.0]
-            row.update(uar_0=z["uar"], band_0=(z["null_low"], z["null_high"]))
-            inside = bool(z["null_low"] <= z["uar"] <= z["null_high"])
-            row["learns"] = bool(above and inside)
-        else:
-            row.update(uar_0=None, band_0=None, learns=None if above else False)
-        rows.append(row)
-    return pd.DataFrame(rows, columns=[*keys, "n_clips", "n_subjects", "top_share", "train_loss", "top", "uar_top",
-                                       "band_top", "epochs", "date", "commit", "torch", "uar_0", "band_0", "learns",
-                                       "subject_overlap"] if not rows else None)
+        top_amp = float(g["amplitude"].max())
+        t, z = g[g["amplitude"] == top_amp], g[g["amplitude"] == 0.0]
+        vt = verdict_of(t)
+        vz = verdict_of(z) if top_amp > 0 and len(z) else None
+        word, text = known_answer(vt, vz, top_amp)
+        worst = g.loc[g["state"].map(rank).idxmax()] if "state" in g else g.iloc[0]
+        rows.append(dict(zip(keys, key), n_clips=int(t["n_clips"].iloc[0]), n_subjects=int(t["n_subjects"].iloc[0]),
+                         top_share=t["top_share"].astype(float).mean(), train_loss=t["train_loss"].iloc[0],
+                         collapsed=_collapse(t), top=top_amp, seeds=vt.seeds, uar_top=vt.mean,
+                         band_top=(float(t["null_low"].min()), vt.top), epochs=t["epochs"].iloc[0],
+                         date=g["date"].max(), commit="/".join(sorted(set(map(str, g["commit"])))),
+                         torch=t["torch"].iloc[0], record=worst.get("record", f"commit {worst['commit']}"),
+                         uar_0=vz.mean if vz else None, band_0=(float(z["null_low"].min()), vz.top) if vz else None,
+                         verdict=word, verdict_text=text,
+                         above=vt.above == vt.seeds and (vz is None or vz.inside == vz.seeds),
+                         subject_overlap=float(g["subject_overlap"].max())))
+    return pd.DataFrame(rows, columns=[*keys, "n_clips", "n_subjects", "top_share", "train_loss", "collapsed", "top",
+                                       "seeds", "uar_top", "band_top", "epochs", "date", "commit", "torch", "record",
+                                       "uar_0", "band_0", "verdict", "verdict_text", "above", "subject_overlap"])
 
 
 def nearest(v: pd.DataFrame, paper_name: str, scale: str | None = None) -> pd.Series | None:
-    """The learning variant of ``paper_name``'s recipe with the fewest changes (then the highest UAR), at
-    the paper's scale unless ``scale``; None when none learns."""
+    """The variant of ``paper_name``'s recipe with the fewest changes (then the highest UAR) that learns by rule,
+    else that rises above its band on every seed measured (undecided for want of seeds); at the paper's scale
+    unless ``scale``; None when there is none."""
     scale = scale or MAIN[paper_name]["scale"]
-    ok = v[(v["paper"] == paper_name) & (v["scale"] == scale) & (v["learns"] == True)]  # noqa: E712
+    mine = v[(v["paper"] == paper_name) & (v["scale"] == scale) & (v["recipe"] != "paper")]
+    ok = mine[mine["verdict"] == "learns"]
+    ok = ok if len(ok) else mine[mine["above"].astype(bool)]
     if not len(ok):
         return None
     ok = ok.assign(n=ok["changes"].fillna("").map(lambda s: len([c for c in str(s).split("; ") if c])))
@@ -301,30 +318,31 @@ def _uar(x) -> str:
 
 
 def _row(r: pd.Series) -> dict:
-    learns = {True: "yes", False: "no", None: "above chance at the top amplitude; 0 not measured"}[r["learns"]]
-    return {"paper": r["paper"], "recipe": r["recipe"], "learns the planted motion": learns,
+    share = "-" if pd.isna(r["top_share"]) else f"{r['top_share']:.0%} of clips"
+    return {"paper": r["paper"], "recipe": r["recipe"], "verdict (by rule)": r["verdict"], "seeds": r["seeds"],
             "UAR at 0": _uar(r["uar_0"]), "null band at 0": _band(r["band_0"]),
             "top amplitude": f"{r['top']:g}", "UAR at top": _uar(r["uar_top"]), "null band at top": _band(r["band_top"]),
-            "most frequent prediction at top": "-" if pd.isna(r["top_share"]) else f"{r['top_share']:.0%} of clips",
+            "most frequent prediction at top": r["collapsed"] if isinstance(r["collapsed"], str) else share,
             "last training loss": "-" if pd.isna(r["train_loss"]) else str(r["train_loss"]),
             "data": f"{SCALES[r['scale']]['source']}; synthetic, {r['n_clips']} clips, {r['n_subjects']} subjects",
             "protocol": f"{r['protocol']}, subject overlap {r['subject_overlap']:g}",
-            "measured": f"{r['device']} ({r['sizes']} sizes, torch {r['torch']}), {r['date']}, commit {r['commit']}"}
+            "measured": f"{r['device']} ({r['sizes']} sizes, torch {r['torch']}), {r['date']}; record {r['record']}"}
 
 
-def panel(paper_name: str, sizes: str = "default", path: str | Path | None = None) -> pd.DataFrame:
+def panel(paper_name: str, sizes: str = "default", root: str | Path | None = None) -> pd.DataFrame:
     """A model chapter's "does this recipe learn?" table: the paper's recipe at its data scale (and the
-    nearest recipe that learns, when the paper's does not), UAR at amplitude 0 and at the top amplitude with
-    their 99 % null bands, data, protocol and where and when it was measured; ``attrs["finding"]`` says it in
-    one sentence (:func:`finding`). Rows measured at the model profile ``sizes`` when there are any, else the
-    CPU profile's (the ``measured`` column says which)."""
-    v = verdict(checks(path))
+    nearest variant that learns or rises above its band, when the paper's does not learn), its verdict by rule,
+    UAR at amplitude 0 and at the top amplitude with their 99 % null bands, the collapse label, data,
+    protocol and where, when and from which record it was measured; ``attrs["finding"]`` says it in one
+    sentence (:func:`finding`). Rows measured at the model profile ``sizes`` when there are any, else the CPU
+    profile's (the ``measured`` column says which)."""
+    v = verdict(checks(root))
     v = v[v["paper"] == paper_name]
     if sizes in set(v["sizes"]):
         v = v[v["sizes"] == sizes]
     scale = MAIN[paper_name]["scale"]
     picked = [r for _, r in v[(v["recipe"] == "paper") & (v["scale"] == scale)].iterrows()]
-    if picked and not picked[0]["learns"]:
+    if picked and picked[0]["verdict"] != "learns":
         near = nearest(v, paper_name)
         if near is not None:
             picked.append(near)
@@ -335,9 +353,9 @@ def panel(paper_name: str, sizes: str = "default", path: str | Path | None = Non
     return out
 
 
-def findings(path: str | Path | None = None) -> str:
+def findings(root: str | Path | None = None) -> str:
     """Every paper's :func:`panel` finding, a Markdown paragraph each."""
-    return "\n\n".join(f"**{n}**: {panel(n, path=path).attrs['finding']}" for n in MAIN)
+    return "\n\n".join(f"**{n}**: {panel(n, root=root).attrs['finding']}" for n in MAIN)
 
 
 def described() -> pd.DataFrame:
@@ -345,9 +363,9 @@ def described() -> pd.DataFrame:
     return pd.concat([describe(paper(n)).assign(paper=n) for n in MAIN], ignore_index=True)
 
 
-def overview(path: str | Path | None = None) -> pd.DataFrame:
+def overview(root: str | Path | None = None) -> pd.DataFrame:
     """Every measured recipe (the papers' and the variants of the diagnosis), as :func:`panel` shows them."""
-    v = verdict(checks(path))
+    v = verdict(checks(root))
     if not len(v):
         return pd.DataFrame()
     v = v.assign(_n=v["changes"].fillna("").map(lambda c: len([x for x in str(c).split("; ") if x])),
@@ -355,26 +373,35 @@ def overview(path: str | Path | None = None) -> pd.DataFrame:
     return pd.DataFrame([_row(r) for _, r in v.sort_values(["_p", "scale", "_n", "recipe"]).iterrows()])
 
 
+# How a finding names a paper's recipe: the papers state some of its settings; melib chose the rest.
+OWN = "recipe (the paper's settings where it states them, melib's choices where it is silent)"
+
+
 def finding(paper_name: str, v: pd.DataFrame) -> str:
-    """One sentence from the verdicts ``v``: does the paper's recipe learn, and if not, the smallest change
-    that does (or that none measured does)."""
+    """One sentence from the verdicts ``v``: the verdict by rule on the paper's recipe with its numbers, and
+    when it does not learn, the smallest change that learns or rises above its band (or that none measured
+    does)."""
     scale = MAIN[paper_name]["scale"]
     own = v[(v["paper"] == paper_name) & (v["recipe"] == "paper") & (v["scale"] == scale)]
     if not len(own):
         return f"{paper_name}'s recipe has not been measured at its data scale yet" + \
             (f": {PENDING[paper_name]}." if paper_name in PENDING else ".")
     r = own.iloc[0]
-    at = f"UAR {r['uar_top']:.2f} at amplitude {r['top']:g}, null band up to {r['band_top'][1]:.2f}"
-    if r["learns"]:
-        return f"{paper_name}'s recipe as the paper states it learns the planted motion ({at})."
+    verb = {"learns": "learns", "does not learn": "does not learn", "undecided": "is undecided"}[r["verdict"]]
+    head = f"{paper_name}'s {OWN} {verb}{r['verdict_text'][len(r['verdict']):]}"
+    if isinstance(r["collapsed"], str):
+        head += f"; at {r['top']:g} px the run is {r['collapsed']}"
+    if r["verdict"] == "learns":
+        return head + "."
     near = nearest(v, paper_name)
     tried = sorted(set(v[(v["paper"] == paper_name) & (v["recipe"] != "paper")]["changes"].dropna()))
-    head = f"{paper_name}'s recipe as the paper states it does not learn this signal ({at})"
     if near is None:
-        return head + (f"; none of the changes measured does: {', '.join(tried)}." if tried else
-                       "; no change has been measured yet.")
+        return head + (f". None of the changes measured learns or rises above its band: {', '.join(tried)}."
+                       if tried else ". No change has been measured yet.")
     change = near["recipe"][len("paper + "):]
-    return head + f"; the smallest change measured that does is {change} (UAR {near['uar_top']:.2f} at " \
+    how = "learns" if near["verdict"] == "learns" else \
+        f"rises above its band on every seed measured ({near['seeds']}; undecided by rule)"
+    return head + f". The smallest change measured that {how} is {change} (UAR {near['uar_top']:.2f} at " \
                   f"amplitude {near['top']:g}, {_uar(near['uar_0'])} at 0)."
 
 

@@ -263,7 +263,7 @@ def _table(recs: list[dict], level: str) -> pd.DataFrame:
 # ---- headline numbers ----------------------------------------------------------------------------------
 
 HEADLINE_COLUMNS = ["paper", "table", "method", "dataset", "setting", "metric", "value", "scheme", "protocol",
-                    "subject_overlap", "n_clips", "provenance"]
+                    "subject_overlap", "n_clips", "provenance", "chance", "collapsed"]
 
 
 def headline_dir(tag: str, root: str | Path | None = None) -> Path:

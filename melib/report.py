@@ -4,7 +4,8 @@
 Provenance rules (every number in the book carries one of these, in the table itself):
 
 - ``published (<paper> <table>)``: copied from a paper (``melib.published``).
-- ``reproduced on real data (<datasets>)``: this study's run on the licensed releases the user supplied.
+- ``re-run on real data (<datasets>)``: this study's run of its re-implementation on the licensed releases the
+  user supplied; whether it agrees with the paper is the difference column's to say.
 - ``synthetic (melib default set, seed s)``: this study's run on melib's known-answer set. It checks that
   the code learns what the set plants; it is never a reproduction of a paper's number.
 - ``mixed: synthetic and real data (...); not a reproduction``: a run that used both.
@@ -31,8 +32,9 @@ NOT_PUBLISHED = "not published"
 
 def provenance_kind(label: str) -> str:
     """published | real | synthetic | mixed, read back from a provenance label."""
-    for prefix, kind in (("published", "published"), ("reproduced on real data", "real"),
-                         ("synthetic", "synthetic"), ("mixed", "mixed")):
+    # "reproduced on real data": the label of headline rows saved before it became "re-run on real data"
+    for prefix, kind in (("published", "published"), ("re-run on real data", "real"),
+                         ("reproduced on real data", "real"), ("synthetic", "synthetic"), ("mixed", "mixed")):
         if str(label).startswith(prefix):
             return kind
     raise ConfigError(f"not a provenance label: {label!r}")
@@ -82,7 +84,7 @@ def provenance_label(samples: pd.DataFrame, seed: int | None = None) -> str:
                 None: "melib synthetic set"}[default]
         return f"synthetic ({kind}, seed {s})" if s is not None else f"synthetic ({kind})"
     if not syn.any():
-        return f"reproduced on real data ({names})"
+        return f"re-run on real data ({names})"
     return f"mixed: synthetic and real data ({names}); not a reproduction"
 
 
@@ -168,7 +170,9 @@ def results_overview(study_rows: pd.DataFrame, published_rows: pd.DataFrame | No
     default ``melib.published.headlines()``. Matched on paper, table, method, setting and metric
     (:func:`side_by_side`); the published and the study's dataset, label scheme and protocol and the study's
     subject overlap (the leakage audit's maximum share of test clips whose subject is in training; 0 =
-    subject-disjoint) stand beside them. A headline no chapter produced says "not run in this study".
+    subject-disjoint) stand beside them, with what the study's metric reaches by chance (``study_chance``) and
+    the collapse label of a run that predicts one class for every clip (``study_collapsed``). A headline no
+    chapter produced says "not run in this study".
     ``difference`` (study - published) is filled only for a study number on real data of the published
     dataset under the published scheme.
     """
@@ -180,28 +184,36 @@ def results_overview(study_rows: pd.DataFrame, published_rows: pd.DataFrame | No
     both = side_by_side(study, pub, on=OVERVIEW_KEY)
     out = pub[OVERVIEW_KEY + ["dataset", "scheme", "protocol"]].rename(
         columns={"scheme": "published_scheme", "protocol": "published_protocol"})
+    for c in ("chance", "collapsed"):  # rows saved before these columns
+        if c not in study:
+            study[c] = None
     out = out.merge(both, on=OVERVIEW_KEY, how="left").merge(
-        study[OVERVIEW_KEY + ["dataset", "scheme", "protocol", "subject_overlap", "n_clips"]].rename(
-            columns={"dataset": "study_dataset", "scheme": "study_scheme", "protocol": "study_protocol"}),
+        study[OVERVIEW_KEY + ["dataset", "scheme", "protocol", "subject_overlap", "n_clips", "chance",
+                              "collapsed"]].rename(
+            columns={"dataset": "study_dataset", "scheme": "study_scheme", "protocol": "study_protocol",
+                     "chance": "study_chance", "collapsed": "study_collapsed"}),
         on=OVERVIEW_KEY, how="left")
     out.loc[(out["study_dataset"] != out["dataset"]) | (out["study_scheme"] != out["published_scheme"]),
             "difference"] = np.nan
     out["n_clips"] = out["n_clips"].astype("Int64")
     return out[OVERVIEW_KEY[:4] + ["dataset", "metric", "published", "published_scheme", "published_protocol",
                                    "published_provenance", "study", "study_dataset", "study_scheme",
-                                   "study_protocol", "subject_overlap", "n_clips", "study_provenance", "difference"]]
+                                   "study_protocol", "subject_overlap", "n_clips", "study_provenance", "difference",
+                                   "study_chance", "study_collapsed"]]
 
 
 def overview_table(table: pd.DataFrame) -> pd.DataFrame:
     """:func:`results_overview` laid out for reading: one cell per number with its dataset and protocol (and
-    the study's subject overlap) beside it, then its provenance, so the page needs no sideways scrolling."""
+    the study's subject overlap and collapse label) beside it, then its provenance, so the page needs no
+    sideways scrolling."""
     from .published import dataset_name
 
-    def cell(value, dataset, scheme, protocol, overlap=None):
+    def cell(value, dataset, scheme, protocol, overlap=None, collapsed=None):
         if pd.isna(value):
             return "—"
         extra = f", subject overlap {overlap:.2f}" if overlap is not None and not pd.isna(overlap) else ""
-        return f"{value:.3f} ({dataset_name(dataset)}; {scheme}; {protocol}{extra})"
+        gone = f"; {collapsed}" if isinstance(collapsed, str) and collapsed else ""
+        return f"{value:.3f} ({dataset_name(dataset)}; {scheme}; {protocol}{extra}){gone}"
 
     out = pd.DataFrame({
         "headline": [f"{r.paper} {r.table}: {r.method}{' ' + r.setting if r.setting else ''}, {r.metric}"
@@ -209,8 +221,8 @@ def overview_table(table: pd.DataFrame) -> pd.DataFrame:
         "published": [cell(r.published, r.dataset, r.published_scheme, r.published_protocol)
                       for r in table.itertuples()],
         "published provenance": table["published_provenance"].to_numpy(),
-        "this study": [cell(r.study, r.study_dataset, r.study_scheme, r.study_protocol, r.subject_overlap)
-                       for r in table.itertuples()],
+        "this study": [cell(r.study, r.study_dataset, r.study_scheme, r.study_protocol, r.subject_overlap,
+                            getattr(r, "study_collapsed", None)) for r in table.itertuples()],
         "study provenance": table["study_provenance"].to_numpy(),
         "difference": table["difference"].round(3).to_numpy(),
     })
@@ -332,7 +344,8 @@ _OVERLAP_MARKS = {False: ("o", "subject-disjoint folds"), True: ("^", "folds sha
 def overview_figure(table: pd.DataFrame):
     """:func:`results_overview` as a dot plot, one line per headline: the published number (diamond) and this
     study's, coloured by provenance (synthetic: hollow; "not run" where there is none) and shaped by subject
-    overlap (circle: subject-disjoint folds; triangle: folds share subjects); each line names both protocols."""
+    overlap (circle: subject-disjoint folds; triangle: folds share subjects), the chance of this study's run
+    (grey tick) and a red cross on a run that collapsed onto one class; each line names both protocols."""
     from matplotlib.lines import Line2D
 
     labels = [f"{r.paper} {r.table}: {r.method}{' ' + r.setting if r.setting else ''}, {r.metric}\n"
@@ -358,6 +371,21 @@ def overview_figure(table: pd.DataFrame):
             if ((kinds != "not run").to_numpy() & (shared == overlap)).any():
                 handles.append(Line2D([], [], marker=marker, ls="", color="grey", markerfacecolor="none",
                                       label=f"this study, {label}"))
+        chance = pd.to_numeric(table.get("study_chance", pd.Series(np.nan, index=table.index)), errors="coerce")
+        has = chance.notna().to_numpy()
+        if has.any():
+            ax.scatter(chance[has], y[has], marker="|", s=160, color="grey", zorder=2)
+            handles.append(Line2D([], [], marker="|", ls="", color="grey", markersize=10,
+                                  label="chance of this study's run (1 / classes; accuracy: the majority rate)"))
+        gone = table.get("study_collapsed", pd.Series(None, index=table.index)).map(
+            lambda c: isinstance(c, str) and bool(c)).to_numpy()
+        if gone.any():
+            ax.scatter(table["study"][gone], y[gone], marker="x", s=90, color="tab:red", zorder=5)
+            for yi, v in zip(y[gone], table["study"][gone]):
+                ax.text(v, yi + 0.28, "collapsed: one class for every clip", fontsize=7, color="tab:red",
+                        ha="center")
+            handles.append(Line2D([], [], marker="x", ls="", color="tab:red",
+                                  label="collapsed: this study's run predicts one class for every clip"))
         for yi in y[(kinds == "not run").to_numpy()]:
             ax.text(0.01, yi, "not run in this study", va="center", fontsize=8, color="grey", style="italic")
         ax.set_yticks(y, labels, fontsize=7.5)

@@ -177,4 +177,4 @@ def test_a_new_dataset_is_one_loader_module(tmp_path, monkeypatch):
     assert published.dataset_key("smic", "newdb") == "smic+newdb"  # after the registered releases
     assert datasets.display_name("newdb") == "newdb" and datasets.display_name("casme_sq") == "CAS(ME)²"
     rows = pd.DataFrame({"dataset": ["newdb"], "synthetic": [False]})
-    assert report.provenance_label(rows) == "reproduced on real data (newdb)"
+    assert report.provenance_label(rows) == "re-run on real data (newdb)"

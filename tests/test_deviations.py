@@ -84,3 +84,31 @@ def test_bad_data_is_refused(tmp_path, monkeypatch):
             deviations.load("PSN")
     finally:
         deviations._read.cache_clear()
+
+
+def test_the_measuring_command_runs_through_the_ledger(home, tmp_path, capsys):
+    """``python -m melib.deviations.measure`` on its cheapest deviation (C3D Model-A's known-answer run, one
+    epoch, a small set) writes one ledger record per amplitude and prints it."""
+    import json
+
+    from melib import ledger
+    from melib.deviations import measure
+
+    small = {"subjects": 3, "clips_per_subject": 7, "width": 256, "height": 192, "frames": [12, 16]}
+    argv = ["c3d_model_a", "--amplitudes", "3", "--config", "epochs=1", "--synth", json.dumps(small)]
+    recs = measure.main(argv, root=tmp_path, allow_dirty=True)
+    (rec,) = recs
+    assert rec["params"]["method"] == "c3d_model_a" and rec["params"]["config"] == {"epochs": 1}
+    assert rec["params"]["synth"] == small and rec["params"]["amplitude"] == 3.0
+    r = rec["result"]
+    assert 0 <= r["null_low"] <= r["null_high"] <= 1 and 0 <= r["uar"] <= 1 and r["n_clips"] > 30
+    assert (r["top_share"] == 1) == (r["collapsed"] is not None)
+    assert rec["command"] == ("python -m melib.ledger run deviation_effect --param amplitude=3.0 --param "
+                              "'config={\"epochs\": 1}' --param 'inputs={}' --param method=c3d_model_a --param "
+                              "'model={}' --param paper_trainer=false --param seed=0 --param 'synth="
+                              + json.dumps(small, sort_keys=True) + "'")
+    assert ledger.records("deviation_effect", tmp_path) == recs
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert printed["uar"] == r["uar"] and printed["record"].split(" ")[0].rstrip(":") in ("current", "dirty")
+    with pytest.raises(ConfigError, match="KEY=VALUE"):  # refused before anything runs
+        measure.main(["c3d_model_a", "--model", "bad"], root=tmp_path, allow_dirty=True)

@@ -21,7 +21,7 @@ from melib.experiments.common import Run  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SYNTH = "synthetic (melib default set, seed 0)"
-REAL = "reproduced on real data (CASME II)"
+REAL = "re-run on real data (CASME II)"
 
 
 def _row(paper="CropNet", table="Table 2", method="ARS+CropNet", dataset="casme2", setting=None,
@@ -29,7 +29,7 @@ def _row(paper="CropNet", table="Table 2", method="ARS+CropNet", dataset="casme2
     return {"paper": paper, "table": table, "method": method, "dataset": dataset, "setting": setting,
             "metric": metric, "value": value, "scheme": kw.get("scheme"), "protocol": kw.get("protocol", "loso"),
             "subject_overlap": kw.get("subject_overlap", 0.0), "n_clips": kw.get("n_clips", 40),
-            "provenance": provenance}
+            "provenance": provenance, "chance": kw.get("chance", 0.5), "collapsed": kw.get("collapsed")}
 
 
 # ---- records ---------------------------------------------------------------------------------------------
@@ -132,6 +132,9 @@ def test_overview_table_puts_each_number_beside_its_provenance():
     assert c3d["study provenance"] == REAL and c3d["difference"] == pytest.approx(-0.065)
     not_run = view.loc["C3D Table 4: Model-A Scenario-3, accuracy"]
     assert not_run["this study"] == "—" and not_run["study provenance"] == report.NOT_RUN
+    gone = "collapsed: predicts negative for every clip (majority rate 0.571)"
+    t = report.results_overview(pd.DataFrame([_row(value=0.571, collapsed=gone)]))
+    assert report.overview_table(t).loc["CropNet Table 2: ARS+CropNet, accuracy", "this study"].endswith("; " + gone)
 
 
 def test_results_overview_with_nothing_run():
@@ -149,10 +152,22 @@ def test_overview_figure_marks_each_row_and_says_synthetic_is_no_reproduction():
     ax = fig.axes[0]
     assert len(ax.get_yticklabels()) == len(t)
     assert "not reproductions" in ax.get_title()
-    assert not ax.get_lines()  # no chance line or other reference drawn
+    assert not ax.get_lines()  # no one chance line: each run's chance is marked on its own line
     labels = [x.get_text() for x in ax.get_legend().get_texts()]
     assert labels[0] == "published" and any("synthetic" in x for x in labels) and any("real" in x for x in labels)
+    assert any(x.startswith("chance of this study's run") for x in labels)
+    assert not any(x.startswith("collapsed") for x in labels)
     assert sum(x.get_text() == "not run in this study" for x in ax.texts) == len(t) - 2
+    plt.close(fig)
+    gone = "collapsed: predicts negative for every clip (majority rate 0.571)"
+    t = report.results_overview(pd.DataFrame([_row(value=0.571, chance=0.571, collapsed=gone)]))
+    fig = report.overview_figure(t)
+    ax = fig.axes[0]
+    labels = [x.get_text() for x in ax.get_legend().get_texts()]
+    assert "collapsed: this study's run predicts one class for every clip" in labels
+    assert sum(x.get_text() == "collapsed: one class for every clip" for x in ax.texts) == 1
+    ticks = [c for c in ax.collections if c.get_offsets().shape[0] == 1 and c.get_offsets()[0][0] == 0.571]
+    assert len(ticks) >= 2  # the chance tick and the collapsed run's cross at the majority rate
     plt.close(fig)
 
 
@@ -187,6 +202,9 @@ def _run(protocol="loso", datasets=("casme2",), synthetic=True, **kw) -> Run:
 
 def _check(rows: pd.DataFrame, paper: str):
     assert list(rows.columns) == records.HEADLINE_COLUMNS and rows.attrs["paper"] == paper
+    for r in rows.itertuples():  # chance: 1 / classes, or the majority rate for accuracy; no run here collapsed
+        assert r.chance == (pytest.approx(0.5) if r.metric != "accuracy" else r.chance) and 0.5 <= r.chance <= 1
+    assert rows["collapsed"].isna().all()
     assert (rows["paper"] == paper).all() and rows["provenance"].map(report.provenance_kind).isin(
         ["synthetic", "real"]).all()
     assert (rows["scheme"] == "megc2019").all()  # every headline row says its label scheme
@@ -231,7 +249,7 @@ def test_headline_of_each_chapter_matches_the_published_rows():
     assert rows["table"].tolist() == ["Table 2", "Table 3", "Table 3"]
     assert rows["value"].tolist() == pytest.approx([t2.evaluation.pooled["accuracy"], t3.evaluation.pooled["uf1"],
                                                     t3.evaluation.pooled["uar"]])
-    assert rows["provenance"].str.startswith("reproduced on real data").all()
+    assert rows["provenance"].str.startswith("re-run on real data").all()
     # LocalRegions: Table 10 on the composite, Table 11 on CASME II + SAMM, pooled
     rows = local_regions.headline(local_regions.Result({("megc2019", "FULL"): _run(datasets=("casme2", "samm", "smic")),
                                                         ("localregions5", "FULL"): _run(datasets=both)}, {}))

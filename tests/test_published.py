@@ -225,7 +225,7 @@ def test_a_chapter_builds_its_tables_on_a_release_the_papers_never_used():
 
     run = _run_on("mer2026")
     row = headline_row("CropNet", "Table 3", "ARS+CropNet", run, "uf1", 0.4)
-    assert row["dataset"] == "mer2026" and row["provenance"] == "reproduced on real data (mer2026)"
+    assert row["dataset"] == "mer2026" and row["provenance"] == "re-run on real data (mer2026)"
     result = cropnet.Result({("megc2019", "CropNet+ARS"): run}, {"megc2019": row["provenance"]})
     t3 = cropnet.table3(result)
     mine = t3[t3["study"].notna()]

@@ -1,9 +1,7 @@
 """The papers' recipes apart from their input sizes (``melib.recipes``), their data scales, the measured checks
-(``melib/data/recipe_checks.csv``, ``python -m melib.experiments.recipe_checks measure``) and the model
+(the ledger's ``recipe_checks`` records, ``python -m melib.experiments.recipe_checks measure``) and the model
 chapters' "does this recipe learn?" panels (issue #12.2 and #12.4)."""
 from __future__ import annotations
-
-from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -87,25 +85,54 @@ def test_one_recipe_two_sizes(home):
     assert h.model_params == {"init_std": 0.1, "n_classes": 4}
 
 
-def test_measure_writes_where_and_when_and_the_panel_reads_it(home, tmp_path):
-    """End to end on the known-answer scale with one epoch: a row per amplitude with its device, date, commit
-    and command; the verdict and the chapter panel read them back."""
-    base = recipes.variant(recipes.paper("C3D"), "known-answer scale")
-    r = replace(base, parts=tuple(replace(p, trainer={**p.trainer, "epochs": 1}) for p in base.parts))
-    p = recipe_checks.setup("default")
-    out = tmp_path / "checks.csv"
+def test_measure_records_through_the_ledger_and_the_panel_reads_it(home, tmp_path, monkeypatch):
+    """End to end on the known-answer scale with one epoch, through the ledger (a test root, a tree that may
+    have changes): a record per amplitude with its device, commit and command; the verdict by rule and the
+    chapter panel read them back."""
+    from melib import ledger
+
+    monkeypatch.setitem(recipes.CHANGES, "one epoch", {"scale_epochs": 0.01})
+    name = "paper + known-answer scale + one epoch"
+    root = tmp_path / "ledger"
     for a in (3.0, 0.0):
-        ev, steps, ss, parts = recipe_checks.run(p, r, recipe_checks.samples(r, a), a)
-        recipe_checks.save([recipe_checks.check_row(p, r, a, ev, steps, ss, parts, "test")], out)
-    df = recipes.checks(out)
+        rec = ledger.run("recipe_checks", {"paper": "C3D", "recipe": name, "amplitude": a}, root=root,
+                         allow_dirty=True)
+        assert rec["command"].startswith("python -m melib.ledger run recipe_checks --param amplitude=")
+    df = recipes.checks(root)
     assert len(df) == 2 and set(df["amplitude"]) == {0.0, 3.0} and (df["subject_overlap"] == 0).all()
     assert df["device"].str.startswith("CPU").all() and (df["epochs"].astype(str) == "1").all()
     assert (df["commit"].str.len() == 7).all() and df["date"].str.match(r"\d{4}-\d\d-\d\d").all()
     assert (df["null_low"] <= df["null_high"]).all() and df["top_share"].between(1 / 3, 1).all()
-    recipe_checks.save([recipe_checks.check_row(p, r, 3.0, ev, steps, ss, parts, "again")], out)
-    assert len(recipes.checks(out)) == 2  # the same key replaces its row
-    v = recipes.verdict(recipes.checks(out))
-    assert len(v) == 1 and v["learns"].iloc[0] in (True, False)
+    assert set(df["state"]) <= {"current", "dirty"}
+    for _, r in df.iterrows():  # collapsed exactly when one class is predicted for every clip
+        assert (r["top_share"] == 1) == isinstance(r["collapsed"], str)
+    v = recipes.verdict(df)
+    assert len(v) == 1 and v["seeds"].iloc[0] == 1
+    assert v["verdict"].iloc[0] in ("does not learn", "undecided")  # one seed never "learns"
+    assert v["verdict_text"].iloc[0].startswith(v["verdict"].iloc[0])
+
+
+def test_verdicts_of_checks_follow_the_rule():
+    """Three seeds above their bands by the margin learn; one seed above is undecided; inside is no."""
+    def rows(recipe, uars, zero=(0.33, 0.33, 0.33)):
+        out = []
+        for amp, us in ((3.0, uars), (0.0, zero)):
+            for s, u in enumerate(us):
+                out.append({"paper": "C3D", "recipe": recipe, "changes": "", "scale": "c3d287", "sizes": "default",
+                            "device": "CPU x", "protocol": "p", "amplitude": amp, "seed": s, "uar": u,
+                            "null_low": 0.25, "null_high": 0.45, "n_clips": 287, "n_subjects": 42,
+                            "top_share": 0.5, "collapsed": None, "train_loss": 1.0, "epochs": 100, "date": "d",
+                            "commit": "abc1234", "torch": "t", "subject_overlap": 0.0, "state": "current",
+                            "record": "current (commit abc1234)"})
+        return out
+    df = pd.DataFrame(rows("paper", (0.7, 0.72, 0.75)) + rows("paper + x", (0.8,), (0.3,))
+                      + rows("paper + y", (0.3, 0.4, 0.35)) + rows("paper + z", (0.7, 0.72, 0.75), (0.5, 0.3, 0.3)))
+    v = recipes.verdict(df).set_index("recipe")
+    assert v.loc["paper", "verdict"] == "learns" and v.loc["paper", "above"]
+    assert v.loc["paper + x", "verdict"] == "undecided" and v.loc["paper + x", "above"]
+    assert v.loc["paper + y", "verdict"] == "does not learn" and not v.loc["paper + y", "above"]
+    assert v.loc["paper + z", "verdict"] == "undecided"  # above at 3, but a seed above its band at 0
+    assert "needs at least 3 seeds" in v.loc["paper + x", "verdict_text"]
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +142,7 @@ def measured():
 
 def test_every_papers_recipe_is_measured_at_its_scale(measured):
     """The committed checks: each paper's own recipe at its data scale at amplitudes 0 and 3, on the CPU
-    profile's sizes, each row saying where, when and how it was measured."""
+    profile's sizes, each record saying where, when and how it was measured and whether it still stands."""
     for paper_name, spec in recipes.MAIN.items():
         own = measured[(measured["paper"] == paper_name) & (measured["recipe"] == "paper")
                        & (measured["scale"] == spec["scale"]) & (measured["sizes"] == "default")]
@@ -124,10 +151,13 @@ def test_every_papers_recipe_is_measured_at_its_scale(measured):
             continue
         assert {0.0, 3.0} <= set(own["amplitude"]), paper_name
     assert len(recipes.PENDING) < len(recipes.MAIN)
-    for c in ("device", "torch", "date", "commit", "command"):
+    for c in ("device", "torch", "date", "commit", "command", "state", "record"):
         assert measured[c].notna().all() and (measured[c].astype(str).str.len() > 0).all(), c
     assert (measured["subject_overlap"] == 0).all()
-    assert measured["command"].str.startswith("python -m melib.experiments.recipe_checks").all()
+    how = r"python -m melib\.(experiments\.recipe_checks|ledger run recipe_checks)"
+    assert measured["command"].str.match(how).all()
+    mixed = measured["commit"].str.contains(r"/|\+changes")
+    assert (measured.loc[mixed, "state"] == "unverifiable").all()
 
 
 def test_each_model_chapter_opens_with_its_panel(measured):
@@ -141,17 +171,10 @@ def test_each_model_chapter_opens_with_its_panel(measured):
             assert (t["recipe"] != "paper").all()
             continue
         assert len(t) and t["recipe"].iloc[0] == "paper" and t["measured"].str.contains("commit").all(), c.name
-        assert finding.startswith(f"{c.paper}'s recipe as the paper states it")
-        if t["learns the planted motion"].iloc[0] != "yes":
-            assert "does not learn" in finding
-            assert len(t) == 2 or "none of the changes measured" in finding
+        word = t["verdict (by rule)"].iloc[0]
+        assert finding.startswith(f"{c.paper}'s {recipes.OWN} {'is ' * (word == 'undecided')}{word}: at ")
+        assert "as the paper states it" not in finding
+        if word != "learns":
+            assert len(t) == 2 or "None of the changes measured" in finding or "No change has been measured" in finding
             if len(t) == 2:
-                assert t["learns the planted motion"].iloc[1] == "yes" and t["recipe"].iloc[1][len("paper + "):] in finding
-
-
-def test_a_check_records_how_it_was_measured_not_where_it_was_written():
-    from melib.experiments.recipe_checks import _without_out
-
-    assert _without_out(["measure", "--paper", "DLHN", "--out", "/tmp/x.csv", "--folds", "1"]) == \
-        ["measure", "--paper", "DLHN", "--folds", "1"]
-    assert _without_out(["measure", "--out=/tmp/x.csv"]) == ["measure"]
+                assert t["recipe"].iloc[1][len("paper + "):] in finding

@@ -33,7 +33,7 @@ def _samples(datasets, synthetic, labels=None):
 
 def test_real_data_is_named_in_canonical_order():
     s = _samples(["samm", "casme2", "casme2", "casme_sq"], [False] * 4)
-    assert report.provenance_label(s) == "reproduced on real data (CASME II, CAS(ME)², SAMM)"
+    assert report.provenance_label(s) == "re-run on real data (CASME II, CAS(ME)², SAMM)"
     assert report.provenance_kind(report.provenance_label(s)) == "real"
 
 
@@ -101,7 +101,7 @@ def test_side_by_side_keeps_provenance_on_every_row():
 
 def test_side_by_side_difference_only_for_real_data_and_study_only_rows():
     study = pd.DataFrame({"method": ["PSN", "PSN-lite"], "metric": ["accuracy", "accuracy"], "value": [0.60, 0.5],
-                          "provenance": "reproduced on real data (CASME, CASME II, CAS(ME)², SAMM)"})
+                          "provenance": "re-run on real data (CASME, CASME II, CAS(ME)², SAMM)"})
     out = report.side_by_side(study, _psn_published())
     row = out[(out.method == "PSN") & (out.metric == "accuracy")].iloc[0]
     assert row["difference"] == pytest.approx(0.60 - 0.6492)
@@ -456,9 +456,17 @@ def test_ka_finding_names_who_learns_and_who_does_not():
         return [{"method": method, "amplitude": a, "metric": "uar", "value": v, "null_low": 0.25, "null_high": 0.45,
                  "n_clips": 95, "protocol": "group_kfold", "leakage_max": 0.0} for a, v in ((0.0, at0), (3.0, at3))]
     df = pd.DataFrame(rows("psn", 0.33, 0.70) + rows("c3d_model_a", 0.30, 0.40) + rows("leaky", 0.60, 0.80))
-    text = ka.finding(df)
-    assert text.startswith("1 of 3 methods learn") and "`psn` 0.70" in text
-    assert "not: `c3d_model_a`, `leaky`" in text and "subject-disjoint folds" in text
+    text = ka.finding(df)  # one seed each: nothing learns by rule
+    assert text.startswith("0 of 3 methods learn the planted motion (by rule: at least 3 seeds")
+    assert "do not learn: `c3d_model_a`" in text and "subject-disjoint folds" in text
+    assert "undecided: `psn` 0.70 at 3 px (band top 0.450, 0.33 at 0" in text and "`leaky` 0.80 at 3 px" in text
+    seeds = pd.DataFrame([dict(r, seed=s, value=r["value"] + 0.01 * s) for s in range(3)
+                          for r in rows("psn", 0.33, 0.70) + rows("leaky", 0.60, 0.80)])
+    text = ka.finding(seeds)
+    assert text.startswith("1 of 2 methods learn") and ": `psn` 0.71; undecided: `leaky`" in text
+    gone = pd.DataFrame([dict(r, collapsed="collapsed: predicts negative for every clip (majority rate 0.571)")
+                         for r in rows("dlhn", 0.33, 0.33)])
+    assert "At 3 px `dlhn` is collapsed: predicts negative for every clip (majority rate 0.571)" in ka.finding(gone)
 
 
 def test_captioned_puts_each_caption_above_its_object_and_says_when_there_is_none():

@@ -118,7 +118,7 @@ def test_samples_synthetic_folder_and_dataset_filter(synth_small):
 def test_samples_real_data_through_the_release_loader(only_casme2):
     df = params.samples(params.resolve("paper"))  # data="real": every configured release
     assert set(df["dataset"]) == {"casme2"} and not df["synthetic"].any() and len(df) == 21
-    assert report.provenance_label(df) == "reproduced on real data (CASME II)"
+    assert report.provenance_label(df) == "re-run on real data (CASME II)"
     assert params.configured() == ["casme2"]
     # a folder given for one named release is read by that release's loader, so it is real too
     direct = params.samples(params.resolve("smoke", data=str(only_casme2), dataset="casme2"))

@@ -7,12 +7,8 @@ study's device) -> protocol -> ``melib.train.evaluate`` (cached run records) -> 
 from __future__ import annotations
 
 import contextlib
-import datetime
 import hashlib
 import json
-import os
-import platform
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
@@ -208,20 +204,23 @@ def shared_inputs(p: Params, model: str) -> dict:
 
 def method_spec(p: Params, samples: pd.DataFrame, method: str, protocol: str, protocol_params: Mapping,
                 inputs: Mapping | None = None, key: tuple | None = None, data: str | None = None,
-                **config_changes) -> TrainingSpec:
+                model_params: Mapping | None = None, **config_changes) -> TrainingSpec:
     """The TrainingSpec of ``method`` (a key of :data:`BASELINES` or a registered model at ``p``'s model
     profile, built for the classes of ``samples``; ``localregions`` trains both stages) on labelled
     ``samples``; deep models train with ``threads=1`` unless told otherwise. ``inputs``: pipeline settings
-    on top of :func:`shared_inputs` (e.g. C3D's ``onset_difference``)."""
+    on top of :func:`shared_inputs` (e.g. C3D's ``onset_difference``); ``model_params``: build arguments on
+    top of the profile's (deep models only)."""
     if method not in BASELINES and method not in models.names():
         raise ConfigError(f"unknown method {method!r}; use {', '.join(BASELINES)} or a registered model")
     key = key or (method,)
+    if method in BASELINES and model_params:
+        raise ConfigError(f"{method} takes no model_params (an SVM on LBP features); got {dict(model_params)}")
     if method in BASELINES:
         kind = BASELINES[method]
         return training(p, key, "lbp_svm", samples, protocol, protocol_params, name=f"lbp_{kind}_svm",
                         model_params={"kind": kind}, pipeline_params={"kind": kind}, data=data)
     model = "localregions_2stage" if method == "localregions" else method
-    return training(p, key, model, samples, protocol, protocol_params, data=data,
+    return training(p, key, model, samples, protocol, protocol_params, data=data, model_params=model_params,
                     pipeline_params={**shared_inputs(p, method), **(inputs or {})},
                     config={"threads": 1, **config_changes},
                     classes_as="classes" if model == "localregions_2stage" else "n_classes")
@@ -317,51 +316,17 @@ def chance_band(ev: train.Evaluation, metric: str = "uar", level: float = 0.99, 
     return float(np.quantile(null, a)), float(np.quantile(null, 1 - a))
 
 
-def device_name(device: str) -> str:
-    """The accelerator or CPU ``device`` means here, as a reader would name it."""
-    if str(device).startswith("cuda") or (device == "auto" and torch.cuda.is_available()):
-        return torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CUDA (absent)"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return f"CPU {line.split(':', 1)[1].strip()} ({os.cpu_count()} cores)"
-    except OSError:
-        pass
-    return f"CPU {platform.processor() or platform.machine()}"
+def scored(ev: train.Evaluation) -> dict:
+    """What a stored measurement keeps of a run: pooled UAR and its 99 % null band (:func:`chance_band`), the
+    clips, chance (1 / classes), the most frequent prediction and its share, and the collapse label
+    (``melib.verdicts.collapsed``; None when the run predicts two classes or more)."""
+    from ..verdicts import collapsed_run, top_share
 
-
-def measured_on(device: str) -> dict:
-    """Where and when a stored measurement runs: ``device`` (:func:`device_name`), torch, today's date and
-    the commit of melib's code (``+changes`` when melib/ differs from it)."""
-    from ..records import provenance
-
-    commit = (provenance()["git_commit"] or "unknown")[:7]
-    try:
-        dirty = subprocess.run(["git", "status", "--porcelain", "."], cwd=Path(__file__).parents[1],
-                               capture_output=True, text=True, timeout=10).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        dirty = ""
-    return {"device": device_name(device), "torch": torch.__version__, "date": datetime.date.today().isoformat(),
-            "commit": commit + ("+changes" if dirty else "")}
-
-
-def upsert_csv(rows: pd.DataFrame, path: str | Path, key, columns, sort=None) -> Path:
-    """Add ``rows`` to the CSV table ``path`` (``columns``), replacing the rows with the same ``key`` values;
-    written to a temporary name, then renamed."""
-    path = Path(path)
-    new = pd.DataFrame(rows, columns=list(columns))
-    if path.exists():
-        old = pd.read_csv(path, keep_default_na=False, na_values=[""])
-        keys = set(map(tuple, new[list(key)].astype(str).to_numpy()))
-        old = old[[tuple(k) not in keys for k in old[list(key)].astype(str).to_numpy()]]
-        new = pd.concat([old, new], ignore_index=True)
-    if sort:
-        new = new.sort_values(list(sort), kind="stable")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    new.to_csv(tmp, index=False)
-    os.replace(tmp, path)
-    return path
+    lo, hi = chance_band(ev)
+    top, share = top_share(ev.predictions()["y_pred"])
+    return {"uar": round(float(ev.pooled["uar"]), 4), "null_low": round(lo, 4), "null_high": round(hi, 4),
+            "n_clips": int(ev.pooled["n"]), "chance": round(1 / len(ev.labels), 4), "top_class": top,
+            "top_share": round(share, 3), "collapsed": collapsed_run(ev)}
 
 
 # ---- late fusion -------------------------------------------------------------------------------------------
@@ -399,17 +364,29 @@ def protocol_name(run: Run) -> str:
     return f"{run.protocol}(k={k})" if k else run.protocol
 
 
+def chance_of(ev: train.Evaluation, metric: str) -> float:
+    """What ``metric`` reaches without learning anything: the majority class's share of the clips for
+    accuracy (predicting it everywhere), 1 / classes for UAR and UF1."""
+    if metric == "accuracy":
+        return float(ev.predictions()["y_true"].value_counts(normalize=True).iloc[0])
+    return 1.0 / len(ev.labels)
+
+
 def headline_row(paper: str, table: str, method: str, run: Run, metric: str, value: float,
                  setting: str | None = None, samples: pd.DataFrame | None = None) -> dict:
     """One headline number of ``paper`` scored by ``run`` (:data:`melib.records.HEADLINE_COLUMNS`): the
     dataset key of its test clips, its label scheme and protocol, the leakage audit's maximum as subject
-    overlap (0: subject disjoint), and the provenance of ``samples`` (default: the run's clips)."""
+    overlap (0: subject disjoint), the provenance of ``samples`` (default: the run's clips), the metric's
+    chance (:func:`chance_of`) and the collapse label of a run that predicts one class for every clip."""
+    from ..verdicts import collapsed_run
+
     ev = run.evaluation
     return {"paper": paper, "table": table, "method": method,
             "dataset": published.dataset_key(*ev.predictions()["dataset"].unique()), "setting": setting,
             "metric": metric, "value": float(value), "scheme": run.scheme, "protocol": protocol_name(run),
             "subject_overlap": ev.leakage()["leakage_max"], "n_clips": int(ev.pooled["n"]),
-            "provenance": report.provenance_label(run.samples if samples is None else samples)}
+            "provenance": report.provenance_label(run.samples if samples is None else samples),
+            "chance": chance_of(ev, metric), "collapsed": collapsed_run(ev)}
 
 
 def headline_frame(paper: str, rows: list[dict]) -> pd.DataFrame:

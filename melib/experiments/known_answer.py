@@ -35,8 +35,8 @@ from .. import models, parallel, report, train
 from ..errors import ConfigError
 from ..params import SYNTH_SEED, data_root, setup
 from . import common
-from .common import (BASELINES, amplitude_samples, chance_band, execute, labelled, measured_on, method_spec,
-                     protocol_for, upsert_csv)
+from .common import (BASELINES, amplitude_samples, chance_band, execute, labelled, method_spec, protocol_for,
+                     scored)
 from .common import amplitude_root, null_distribution  # noqa: F401  (the chapter's, re-exported)
 from .contract import Chapter
 
@@ -127,16 +127,21 @@ def chance(ev: train.Evaluation) -> float:
 
 def result_rows(ev: train.Evaluation, method: str, amplitude: float, protocol: str, provenance: str,
                 metrics_: Sequence[str] = ("uf1", "uar"), n_boot: int = 1000) -> list[dict]:
-    """One row per metric: value with its bootstrap CI, the chance level, the null band, the leakage audit."""
+    """One row per metric: value with its bootstrap CI, the chance level, the null band, the leakage audit and
+    the collapse label (``melib.verdicts.collapsed``: None unless every clip gets one class)."""
+    from ..verdicts import collapsed_run
+
     rows = []
     leak = ev.leakage()
+    gone = collapsed_run(ev)
     for m in metrics_:
         ci = ev.ci(m, n_boot=n_boot)
         lo, hi = chance_band(ev, m)
         rows.append({"method": method, "amplitude": float(amplitude), "metric": m, "value": ci["value"],
                      "ci_low": ci["low"], "ci_high": ci["high"], "chance": chance(ev), "null_low": lo,
                      "null_high": hi, "n_classes": len(ev.labels), "n_clips": ev.pooled["n"],
-                     "n_folds": len(ev.records), "protocol": protocol, **leak, "provenance": provenance})
+                     "n_folds": len(ev.records), "protocol": protocol, **leak, "provenance": provenance,
+                     "collapsed": gone})
     return rows
 
 
@@ -255,44 +260,65 @@ def run(p, samples: pd.DataFrame | None = None, *, progress: bool = False, **cha
 
 
 def verdict(df: pd.DataFrame, metric: str = "uar") -> pd.DataFrame:
-    """Per method: is ``metric`` inside the permutation null band at amplitude 0 (no signal, no leak) and
-    above it at the largest amplitude (the planted motion is learnt)?"""
+    """Per method, its runs at each amplitude together (one per seed): the verdict by rule
+    (``melib.verdicts.known_answer``: "learns" needs at least 3 seeds above their 99 % null bands at the largest
+    amplitude by the stated margin and every seed inside its band at 0), the mean value and widest null band at
+    0 and at the largest amplitude, whether every seed is inside its band at 0 and above it at the top, and the
+    collapse label of a run that predicts one class for every clip."""
+    from ..verdicts import known_answer, verdict_of
+
     d = df[df["metric"] == metric]
     rows = []
     for m, g in d.groupby("method", sort=False):
-        g = g.set_index("amplitude")
-        row = {"method": m, "metric": metric}
-        if 0.0 in g.index:
-            z = g.loc[0.0]
-            row.update({"at 0": z["value"], "null band at 0": f"[{z['null_low']:.3f}, {z['null_high']:.3f}]",
-                        "chance at 0": bool(z["null_low"] <= z["value"] <= z["null_high"])})
-        top = g.index.max()
-        if top > 0:
-            t = g.loc[top]
-            row.update({"top amplitude": top, "at top": t["value"],
-                        "null band at top": f"[{t['null_low']:.3f}, {t['null_high']:.3f}]",
-                        "above chance at top": bool(t["value"] > t["null_high"])})
+        top = float(g["amplitude"].max())
+        t, z = g[g["amplitude"] == top], g[g["amplitude"] == 0.0]
+        vt = verdict_of(t, "value")
+        vz = verdict_of(z, "value") if top > 0 and len(z) else None
+        word, text = known_answer(vt, vz, top)
+        row = {"method": m, "metric": metric, "verdict": word, "seeds": vt.seeds}
+        if vz is not None:
+            row.update({"at 0": vz.mean, "null band at 0": f"[{z['null_low'].min():.3f}, {vz.top:.3f}]",
+                        "chance at 0": vz.inside == vz.seeds})
+        row.update({"top amplitude": top, "at top": vt.mean, "null band at top": f"[{t['null_low'].min():.3f}, "
+                    f"{vt.top:.3f}]", "above chance at top": vt.above == vt.seeds,
+                    "collapsed at top": next((c for c in t.get("collapsed", ()) if isinstance(c, str)), None),
+                    "verdict with its numbers": text})
         rows.append(row)
     return pd.DataFrame(rows).set_index("method")
 
 
+RULE = ("by rule: at least 3 seeds, each above its 99 % null band at {top:g} px and their mean {margin:g} above "
+        "the highest band top, and every seed inside its band at 0")
+
+
 def finding(df: pd.DataFrame, metric: str = "uar", known_answer_settings: bool = True) -> str:
-    """:func:`verdict` in a sentence: which methods stay in their null band at amplitude 0 and rise above it at
-    the largest amplitude, and which do not, with the settings, data, protocol and subject overlap they ran
-    under (``known_answer_settings``: :func:`settings`, else the profile's own)."""
+    """:func:`verdict` in a sentence: which methods learn the planted motion by rule, which do not, which are
+    undecided (with their numbers) and which collapsed onto one class, with the settings, data, protocol and
+    subject overlap they ran under (``known_answer_settings``: :func:`settings`, else the profile's own)."""
+    from ..verdicts import MARGIN
+
     v = verdict(df, metric)
     if v.empty:
         return ""
-    ok = v.get("chance at 0", pd.Series(True, index=v.index)).fillna(False).astype(bool) & \
-        v.get("above chance at top", pd.Series(False, index=v.index)).fillna(False).astype(bool)
     top = df["amplitude"].max()
     runs = df[df["metric"] == metric]
-    said = (f"{int(ok.sum())} of {len(v)} methods learn the planted motion ({metric.upper()} inside its 99 % null "
-            f"band at amplitude 0, above it at {top:g} px)")
-    if ok.any():
-        said += ": " + ", ".join(f"`{m}` {v.loc[m, 'at top']:.2f}" for m in v.index[ok])
-    if (~ok).any():
-        said += "; not: " + ", ".join(f"`{m}`" for m in v.index[~ok])
+    said = (f"{int((v['verdict'] == 'learns').sum())} of {len(v)} methods learn the planted motion "
+            f"({RULE.format(top=top, margin=MARGIN)})")
+    learn = v.index[v["verdict"] == "learns"]
+    if len(learn):
+        said += ": " + ", ".join(f"`{m}` {v.loc[m, 'at top']:.2f}" for m in learn)
+    no = v.index[v["verdict"] == "does not learn"]
+    if len(no):
+        said += "; do not learn: " + ", ".join(f"`{m}`" for m in no)
+    open_ = v[v["verdict"] == "undecided"]
+    if len(open_):
+        said += "; undecided: " + ", ".join(
+            f"`{m}` {r['at top']:.2f} at {top:g} px (band top {r['null band at top'].split(', ')[1][:-1]}"
+            + (f", {r['at 0']:.2f} at 0, band {r['null band at 0']}" if "at 0" in r and pd.notna(r["at 0"]) else "")
+            + f"; {r['seeds']} seed{'s' * (r['seeds'] != 1)})" for m, r in open_.iterrows())
+    gone = v[v["collapsed at top"].notna()] if "collapsed at top" in v else v.iloc[:0]
+    if len(gone):
+        said += ". At " + f"{top:g} px " + "; ".join(f"`{m}` is {r['collapsed at top']}" for m, r in gone.iterrows())
     overlap = float(runs["leakage_max"].max())
     how = "Known-answer settings" if known_answer_settings else "The profile's own settings"
     return (said + f". {how}, {int(runs['n_clips'].max())} clips per amplitude, protocol "
@@ -332,14 +358,14 @@ def beside_published(df: pd.DataFrame, amplitude: float | None = None) -> pd.Dat
 
 def table(df: pd.DataFrame) -> pd.DataFrame:
     """:func:`sweep`'s rows as a table: one row per method and amplitude, ``value [low, high]`` per metric,
-    with chance, protocol, leakage and provenance columns."""
+    with chance, protocol, leakage, provenance and collapse columns."""
     d = df.copy()
     d["cell"] = [f"{v:.3f} [{lo:.3f}, {hi:.3f}]" for v, lo, hi in zip(d["value"], d["ci_low"], d["ci_high"])]
     wide = d.pivot_table(index=["method", "amplitude"], columns="metric", values="cell", aggfunc="first",
                          sort=False)
     wide.columns = [f"{c.upper()} [95% CI]" for c in wide.columns]
     keep = d.drop_duplicates(["method", "amplitude"]).set_index(["method", "amplitude"])
-    extra = keep[["chance", "n_clips", "protocol", "leakage_max", "provenance"]]
+    extra = keep[[c for c in ("chance", "n_clips", "protocol", "leakage_max", "provenance", "collapsed") if c in keep]]
     return wide.join(extra)
 
 
@@ -350,44 +376,50 @@ SEED_COLUMNS = ("method", "amplitude", "seed", "uar", "null_low", "null_high", "
                 "torch", "date", "commit")
 
 
+def seed_run(lab: pd.DataFrame, method: str, amplitude: float, seed: int) -> dict:
+    """One known-answer run of ``method`` (default profile, :func:`settings`, the chapter's 3 subject-disjoint
+    folds) on labelled ``lab`` under study ``seed``: ``common.scored`` and the protocol (the ledger's
+    ``known_answer_seeds`` unit; ``amplitude`` names the set)."""
+    p = setup("default", seed=int(seed))
+    ev = evaluate_method(p, lab, method, **settings(p, method))
+    return {**scored(ev), "protocol": f"{PROTOCOL}(k={PROTOCOL_PARAMS['n_splits']})"}
+
+
 def seed_spread(methods: Sequence[str] = PAPER_MODELS, seeds: Sequence[int] = (0, 1, 2, 3, 4),
-                amplitudes: Sequence[float] = (3.0, 0.0), out: str | Path | None = SEEDS_FILE,
-                progress: bool = False) -> pd.DataFrame:
-    """Each method's known-answer run (default profile, :func:`settings`, the :data:`KA_SYNTH` sets of seed 0,
-    the chapter's 3 subject-disjoint folds) under every study ``seed`` (initialisation and batch order): pooled
-    UAR and 99 % null band, with where and when it ran; each row is added to ``out`` as it is measured
-    (None: not saved). A threshold measured on one seed must leave the room these spreads show
-    (``tests/test_known_answer.py``)."""
-    sets = {float(a): labelled(amplitude_samples(a, seed=0, **KA_SYNTH), SCHEME) for a in amplitudes}
-    rows = []
-    for s in seeds:
-        p = setup("default", seed=int(s))
-        for m in methods:
-            for a, lab in sets.items():
-                ev = evaluate_method(p, lab, m, progress=progress, **settings(p, m))
-                lo, hi = chance_band(ev)
-                rows.append({"method": m, "amplitude": a, "seed": int(s), "uar": round(ev.pooled["uar"], 4),
-                             "null_low": round(lo, 4), "null_high": round(hi, 4), "n_clips": int(ev.pooled["n"]),
-                             "protocol": f"{PROTOCOL}(k={PROTOCOL_PARAMS['n_splits']})", **measured_on(p.device)})
-                if out is not None:
-                    upsert_csv(rows[-1:], out, ("method", "amplitude", "seed", "device"), SEED_COLUMNS,
-                               sort=("method", "amplitude", "seed"))
-    return pd.DataFrame(rows, columns=list(SEED_COLUMNS))
+                amplitudes: Sequence[float] = (3.0, 0.0), force: bool = False) -> pd.DataFrame:
+    """Each method's known-answer run (:func:`seed_run`, the :data:`KA_SYNTH` sets of seed 0) under every study
+    ``seed``, each a record of the ledger's ``known_answer_seeds`` as soon as it is measured (a unit with a
+    current record is not run again unless ``force``; ``SEEDS_FILE`` is the records' view). A threshold
+    measured on one seed must leave the room these spreads show (``tests/test_known_answer.py``)."""
+    from .. import ledger
+
+    rows = [{**(r := ledger.run("known_answer_seeds", {"method": m, "amplitude": float(a), "seed": int(s)},
+                                force=force))["params"], **r["result"]}
+            for s in seeds for m in methods for a in amplitudes]
+    return pd.DataFrame(rows)
 
 
-def seed_table(path: str | Path = SEEDS_FILE) -> pd.DataFrame:
-    """The stored seed spreads (:func:`seed_spread`) per method and amplitude: UAR lowest, mean and highest
-    over the seeds, the widest null band's top, the lowest margin above it, where and when measured."""
-    if not Path(path).is_file():  # none measured yet
-        return pd.DataFrame(columns=["method", "amplitude", "seeds", "uar_min", "uar_mean", "uar_max",
-                                     "null_high_max", "margin_min", "device", "date", "commit"])
-    d = pd.read_csv(path)
+def seed_table(root: str | Path | None = None) -> pd.DataFrame:
+    """The stored seed spreads (:func:`seed_spread`, the ledger's records) per method and amplitude: UAR lowest,
+    mean and highest over the seeds, the widest null band's top, the lowest margin above it, the verdict by
+    rule (``melib.verdicts.verdict``), where and when measured and the records' state (the worst of them)."""
+    from .. import ledger
+    from ..verdicts import verdict_of
+
+    d = ledger.table("known_answer_seeds", root)
+    cols = ["method", "amplitude", "seeds", "uar_min", "uar_mean", "uar_max", "null_high_max", "margin_min",
+            "verdict", "device", "date", "commit", "record"]
+    if not len(d):  # none measured yet
+        return pd.DataFrame(columns=cols)
     d["margin"] = d["uar"] - d["null_high"]
     g = d.groupby(["method", "amplitude"], sort=False)
     out = g.agg(seeds=("seed", "nunique"), uar_min=("uar", "min"), uar_mean=("uar", "mean"), uar_max=("uar", "max"),
                 null_high_max=("null_high", "max"), margin_min=("margin", "min"), device=("device", "first"),
-                date=("date", "max"), commit=("commit", "first"))
-    return out.reset_index()
+                date=("date", "max"), commit=("commit", lambda c: "/".join(sorted(set(map(str, c))))))
+    out["verdict"] = [verdict_of(t).text() for _, t in g]
+    rank = {s: i for i, s in enumerate(ledger.STATES)}
+    out["record"] = [t.loc[t["state"].map(rank).idxmax(), "record"] for _, t in g]
+    return out.reset_index()[cols]
 
 
 CHAPTER = Chapter(
@@ -401,7 +433,8 @@ CHAPTER = Chapter(
 
 
 def main(argv=None) -> None:
-    """``python -m melib.experiments.known_answer seeds [--methods ...] [--seeds ...] [--amplitudes ...]``"""
+    """``python -m melib.experiments.known_answer seeds [--methods ...] [--seeds ...] [--amplitudes ...]``
+    (through the ledger: ``python -m melib.ledger run known_answer_seeds`` runs its sweep)"""
     import argparse
 
     ap = argparse.ArgumentParser(prog="python -m melib.experiments.known_answer",
@@ -410,10 +443,10 @@ def main(argv=None) -> None:
     ap.add_argument("--methods", nargs="*", default=list(PAPER_MODELS))
     ap.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2, 3, 4])
     ap.add_argument("--amplitudes", nargs="*", type=float, default=[3.0, 0.0])
-    ap.add_argument("--out", default=str(SEEDS_FILE))
+    ap.add_argument("--force", action="store_true", help="run again what has a current ledger record")
     a = ap.parse_args(argv)
-    seed_spread(a.methods, a.seeds, a.amplitudes, a.out)
-    print(seed_table(a.out).to_string())
+    seed_spread(a.methods, a.seeds, a.amplitudes, a.force)
+    print(seed_table().to_string())
 
 
 if __name__ == "__main__":

@@ -4,31 +4,29 @@
     python -m melib.experiments.recipe_checks measure --paper C3D --amplitudes 3 0
     python -m melib.experiments.recipe_checks measure --paper DLHN --recipe "paper + lr /10 (HCRNN)"
     python -m melib.experiments.recipe_checks measure --sizes paper --device cuda   # a GPU: the papers' sizes
+    python -m melib.ledger run recipe_checks                              # every recorded check again
 
 Each (recipe, amplitude) trains under :data:`PROTOCOL` (3 stratified subject-disjoint folds, the study seed)
 on the synthetic set of the recipe's data scale at that amplitude (``melib.recipes.SCALES``, small frames,
 seed 0; generated on first use under ``<home>/data``), with the model profile ``sizes`` (``default``: the
 CPU profile's widths and inputs; ``paper``: the papers'), and is scored by its pooled UAR beside the 99 %
 permutation null band of its own predictions (``common.chance_band``: labels permuted within each subject).
-Each result is one row of ``melib/data/recipe_checks.csv`` (``melib.recipes.CHECK_COLUMNS``) saying where
-(device, torch), when (date, commit) and how (command) it was measured; a row with the same key is replaced,
-the file is written to a temporary name and renamed. :func:`plan` lists the trainings with their clip-steps
-(``contract.clip_steps``) before anything runs.
+Each (recipe, amplitude, sizes, device, seed, folds) is one unit of the ledger's ``recipe_checks`` measurement
+(:func:`check`; ``melib.ledger``: a record with the commit of a clean tree, the code and data hashes, the machine
+and the command; ``melib/data/recipe_checks.csv`` is its CSV view, ``melib.recipes.CHECK_COLUMNS``).
+:func:`plan` lists the trainings with their clip-steps (``contract.clip_steps``) before anything runs.
 """
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
-from pathlib import Path
 
 import pandas as pd
 
-from .. import params, recipes
+from .. import ledger, params, recipes
 from ..errors import ConfigError
 from ..models import input_spec
-from .common import (amplitude_samples, chance_band, execute, fuse, labelled, measured_on, model_pipeline,
-                     shared_inputs, training, upsert_csv)
+from .common import amplitude_samples, execute, fuse, labelled, model_pipeline, scored, shared_inputs, training
 from .contract import clip_steps
 
 PROTOCOL = ("group_kfold", {"n_splits": 3, "stratify": True})
@@ -114,71 +112,44 @@ def last_loss(ev) -> float | None:
     return round(sum(ends) / len(ends), 3) if ends else None
 
 
-def _when(parts) -> dict:
-    """Date and commit of the runs, from their records (the last trained fold's; the commits of all)."""
-    recs = [f for e in parts for f in e.records]
-    dates = sorted(str(f.get("created") or "")[:10] for f in recs)
-    commits = sorted({str(f.get("git_commit") or "unknown")[:7] for f in recs})
-    return {"date": dates[-1] if dates and dates[-1] else None, "commit": "/".join(commits)}
-
-
-def check_row(p, r: recipes.Recipe, amplitude: float, ev, steps: int, ss, parts, command: str) -> dict:
-    """One row of the checks file (``melib.recipes.CHECK_COLUMNS``): ``ev`` the recipe's evaluation, ``parts``
-    each part's; ``seconds`` (their folds' training time), ``date`` and ``commit`` come from their run records,
-    so a row rewritten from cached records still says when and on which code the training ran."""
-    lo, hi = chance_band(ev)
+def check_row(p, r: recipes.Recipe, amplitude: float, ev, steps: int, ss, parts) -> dict:
+    """What a check measured (``melib.recipes.CHECK_COLUMNS`` but where, when and how, which its ledger record
+    holds): ``ev`` the recipe's evaluation, ``parts`` each part's; ``seconds``: their folds' training time."""
     pred = ev.predictions()
-    return {"paper": r.paper, "recipe": r.name, "changes": "; ".join(r.changes), "scale": r.scale,
-            "scheme": r.scheme, "n_clips": int(ev.pooled["n"]), "n_subjects": int(pred["subject"].nunique()),
-            "amplitude": float(amplitude), "uar": round(float(ev.pooled["uar"]), 4),
-            "uf1": round(float(ev.pooled["uf1"]), 4), "null_low": round(lo, 4), "null_high": round(hi, 4),
-            "chance": round(1 / len(ev.labels), 4),
-            "top_share": round(float(pred["y_pred"].value_counts(normalize=True).iloc[0]), 3),
+    return {"changes": "; ".join(r.changes), "scale": r.scale, "scheme": r.scheme,
+            "n_subjects": int(pred["subject"].nunique()), **scored(ev), "uf1": round(float(ev.pooled["uf1"]), 4),
             "train_loss": "/".join(str(last_loss(e)) for e in parts),
             "protocol": (f"{ss[0].protocol}(k={ss[0].protocol_params['n_splits']}, stratified)" if ss[0].n_folds > 1
                          else f"{ss[0].protocol}(fold 1 of {ss[0].protocol_params['n_splits']}, stratified)"),
-            "subject_overlap": float(ev.leakage()["leakage_max"]), "sizes": p.model_profile,
-            "epochs": "/".join(str(s.epochs) for s in ss), "clip_steps": int(steps), "seed": p.seed,
-            "seconds": round(sum(f.get("wall_s") or 0 for e in parts for f in e.records)),
-            **{k: v for k, v in measured_on(p.device).items() if k in ("device", "torch")}, **_when(parts),
-            "command": command}
+            "subject_overlap": float(ev.leakage()["leakage_max"]), "epochs": "/".join(str(s.epochs) for s in ss),
+            "clip_steps": int(steps), "seconds": round(sum(f.get("wall_s") or 0 for e in parts for f in e.records))}
 
 
-def save(rows: list[dict], path: str | Path | None = None) -> Path:
-    """Add ``rows`` to the checks file, replacing those with the same :data:`KEY`."""
-    return upsert_csv(rows, path or recipes.CHECKS_FILE, KEY, recipes.CHECK_COLUMNS,
-                      sort=("paper", "scale", "recipe", "sizes", "amplitude"))
-
-
-def _without_out(argv: list[str]) -> list[str]:
-    """The command line without ``--out FILE`` (where a row was written, not how it was measured)."""
-    out, skip = [], False
-    for a in argv:
-        if skip or a == "--out" or a.startswith("--out="):
-            skip = a == "--out"
-            continue
-        out.append(a)
-    return out
+def check(lab: pd.DataFrame, paper: str, recipe: str, amplitude: float, sizes: str = "default",
+          device: str = "cpu", seed: int = 0, folds: int = 3, progress: bool = False) -> dict:
+    """One check (the ledger's ``recipe_checks`` unit): recipe ``recipe`` of ``paper`` on its labelled clips
+    ``lab`` at ``amplitude`` (:func:`samples`), under :func:`setup` and :func:`protocol` (``folds``)."""
+    p = setup(sizes, device, seed)
+    r = recipes.recipe(paper, recipe)
+    ev, steps, ss, parts = run(p, r, lab, amplitude, progress, folds)
+    return check_row(p, r, amplitude, ev, steps, ss, parts)
 
 
 def measure(papers=None, names=("paper",), amplitudes=AMPLITUDES, sizes: str = "default", device: str = "cpu",
-            seed: int = 0, out: str | Path | None = None, progress: bool = True, command: str | None = None,
-            folds: int = 3) -> pd.DataFrame:
-    """Run :func:`run` for every (paper, recipe name, amplitude) and save each row as soon as it is measured."""
+            seed: int = 0, folds: int = 3, force: bool = False) -> pd.DataFrame:
+    """Run :func:`check` through the ledger for every (paper, recipe name, amplitude), each recorded as soon
+    as it is measured; units with a current record are not run again (``force``: they are)."""
     recipes.check_models()
-    p = setup(sizes, device, seed)
-    command = command or "python -m melib.experiments.recipe_checks " + " ".join(
-        map(shlex.quote, _without_out(sys.argv[1:])))
     rows = []
     for paper_name in papers or recipes.MAIN:
         for name in names:
-            r = recipes.recipe(paper_name, name)
             for a in amplitudes:
-                ev, steps, ss, parts = run(p, r, samples(r, a, progress), a, progress, folds)
-                rows.append(check_row(p, r, a, ev, steps, ss, parts, command))
-                save(rows[-1:], out)
-                print(f"{r.paper} | {r.name} | amplitude {a:g}: UAR {rows[-1]['uar']:.3f}, null band "
-                      f"[{rows[-1]['null_low']:.3f}, {rows[-1]['null_high']:.3f}]", flush=True)
+                u = {"paper": paper_name, "recipe": name, "amplitude": float(a), "sizes": sizes, "device": device,
+                     "seed": seed, "folds": folds}
+                rec = ledger.run("recipe_checks", u, force=force)
+                rows.append({**rec["params"], **rec["result"]})
+                print(f"{paper_name} | {name} | amplitude {a:g}: UAR {rec['result']['uar']:.3f}, null band "
+                      f"[{rec['result']['null_low']:.3f}, {rec['result']['null_high']:.3f}]", flush=True)
     return pd.DataFrame(rows)
 
 
@@ -192,16 +163,16 @@ def main(argv=None) -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--folds", type=int, default=3, choices=(1, 3), help="3 subject-disjoint folds, or the first alone")
-    ap.add_argument("--out", default=None, help=f"checks file (default {recipes.CHECKS_FILE})")
+    ap.add_argument("--force", action="store_true", help="run again what has a current ledger record")
     a = ap.parse_args(argv)
     pd.set_option("display.width", 200)
     if a.what == "show":
-        print(recipes.verdict(recipes.checks(a.out)).to_string())
+        print(recipes.verdict(recipes.checks()).to_string())
     elif a.what == "plan":
         t = plan(a.paper, a.recipe, a.amplitudes, a.sizes, a.seed, folds=a.folds)
         print(t.to_string(), f"\nclip-steps in all: {t['clip_steps'].sum():,}", sep="\n")
     else:
-        measure(a.paper, a.recipe, a.amplitudes, a.sizes, a.device, a.seed, a.out, folds=a.folds)
+        measure(a.paper, a.recipe, a.amplitudes, a.sizes, a.device, a.seed, folds=a.folds, force=a.force)
 
 
 if __name__ == "__main__":

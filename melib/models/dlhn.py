@@ -68,8 +68,8 @@ def fuse(p_h, p_r, a: float = A_PAPER):
 
 def init_dlhn_(module: nn.Module, std: float = 0.1, bias: float = 0.1, single_bias: bool = True) -> None:
     """DLHN section 4.3: truncated normal (mean 0, σ = ``std``, cut at 2σ) weights, biases = 0.1.
-    ``std=None`` keeps torch's default initialisation. ``single_bias``: one bias per recurrent gate, as
-    TensorFlow's cells have (torch's second vector, ``bias_hh``, is set to 0 and frozen)."""
+    ``std=None`` keeps torch's default initialisation. ``single_bias``: one bias per recurrent gate, melib's
+    reading of "biases 0.1" (torch's second vector, ``bias_hh``, is set to 0 and frozen)."""
     if single_bias:
         for name, p in module.named_parameters():
             if name.rsplit(".", 1)[-1].startswith("bias_hh"):
