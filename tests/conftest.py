@@ -37,3 +37,14 @@ def casme2_release(synth_small, tmp_path_factory):
     dst = tmp_path_factory.mktemp("casme2_release") / "CASME2"
     shutil.copytree(synth_small / "casme2", dst, ignore=shutil.ignore_patterns("synth_params.json"))
     return dst
+
+
+# pytest-xdist (`make test` runs `-n 2 --dist loadscope --no-loadscope-reorder`): one worker takes a whole file
+# (its module fixtures; a notebook's cells under nbval share one kernel) or a whole test class (the known-answer
+# trainings, minutes each, are one class per model and amplitude). The longest files are collected first.
+_FIRST = ("test_known_answer.py", "test_book.py", "test_paper_profile.py", "test_notebook_parameters.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(_FIRST)}
+    items.sort(key=lambda it: rank.get(it.nodeid.split("::")[0].rsplit("/", 1)[-1], len(rank)))
