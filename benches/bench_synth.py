@@ -35,7 +35,7 @@ def main(argv=None) -> int:
 
     rows, total = [], {1: 0.0, args.n_jobs: 0.0}
     with tempfile.TemporaryDirectory(prefix="melib-bench-synth-") as tmp:
-        for layout in synth.LAYOUTS:
+        for layout in synth.DEFAULT_LAYOUTS:
             params = {**synth.PRESETS["release"][layout], "subjects": 1, "clips_per_subject": args.clips}
             seconds, out = {}, {}
             for jobs in (1, args.n_jobs):

@@ -29,8 +29,13 @@ def _data_synth(args) -> None:
     preset = "release-full" if args.full else args.preset
     params = {} if args.subject_label_dependence is None else {
         "subject_label_dependence": args.subject_label_dependence}
+    if args.layouts:
+        if args.root is None:
+            raise ConfigError("--layouts writes a set of its own: give --root (the default root holds the study's "
+                              "set of casme2, samm and smic)")
+        params["layouts"] = args.layouts
     root = synth.generate_default(args.root, seed=args.seed, n_jobs=args.n_jobs, preset=preset, **params)
-    print(f"synthetic set ({preset}) at {root}")
+    print(f"synthetic set ({preset}{'; ' + ' '.join(args.layouts) if args.layouts else ''}) at {root}")
 
 
 def _cache_info(args) -> None:
@@ -90,7 +95,8 @@ def _study(args) -> None:
 
 
 SYNTH_HELP = ("Generate melib's synthetic known-answer set (melib.synth) in the native layouts of CASME II, SAMM "
-              "and SMIC. Measured on 2 shared cores (benches/bench_synth.py): the default set (185 clips) takes "
+              "and SMIC (or, with --layouts, of any releases melib writes, CAS(ME)³ A and C, 4DME and MMEW too). "
+              "Measured on 2 shared cores (benches/bench_synth.py): the default set (185 clips) takes "
               "about 40 s; at release scale a clip takes 0.4-3.5 s a core (15-45 ms a frame: SMIC 0.4 s a clip, "
               "CASME II 2 s, SAMM 3.4 s), so --preset release --full (578 clips) takes 20-25 min of one core. "
               "Clips are rendered in --n-jobs threads; the bytes do not depend on how many.")
@@ -116,6 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                        "counts (CASME II 26/255, SAMM 29/159, SMIC 16/164)")
     s.add_argument("--subject-label-dependence", type=float, default=None, metavar="D",
                    help="0..1: how strongly subjects show one class (default 0, balanced)")
+    s.add_argument("--layouts", nargs="+", default=None, metavar="LAYOUT",
+                   help="the layouts of a set of its own, with --root (default: the study's casme2 samm smic; also "
+                        "casme3a casme3c 4dme mmew)")
     s.add_argument("--n-jobs", type=int, default=None, help="rendering threads (default: every core)")
     s.set_defaults(func=_data_synth)
 

@@ -16,6 +16,9 @@ Protocols (the papers disagree, and comparing them is one of the study's results
   LocalRegions Tables 12-13); one fold, or ``n_splits`` folds over the training datasets.
 - ``holdout``: a train-test split repeated ``n_repeats`` times with seeds ``seed, seed+1, ...``
   (C3D 8.1 and its Fig. 4).
+- ``lodo``: leave one dataset out: each dataset of the samples (or of ``datasets=``) is tested in turn by a model
+  trained on all the others, one fold each, as the MEGC challenges since 2023 hold out CAS(ME)³ or 4DME.
+  Subjects are namespaced by dataset, so the folds are subject-disjoint by construction (audit: leakage 0).
 
 Every protocol but ``cross_dataset`` takes ``datasets=`` to restrict the samples to a union of datasets (a
 composite set, e.g. MEGC2019's smic+casme2+samm) labelled by one scheme.
@@ -274,6 +277,24 @@ def _cross_dataset(samples, pool, train: Sequence[str] | str = (), test: Sequenc
         return [Fold(0, name, tr, te)]
     return [Fold(f.index, f"{name} {f.name}", f.train, te.copy())
             for f in _stratified_kfold(samples, tr, n_splits=n_splits, seed=seed)]
+
+
+@register("lodo")
+def _lodo(samples, pool):
+    """Leave one dataset out: one fold per dataset, tested on it after training on every other one."""
+    ds = samples["dataset"].to_numpy()[pool]
+    names = sorted(set(ds))
+    if len(names) < 2:
+        raise ConfigError(f"lodo (leave one dataset out) needs at least 2 datasets; the labelled clips hold "
+                          f"{len(names)} ({', '.join(map(str, names))}): load a composite set (or widen datasets=), "
+                          "or use loso within one dataset")
+    subjects = pd.DataFrame({"subject": samples["subject"].to_numpy()[pool], "dataset": ds})
+    shared = subjects.groupby("subject")["dataset"].nunique()
+    if (shared > 1).any():
+        raise DataError(None, "subjects namespaced by dataset (casme2/sub01), none in two datasets",
+                        f"{int((shared > 1).sum())} subject(s) in several datasets, e.g. {shared[shared > 1].index[0]}")
+    return [Fold(i, f"{'+'.join(n for n in names if n != d)}->{d}", pool[ds != d], pool[ds == d])
+            for i, d in enumerate(names)]
 
 
 def _at_least(name: str, value, minimum: int, protocol: str) -> None:

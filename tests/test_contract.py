@@ -112,6 +112,24 @@ def test_scheme_and_protocol_reach_every_planned_training(c, scheme, protocol, p
     assert {s.scheme for s in default} != {scheme} and len({s.key for s in specs}) == len(specs)
 
 
+def test_lodo_is_a_study_protocol(smoke):
+    """protocol='lodo' (leave one dataset out, MEGC since 2023): a chapter on a composite set plans one
+    subject-disjoint fold per dataset; more datasets than the plan's max_folds, or one dataset, is refused."""
+    p = dlhn.CHAPTER.setup("smoke", scheme="megc2019", protocol="lodo")
+    specs = dlhn.plan(p, smoke)
+    assert specs and all(s.protocol == "lodo" and s.n_folds == 3 for s in specs)
+    lab = common.labelled(smoke, "megc2019")
+    name, prm = common.protocol_for(p, "lodo", lab, {})
+    folds = protocols.folds(lab, name, **prm)
+    assert [f.name for f in folds] == ["samm+smic->casme2", "casme2+smic->samm", "casme2+samm->smic"]
+    assert all(f.audit["leakage"] == 0 for f in folds)
+    with pytest.raises(ConfigError, match="3 datasets, more than max_folds=2"):
+        common.protocol_for(p, "lodo", lab, {"max_folds": 2})
+    name, prm = common.protocol_for(p, "lodo", lab, {}, datasets=("casme2",))
+    with pytest.raises(ConfigError, match="at least 2 datasets"):
+        protocols.folds(lab, name, **prm)
+
+
 def test_cropnet_runs_the_setting_of_its_scheme(smoke):
     keys = {s.key for s in cropnet.plan(cropnet.CHAPTER.setup("smoke", scheme="megc2019"), smoke)}
     assert keys == {("megc2019", "CropNet+ARS")}  # Table 3's setting only

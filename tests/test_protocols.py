@@ -121,28 +121,66 @@ def test_cross_dataset_trains_on_a_tests_on_b_and_checks_label_sets():
 
 
 def test_a_new_protocol_is_one_registered_function():
-    """The registry: every built-in protocol is listed, and a new one (here: each dataset held out in turn)
-    needs one registered function, then works through folds() with the audit and the checks."""
+    """The registry: every built-in protocol is listed, and a new one (here: half the subjects train, the other
+    half test) needs one registered function, then works through folds() with the audit and the checks."""
     assert set(protocols.names()) == {"loso", "group_kfold", "group_holdout", "stratified_kfold", "cross_dataset",
-                                      "holdout"}
+                                      "holdout", "lodo"}
     assert "c3d_scenario" not in dir(protocols)  # a paper's scenarios are its chapter's (melib.experiments.c3d)
 
-    def _lodo(samples, pool):
-        ds = samples["dataset"].to_numpy()[pool]
-        return [protocols.Fold(i, d, pool[ds != d], pool[ds == d]) for i, d in enumerate(dict.fromkeys(ds))]
+    def _halves(samples, pool):
+        subj = samples["subject"].to_numpy()[pool]
+        odd = np.isin(subj, sorted(set(subj))[1::2])
+        return [protocols.Fold(0, "even->odd", pool[~odd], pool[odd])]
 
     try:
-        protocols.register("leave_one_dataset_out")(_lodo)
+        protocols.register("subject_halves")(_halves)
         df = protocols.composite(table([4] * 3, dataset="casme2"), table([4] * 3, dataset="smic"))
-        fs = protocols.folds(df, "leave_one_dataset_out")
-        assert [f.name for f in fs] == ["casme2", "smic"] and all(f.audit["leakage"] == 0 for f in fs)
-        assert "leave_one_dataset_out" in protocols.names()
+        fs = protocols.folds(df, "subject_halves")
+        assert [f.name for f in fs] == ["even->odd"] and fs[0].audit["leakage"] == 0
+        assert fs[0].audit["n_test_subjects"] == 3 and "subject_halves" in protocols.names()
         with pytest.raises(ConfigError, match="registered twice"):
-            protocols.register("loso")(_lodo)
+            protocols.register("loso")(_halves)
         with pytest.raises(ConfigError, match="no parameter"):
-            protocols.folds(df, "leave_one_dataset_out", n_splits=2)
+            protocols.folds(df, "subject_halves", n_splits=2)
     finally:
-        protocols._PROTOCOLS.pop("leave_one_dataset_out", None)
+        protocols._PROTOCOLS.pop("subject_halves", None)
+
+
+def test_lodo_holds_each_dataset_out_in_turn():
+    """Leave one dataset out (the MEGC challenges since 2023): one fold per dataset, tested on all of it after
+    training on all the others; subject-disjoint by construction, so the audit's leakage is 0."""
+    df = protocols.composite(table([4] * 3, dataset="smic"), table([4] * 2, dataset="casme3a"),
+                             table([5] * 3, dataset="4dme", na=2), table([4] * 2, dataset="mmew"))
+    fs = protocols.folds(df, "lodo")
+    ds = df["dataset"].to_numpy()
+    assert [f.name for f in fs] == ["casme3a+mmew+smic->4dme", "4dme+mmew+smic->casme3a",
+                                    "4dme+casme3a+smic->mmew", "4dme+casme3a+mmew->smic"]
+    assert_partition(df, fs)  # every labelled clip tested exactly once
+    for f in fs:
+        (held,) = set(ds[f.test])
+        assert np.array_equal(f.test, np.flatnonzero((ds == held) & df["label"].notna().to_numpy()))
+        assert held not in set(ds[f.train])
+        assert f.audit["leakage"] == 0.0 and f.audit["n_shared_subjects"] == 0 and f.audit["n_unlabelled"] == 2
+    some = protocols.folds(df, "lodo", datasets=("4dme", "smic"))
+    assert [f.name for f in some] == ["smic->4dme", "4dme->smic"]
+    assert set(ds[np.concatenate([some[0].train, some[0].test])]) == {"4dme", "smic"}
+
+
+def test_lodo_refuses_one_dataset_and_subjects_shared_by_datasets():
+    df = protocols.composite(table([4] * 3, dataset="casme2"), table([4] * 3, dataset="samm"))
+    with pytest.raises(ConfigError, match="lodo .*at least 2 datasets.*1 \\(casme2\\).*loso"):
+        protocols.folds(table([4] * 3, dataset="casme2"), "lodo")
+    with pytest.raises(ConfigError, match="at least 2 datasets.*1 \\(samm\\)"):
+        protocols.folds(df, "lodo", datasets="samm")
+    clash = df.assign(subject=df["subject"].str.split("/").str[1])  # not namespaced: sub00 in both
+    with pytest.raises(DataError, match="namespaced by dataset.*3 subject\\(s\\) in several datasets"):
+        protocols.folds(clash, "lodo")
+    with pytest.raises(ConfigError, match="'lodo' has no parameter n_splits"):
+        protocols.folds(df, "lodo", n_splits=2)
+    rare = pd.concat([df, pd.DataFrame([{"dataset": "samm", "subject": "samm/sub09", "clip": "x", "label": "fear"}])],
+                     ignore_index=True)
+    with pytest.raises(DataError, match="trains without \\['fear'\\]"):
+        protocols.folds(rare, "lodo")  # the held-out dataset's class is in no other one
 
 
 def test_datasets_restricts_to_a_composite_subset():

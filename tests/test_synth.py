@@ -95,7 +95,7 @@ def test_smic_layout(synth_small):
 
 
 def test_every_class_several_times_and_fps_recorded(synth_small):
-    for layout in synth.LAYOUTS:
+    for layout in synth.DEFAULT_LAYOUTS:
         gt = synth.read_ground_truth(Path(synth_small) / layout)
         counts = Counter(gt["objective_class"])
         classes = synth.CLASSES[:6] if layout == "smic" else synth.CLASSES
@@ -108,7 +108,7 @@ def test_every_class_several_times_and_fps_recorded(synth_small):
 # --- ground truth --------------------------------------------------------------------------------
 
 def test_ground_truth_consistent(synth_small):
-    for layout in synth.LAYOUTS:
+    for layout in synth.DEFAULT_LAYOUTS:
         gt = synth.read_ground_truth(Path(synth_small) / layout)
         for r in gt.itertuples():
             assert r.first_frame <= r.onset < r.apex < r.offset <= r.last_frame
@@ -240,7 +240,7 @@ def test_source_landmarks_are_dlibs():
 def test_dlib_finds_the_generated_face(synth_small):
     from melib.preprocess.face import detector, predictor
     errors = []
-    for layout in synth.LAYOUTS:
+    for layout in synth.DEFAULT_LAYOUTS:
         gt = synth.read_ground_truth(Path(synth_small) / layout)
         for r in gt.groupby("subject").head(1).itertuples():  # one clip of every subject
             img = onset_frame(Path(synth_small) / layout, r)

@@ -122,7 +122,7 @@ def test_release_full_has_each_releases_counts(layout, subjects, clips):
 def test_release_scale_frames_on_disk(tmp_path):
     """One release-scale clip per layout, written and read back at its release's size and rate."""
     want = {}
-    for layout in synth.LAYOUTS:
+    for layout in synth.DEFAULT_LAYOUTS:
         want[layout] = {**synth.PRESETS["release"][layout], "subjects": 1, "clips_per_subject": 1, "frames": (20, 20)}
         synth.generate(tmp_path, layout, progress=False, **want[layout])
     df = datasets.load("synth", tmp_path)

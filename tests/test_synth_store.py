@@ -157,7 +157,7 @@ def test_interrupted_replacement_never_passes_for_a_complete_set(tmp_path, monke
 def test_a_legacy_set_is_recognised(tmp_path, fresh):
     """A set written before melib kept a file manifest is still melib's: checked from its ground truth."""
     root = synth.generate_default(tmp_path / "synth", progress=False, **TINY)
-    for layout in synth.LAYOUTS:
+    for layout in synth.DEFAULT_LAYOUTS:
         (root / layout / synth.MANIFEST_FILE).unlink()
     assert synth.verify(root) == []
     synth.generate_default(root, progress=False, **{**TINY, "noise": 1.0})  # replaced, not refused

@@ -43,7 +43,7 @@ def _discover() -> dict:
 
 
 LOADERS = _discover()
-SYNTH_PARTS = ("casme2", "samm", "smic")
+SYNTH_PARTS = ("casme2", "samm", "smic", "casme3a", "casme3c", "4dme", "mmew")  # the layouts melib.synth writes
 NAMES = (*LOADERS, "synth")
 MANIFESTS = Path(__file__).resolve().parents[2] / "data_manifests"
 SYNTH_MARKER = "synth_params.json"  # what melib.synth writes in a synthetic set's root and in each layout
@@ -72,8 +72,8 @@ def load(name: str, root: str | Path | None = None, **options) -> pd.DataFrame:
     """The samples table of release ``name`` found at ``root`` (default: ``melib.config.data_root(name)``).
 
     Options go to the release loader: ``smic`` takes ``variant`` (HS, VIS, NIR), ``casme2`` takes
-    ``frames_dir`` (e.g. ``'Cropped'``). ``synth`` is the union of the ``casme2/``, ``samm/`` and ``smic/``
-    sub-folders present at root, each read by its release loader, with ``synthetic=True``; its options are
+    ``frames_dir`` (e.g. ``'Cropped'``). ``synth`` is the union of the layout sub-folders present at root
+    (``casme2/``, ``samm/``, ``smic/`` of the default set; ``casme3a/``, ``casme3c/``, ``4dme/``, ``mmew/``), each read by its release loader, with ``synthetic=True``; its options are
     per part, e.g. ``load("synth", root, smic={"variant": "VIS"})``.
     """
     if name not in NAMES:
@@ -113,11 +113,13 @@ def _load_synth(root: Path, **options) -> pd.DataFrame:
         raise ConfigError(f"unknown synth option(s) {', '.join(unknown)}; give per-part options as "
                           f"{', '.join(SYNTH_PARTS)}={{...}}")
     if not root.is_dir():
-        raise DataError(root, "the synthetic set (sub-folders casme2/, samm/, smic/)", "no such folder")
+        raise DataError(root, f"the synthetic set (sub-folders {', '.join(p + '/' for p in SYNTH_PARTS)})",
+                        "no such folder")
     parts = [_synth_part(LOADERS[p](root / p, synthetic=True, **options.get(p, {})), root / p / SYNTH_MARKER, p)
              for p in SYNTH_PARTS if (root / p).is_dir()]
     if not parts:
-        raise DataError(root, "the synthetic set: at least one of the sub-folders casme2/, samm/, smic/", "none")
+        raise DataError(root, f"the synthetic set: at least one of the sub-folders "
+                              f"{', '.join(p + '/' for p in SYNTH_PARTS)}", "none")
     df = pd.concat(parts, ignore_index=True)
     df.attrs = {"fixes": [f for p in parts for f in p.attrs["fixes"]],
                 "exclusions": [e for p in parts for e in p.attrs["exclusions"]],

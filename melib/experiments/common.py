@@ -33,7 +33,7 @@ BASELINES = {"lbp_top_svm": "top", "lbp_sip_svm": "sip"}
 # against 1.6 s on the shared CPU), on the 150-frame normalised clip under paper (PSN 3.2 (2))
 RPCA_ON = {"smoke": "sampled", "default": "sampled", "paper": "normalised"}
 # The protocols the study parameter ``protocol`` may name (:func:`protocol_for` gives their parameters).
-PROTOCOLS = ("loso", "stratified_kfold", "group_kfold", "holdout")
+PROTOCOLS = ("loso", "stratified_kfold", "group_kfold", "holdout", "lodo")
 # What the protocol parameter means when a chapter has no setting of its own for it.
 HOLDOUT = {"test_size": 0.2, "n_repeats": 5}  # C3D 8.1: five random splits; the share is a choice
 GROUP_FOLDS = 5
@@ -104,8 +104,9 @@ def protocol_for(p: Params, protocol: str, lab: pd.DataFrame, settings: Mapping,
     """(protocol, parameters) of ``protocol`` on labelled clips ``lab`` (``datasets``: only those), under the
     chapter's ``settings``: LOSO (over more subjects than ``max_folds``: that many stratified subject-disjoint
     folds), stratified k-fold with ``folds`` (default ``k``; fewer when the rarest class has fewer clips, at
-    least 2), subject-disjoint ``group_kfold`` (``folds``, default :data:`GROUP_FOLDS`, stratified), or the
-    repeated holdout (:data:`HOLDOUT`); the study seed shuffles."""
+    least 2), subject-disjoint ``group_kfold`` (``folds``, default :data:`GROUP_FOLDS`, stratified), the
+    repeated holdout (:data:`HOLDOUT`), or leave one dataset out (``lodo``: one fold per dataset; more datasets
+    than ``max_folds`` is refused); the study seed shuffles."""
     pool = lab if datasets is None else lab[lab["dataset"].isin(datasets)]
     where = {} if datasets is None else {"datasets": tuple(datasets)}
     subjects = pool["subject"].nunique()
@@ -123,8 +124,14 @@ def protocol_for(p: Params, protocol: str, lab: pd.DataFrame, settings: Mapping,
                           **where}
     if protocol == "holdout":
         return protocol, {**HOLDOUT, "seed": p.seed, **where}
+    if protocol == "lodo":
+        n = pool["dataset"].nunique()
+        if cap and n > cap:
+            raise ConfigError(f"lodo runs one fold per dataset: {n} datasets, more than max_folds={cap}; raise it "
+                              f"(plan={{'max_folds': {n}}}) or choose another protocol")
+        return protocol, where
     raise ConfigError(f"protocol {protocol!r} needs parameters of its own; the study parameter protocol takes "
-                      "loso, stratified_kfold, group_kfold or holdout")
+                      f"{', '.join(PROTOCOLS)}")
 
 
 def training(p: Params, key: tuple, model: str, lab: pd.DataFrame, protocol: str, protocol_params: Mapping, *,

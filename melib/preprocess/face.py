@@ -232,18 +232,22 @@ def _synth_layout(folder: Path) -> Path | None:
     """The layout folder of a melib synthetic set (its parameter record names a layout) holding a clip folder."""
     from ..synth.store import read_record
 
-    for parent in list(folder.parents)[:6]:
+    for parent in list(folder.parents)[:8]:  # CAS(ME)³ A's frames are 7 folders below the layout
         if (read_record(parent) or {}).get("layout"):
             return parent
     return None
 
 
 @functools.lru_cache(maxsize=4)
-def _ground_truth(layout: Path, stamp: tuple) -> dict[str, tuple[int, np.ndarray]]:
+def _ground_truth(layout: Path, stamp: tuple) -> dict[str, list[tuple[int, np.ndarray]]]:
+    """{clip folder: [(first frame, landmarks)] of each clip in it} (a CAS(ME)³ A recording holds several)."""
     from ..synth import read_ground_truth
 
     gt = read_ground_truth(layout)
-    return {f: (int(first), lm) for f, first, lm in zip(gt["folder"], gt["first_frame"], gt["landmarks"])}
+    out: dict[str, list[tuple[int, np.ndarray]]] = {}
+    for f, first, lm in zip(gt["folder"], gt["first_frame"], gt["landmarks"]):
+        out.setdefault(f, []).append((int(first), lm))
+    return out
 
 
 def ground_truth_landmarks(row) -> dict:
@@ -263,11 +267,12 @@ def ground_truth_landmarks(row) -> dict:
     npz = layout / "ground_truth.npz"
     stamp = tuple((f.stat().st_size, f.stat().st_mtime_ns) for f in (layout / "ground_truth.csv", npz))
     folder = first.parent.relative_to(layout).as_posix()
-    entry = _ground_truth(layout, stamp).get(folder)
-    k = None if entry is None else frame_number(first) - entry[0]
-    if entry is None or not 0 <= k < len(entry[1]):
+    n = frame_number(first)
+    entry = next(((start, lm) for start, lm in _ground_truth(layout, stamp).get(folder, [])
+                  if 0 <= n - start < len(lm)), None)
+    if entry is None:
         raise DataError(npz, f"landmarks of frame {first.name} of clip folder {folder}", "none")
-    landmarks = entry[1][k].astype(np.float64)
+    landmarks = entry[1][n - entry[0]].astype(np.float64)
     return {"landmarks": landmarks, "box": np.asarray(landmark_box(landmarks)), "score": float("nan")}
 
 

@@ -1,4 +1,5 @@
-"""Known-answer synthetic micro-expression clips, written in the native layouts of CASME II, SAMM and SMIC.
+"""Known-answer synthetic micro-expression clips, written in the native layouts of CASME II, SAMM and SMIC (the
+default set) and, when named, of CAS(ME)³ parts A and C, 4DME and MMEW.
 
 ``generate(root, layout, seed, **params)`` writes ``<root>/<layout>/`` exactly as the release lays it out,
 so the release's own loader reads it:
@@ -12,6 +13,23 @@ so the release's own loader reads it:
   Objective Classes, Notes).
 - ``smic``: ``SMIC_all_raw/HS/s1/micro/negative/s1_ne_01/image000123.bmp``; the label is the folder name,
   nothing else is annotated.
+- ``casme3a``: whole recordings ``part_A/data/part_A_split/part_A/spNO.1/a/color/0.jpg`` (numbered from 0;
+  two clips a recording, rendered one after the other) and
+  ``part_A/annotation/cas(me)3_part_A_ME_label_JpgIndex_v2.xlsx``, sheet ``label`` (Subject, Filename (the
+  recording), Onset, Apex, Offset (jpg indices), AU (comma-separated), Objective class, emotion (happy, sad, ...)):
+  the loader cuts each clip out of its recording and names it ``<recording>_<onset>``.
+- ``casme3c``: ``ME_C/01/1/color/<N>.jpg`` and ``CAS(ME)3_part_C_ME.xlsx`` (sub, count, onset, offset, au,
+  emotion): no apex column, as in the release, so the loader's apex is the middle frame (``apex_estimated``)
+  while ``ground_truth.csv`` keeps the rendered one.
+- ``4dme``: grey ``gray_micro/S01/S01_001/<N>.jpg`` and ``4DME_Labelling_Micro_release v1.xlsx`` (sub_ID,
+  fold_name, Onset, Apex, Offset, AUs written ``AU4+AU7``, Emotion (Positive, Negative, Surprise, Repression,
+  Others; class III is Repression), then one 0/1 column per emotion).
+- ``mmew``: ``Micro_Expression/<emotion>/S01-05-001/<N>.jpg`` and ``MMEW_Micro_Exp.xlsx`` (Subject, Filename,
+  OnsetFrame, ApexFrame, OffsetFrame, Action Units, Estimated Emotion, remarks).
+
+The default set (:func:`generate_default`, ``melib data synth``, the study) holds casme2, samm and smic
+(:data:`DEFAULT_LAYOUTS`); ``generate_default(layouts=...)`` / ``melib data synth --layouts ...`` writes a set of
+any of :data:`LAYOUTS`, and ``melib.datasets.load("synth", root)`` reads every layout folder present.
 
 Beside them, in ``<root>/<layout>/``: ``ground_truth.csv`` (one row per clip: subject and clip as the
 release names them, ``folder`` relative to the layout root, first/last frame number, onset, apex, offset,
@@ -41,14 +59,16 @@ The ground-truth landmarks are the subject's landmarks moved by the same field a
 
 Chance-level control: the label of a clip comes from its own random stream (``label_seed``, default
 ``seed``) and every nuisance (subject, timing, strength, jitter, flicker, noise, file names except SMIC's
-label folders) from streams that never see the label. At ``amplitude=0`` the pixels do not depend on the
+label folders and MMEW's emotion folders) from streams that never see the label. At ``amplitude=0`` the pixels do not depend on the
 label at all: ``generate(..., amplitude=0, label_seed=a)`` and ``label_seed=b`` write identical frames.
 
 Default sizes (choices, not the releases'): 320x240 frames with a face 128 px wide, jaw to jaw (the
 releases: 640x480, face ~ 280 px); 5 subjects per layout; CASME II and SAMM 14 clips per subject, two of
 each class I-VII (70 clips each, 10 per class); SMIC 9 clips per subject, three each of positive, surprise
 and negative (negative cycles over III-VI; 45 clips). Clips are 30-44 frames (SMIC 20-30) at 100 fps (SMIC
-50 fps): half the releases' 200 (100) fps, so that a 0.3-0.4 s expression fits the frame budget. The clip
+50 fps): half the releases' 200 (100) fps, so that a 0.3-0.4 s expression fits the frame budget. The layouts
+written by name run at their releases' rates: CAS(ME)³ 10-15 frames at 30 fps, 4DME 18-28 at 60, MMEW 30-44 at 90;
+14 clips a subject, two of each class. The clip
 holds 0-2 neutral frames before onset (SMIC 1-4) and 0-2 after offset; apex at 30-55 % of onset..offset.
 Amplitude 3 px, noise sd 2 grey levels, jitter sd 0.3 px, flicker 1 %. Each layout folder also holds
 ``synth_params.json`` (its resolved parameters, ``fps`` included) and ``synth_files.json`` (every file it
@@ -68,7 +88,8 @@ Presets (:data:`PRESETS`; ``generate_default(root, preset=...)``, ``melib data s
 ``release`` gives each layout its release's frame size, frame rate, face width and clip lengths
 (:data:`~melib.synth.spec.RELEASES`, with the papers they come from: CASME II and SMIC-HS 640x480, SAMM
 960x650; 200, 200 and 100 fps); ``release-full`` also its subject and clip counts (CASME II 26 / 255,
-SAMM 29 / 159, SMIC-HS 16 / 164). Measured on 2 shared cores (``benches/bench_synth.py``): a release-scale
+SAMM 29 / 159, SMIC-HS 16 / 164; the layouts written by name as their manifests give them, frame sizes
+unconfirmed). Measured on 2 shared cores (``benches/bench_synth.py``): a release-scale
 clip takes 0.4-3.5 s of one core (15-45 ms a frame: SMIC 0.4 s, CASME II 2 s, SAMM 3.4 s), so ``release-full``
 takes 20-25 min of one core; ``n_jobs`` threads (default: every core) render clips side by side, and the
 bytes do not depend on their number. The source face is 93 px wide, so release-scale faces (190-400 px)
@@ -85,12 +106,12 @@ from .build import default_params, generate, generate_default
 from .faces import SOURCE_LANDMARKS, Subject, make_subject, source_face
 from .layouts import read_ground_truth
 from .motion import AU_MOTION, Nuisance, au_displacements, draw_nuisance, intensity_profile, render_clip, timing
-from .spec import (CLASSES, DEFAULTS, LAYOUTS, NATIVE_EMOTION, OPTIONAL, OTHER_AU_COMBOS, PRESETS, RELEASES,
-                   VERSION, label_dependence)
+from .spec import (CLASSES, DEFAULT_LAYOUTS, DEFAULTS, LAYOUTS, NATIVE_EMOTION, OPTIONAL, OTHER_AU_COMBOS, PRESETS,
+                   RELEASES, VERSION, label_dependence)
 from .store import MANIFEST_FILE, PARAMS_FILE, SynthWarning, verify
 
 __all__ = ["generate", "generate_default", "default_params", "read_ground_truth", "verify", "label_dependence",
            "make_subject", "render_clip", "draw_nuisance", "au_displacements", "intensity_profile", "timing",
            "source_face", "Subject", "Nuisance", "SynthWarning", "AU_MOTION", "CLASSES", "DEFAULTS", "OPTIONAL",
-           "LAYOUTS", "NATIVE_EMOTION", "OTHER_AU_COMBOS", "PRESETS", "RELEASES", "SOURCE_LANDMARKS",
-           "PARAMS_FILE", "MANIFEST_FILE", "VERSION"]
+           "LAYOUTS", "DEFAULT_LAYOUTS", "NATIVE_EMOTION", "OTHER_AU_COMBOS", "PRESETS", "RELEASES",
+           "SOURCE_LANDMARKS", "PARAMS_FILE", "MANIFEST_FILE", "VERSION"]

@@ -1,4 +1,4 @@
-"""Generating sets: one layout (:func:`generate`) or all three (:func:`generate_default`), rendered in threads."""
+"""Generating sets: one layout (:func:`generate`) or a set of several (:func:`generate_default`), rendered in threads."""
 from __future__ import annotations
 
 import json
@@ -10,11 +10,11 @@ import cv2
 from tqdm.auto import tqdm
 
 from .. import config
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from .faces import Subject, make_subject
 from .layouts import plan, write_annotation, write_ground_truth
 from .motion import render_clip
-from .spec import LAYOUTS, VERSION, preset_params, resolve
+from .spec import DEFAULT_LAYOUTS, GREY, LAYOUTS, VERSION, preset_params, resolve
 from .store import (PARAMS_FILE, building, check_replaceable, clean_stale, install, read_record, report, target,
                     verify, write_manifest)
 
@@ -25,7 +25,7 @@ def _render_and_write(c: dict, subject: Subject, layout_dir: Path, p: dict) -> d
     folder = layout_dir / c["folder"]
     folder.mkdir(parents=True, exist_ok=True)
     for name, frame in zip(c["names"], r["frames"]):
-        img = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY if p["layout"] == "samm" else cv2.COLOR_RGB2BGR)
+        img = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY if p["layout"] in GREY else cv2.COLOR_RGB2BGR)
         if not cv2.imwrite(str(folder / name), img):
             raise DataError(folder / name, "a writable image file")
     return {k: r[k] for k in ("landmarks", "intensity", "pose", "onset", "apex", "offset")}
@@ -37,7 +37,8 @@ def _n_jobs(n_jobs: int | None) -> int:
 
 def generate(root, layout: str, seed: int = 0, n_jobs: int | None = None, progress: bool = True,
              **params) -> Path:
-    """Write the synthetic ``layout`` (casme2, samm or smic) under ``<root>/<layout>/``; returns that folder.
+    """Write the synthetic ``layout`` (one of :data:`LAYOUTS`: casme2, samm, smic, casme3a, casme3c, 4dme, mmew)
+    under ``<root>/<layout>/``; returns that folder.
 
     ``params`` (defaults in :data:`DEFAULTS` and the package docstring): ``subjects``, ``clips_per_subject``
     (or ``clips``, the layout's total, spread over the subjects), ``width``, ``height``, ``face_width``,
@@ -68,27 +69,38 @@ def generate(root, layout: str, seed: int = 0, n_jobs: int | None = None, progre
     return final
 
 
-def default_params(seed: int = 0, preset: str = "default", **params) -> dict:
+def _layouts(layouts) -> tuple[str, ...]:
+    """The layouts of a set, in :data:`LAYOUTS` order; an empty, unknown or repeated name is refused."""
+    given = (layouts,) if isinstance(layouts, str) else tuple(layouts)
+    unknown = [x for x in given if x not in LAYOUTS]
+    if not given or unknown or len(set(given)) < len(given):
+        raise ConfigError(f"synth layouts={list(given)}: give each of {', '.join(LAYOUTS)} at most once, at least "
+                          f"one" + (f" (unknown: {', '.join(map(str, unknown))})" if unknown else ""))
+    return tuple(x for x in LAYOUTS if x in given)
+
+
+def default_params(seed: int = 0, preset: str = "default", layouts=DEFAULT_LAYOUTS, **params) -> dict:
     """The resolved parameters of every layout of a set (what its root's ``synth_params.json`` holds)."""
     out = {"version": VERSION, "seed": int(seed),
-           "layouts": {lay: resolve(lay, seed, preset_params(preset, lay, params)) for lay in LAYOUTS}}
+           "layouts": {lay: resolve(lay, seed, preset_params(preset, lay, params)) for lay in _layouts(layouts)}}
     return out if preset == "default" else {**out, "preset": preset}
 
 
 def generate_default(root=None, seed: int = 0, n_jobs: int | None = None, progress: bool = True,
-                     preset: str = "default", **params) -> Path:
-    """All three layouts under ``root`` (default ``melib.config.synth_root()``); returns ``root``.
+                     preset: str = "default", layouts=DEFAULT_LAYOUTS, **params) -> Path:
+    """A set of layouts under ``root`` (default ``melib.config.synth_root()``); returns ``root``.
 
-    ``preset``: ``default``, ``release`` (each layout at its release's frame size, frame rate, face size and
-    clip lengths) or ``release-full`` (also its subject and clip counts); ``params`` override the preset's
-    (:data:`PRESETS`). Nothing is done when ``root`` already holds this set whole (:func:`verify`); a damaged
-    one is reported and rebuilt. The set is built in a temporary sibling and swapped in; temporary folders
-    an interrupted writer left are removed and reported first. A ``root`` that is a symbolic link stays one:
-    the set is replaced where it points.
+    ``layouts``: the default set's casme2, samm and smic (:data:`DEFAULT_LAYOUTS`), or any of :data:`LAYOUTS`
+    named (casme3a, casme3c, 4dme and mmew are written only when named). ``preset``: ``default``, ``release``
+    (each layout at its release's frame size, frame rate, face size and clip lengths) or ``release-full`` (also
+    its subject and clip counts); ``params`` override the preset's (:data:`PRESETS`). Nothing is done when
+    ``root`` already holds this set whole (:func:`verify`); a damaged one is reported and rebuilt. The set is
+    built in a temporary sibling and swapped in; temporary folders an interrupted writer left are removed and
+    reported first. A ``root`` that is a symbolic link stays one: the set is replaced where it points.
     """
     root = Path(config.synth_root() if root is None else root).absolute()
     real = target(root)
-    want = default_params(seed, preset, **params)
+    want = default_params(seed, preset, layouts, **params)
     for where in dict.fromkeys((real, root)):  # beside the link too: what an older melib left there
         clean_stale(where.parent, (where.name,))
     if real.is_dir():
@@ -101,7 +113,7 @@ def generate_default(root=None, seed: int = 0, n_jobs: int | None = None, progre
                + "; ".join(problems[:10]) + (" ..." if len(problems) > 10 else ""))
     check_replaceable(real)
     with building(real) as tmp:
-        for layout in LAYOUTS:
+        for layout in want["layouts"]:
             generate(tmp, layout, seed, n_jobs=n_jobs, progress=progress, **preset_params(preset, layout, params))
         (tmp / PARAMS_FILE).write_text(json.dumps(want, indent=1, sort_keys=True))
         install(tmp, real)

@@ -1,6 +1,7 @@
 """The native layouts: clip and frame names, the releases' annotation sheets, and the ground truth beside them."""
 from __future__ import annotations
 
+import dataclasses
 import io
 import re
 import zipfile
@@ -11,12 +12,17 @@ import pandas as pd
 
 from ..errors import DataError
 from ..labels import OBJECTIVE_EMOTION
-from .motion import draw_nuisance
+from .motion import draw_nuisance, timing
 from .spec import CLASSES, NATIVE_EMOTION, SMIC_SHORT, labels, rng
 
-ANNOTATION = {"casme2": "CASME2-coding-20140508.xlsx", "samm": "SAMM_Micro_FACS_Codes_v2.xlsx"}
+ANNOTATION = {"casme2": "CASME2-coding-20140508.xlsx", "samm": "SAMM_Micro_FACS_Codes_v2.xlsx",
+              "casme3a": "part_A/annotation/cas(me)3_part_A_ME_label_JpgIndex_v2.xlsx",
+              "casme3c": "CAS(ME)3_part_C_ME.xlsx", "4dme": "4DME_Labelling_Micro_release v1.xlsx",
+              "mmew": "MMEW_Micro_Exp.xlsx"}
 GROUND_TRUTH = ("ground_truth.csv", "ground_truth.npz")
 GT_ARRAYS = ("landmarks", "intensity", "pose")
+CASME3A_FRAMES = "part_A/data/part_A_split/part_A"
+CLIPS_PER_RECORDING = 2  # CAS(ME)³ A: clips cut from one recording
 
 
 def frame_name(layout: str, subject: str, number: int) -> str:
@@ -25,34 +31,72 @@ def frame_name(layout: str, subject: str, number: int) -> str:
         return f"img{number}.jpg"
     if layout == "samm":
         return f"{subject}_{number:05d}.jpg"
-    return f"image{number:06d}.bmp"
+    if layout == "smic":
+        return f"image{number:06d}.bmp"
+    return f"{number}.jpg"
 
 
-def aus_text(aus) -> str:
-    return "+".join(str(a) for a in sorted(aus))
+def aus_text(aus, sep: str = "+", prefix: str = "") -> str:
+    return sep.join(f"{prefix}{a}" for a in sorted(aus))
+
+
+def _recording(j: int) -> str:
+    """CAS(ME)³ A's recording names: a, b, ..., z, aa, ab, ..."""
+    name = ""
+    j += 1
+    while j:
+        j, r = divmod(j - 1, 26)
+        name = chr(97 + r) + name
+    return name
+
+
+def _names(layout: str, s: int, j: int, nz, native: str, counts: dict, start: int) -> tuple[str, str, str]:
+    """(subject, clip, folder relative to the layout root) of clip ``j`` of subject ``s``, as the release names
+    them. Only SMIC's and MMEW's folders (the label is a folder there) depend on the label."""
+    if layout == "casme2":
+        subject, clip = f"sub{s + 1:02d}", f"EP{nz.name_code:02d}_{j + 1:02d}{'f' if nz.suffix else ''}"
+        return subject, clip, f"CASME2_RAW_selected/{subject}/{clip}"
+    if layout == "samm":
+        n = s + 6
+        subject, clip = f"{n:03d}", f"{n:03d}_{1 + nz.name_code % 7}_{j + 1}"
+        return subject, clip, f"SAMM/{subject}/{clip}"
+    if layout == "smic":
+        counts[native] = counts.get(native, 0) + 1
+        subject, clip = f"s{s + 1}", f"s{s + 1}_{SMIC_SHORT[native]}_{counts[native]:02d}"
+        return subject, clip, f"SMIC_all_raw/HS/{subject}/micro/{native}/{clip}"
+    if layout == "casme3a":  # the loader names a clip <recording>_<onset>
+        subject, rec = f"spNO.{s + 1}", _recording(j // CLIPS_PER_RECORDING)
+        return subject, f"{rec}_{start + timing(nz)[0]}", f"{CASME3A_FRAMES}/{subject}/{rec}/color"
+    if layout == "casme3c":
+        subject, clip = f"{s + 1:02d}", str(j + 1)
+        return subject, clip, f"ME_C/{subject}/{clip}/color"
+    if layout == "4dme":
+        subject = f"S{s + 1:02d}"
+        clip = f"{subject}_{j + 1:03d}"
+        return subject, clip, f"gray_micro/{subject}/{clip}"
+    subject, clip = f"S{s + 1:02d}", f"S{s + 1:02d}-{nz.name_code:02d}-{j + 1:03d}"  # mmew
+    return subject, clip, f"Micro_Expression/{native}/{clip}"
 
 
 def plan(p: dict) -> tuple[list[dict], list[tuple]]:
-    """The clips of a layout (names, paths, labels, nuisance) and its subjects' (seed, layout, index)."""
+    """The clips of a layout (names, paths, labels, nuisance) and its subjects' (seed, layout, index).
+
+    CAS(ME)³ A's clips are cut from whole recordings: :data:`CLIPS_PER_RECORDING` clips of a subject, rendered
+    one after the other, share a folder numbered from 0 (each clip's ``first`` is where the previous ended)."""
     layout = p["layout"]
     clips, subjects = [], []
     for s, row in enumerate(labels(p)):
         subjects.append((p["seed"], layout, s))
         counts: dict[str, int] = {}
+        start = 0
         for j, (cls, aus) in enumerate(row):
             nz = draw_nuisance(rng(p["seed"], layout, 1, s, j), layout, tuple(p["frames"]))
+            if layout == "casme3a":
+                start = 0 if j % CLIPS_PER_RECORDING == 0 else start
+                nz = dataclasses.replace(nz, first=start)
             native = NATIVE_EMOTION[layout][cls]
-            if layout == "casme2":
-                subject, clip = f"sub{s + 1:02d}", f"EP{nz.name_code:02d}_{j + 1:02d}{'f' if nz.suffix else ''}"
-                folder = f"CASME2_RAW_selected/{subject}/{clip}"
-            elif layout == "samm":
-                n = s + 6
-                subject, clip = f"{n:03d}", f"{n:03d}_{1 + nz.name_code % 7}_{j + 1}"
-                folder = f"SAMM/{subject}/{clip}"
-            else:
-                counts[native] = counts.get(native, 0) + 1
-                subject, clip = f"s{s + 1}", f"s{s + 1}_{SMIC_SHORT[native]}_{counts[native]:02d}"
-                folder = f"SMIC_all_raw/HS/{subject}/micro/{native}/{clip}"
+            subject, clip, folder = _names(layout, s, j, nz, native, counts, nz.first)
+            start = nz.first + nz.n_frames
             names = [frame_name(layout, subject, k) for k in range(nz.first, nz.first + nz.n_frames)]
             clips.append({"subject_index": s, "subject": subject, "clip": clip, "folder": folder, "names": names,
                           "objective_class": cls, "aus": aus, "emotion": OBJECTIVE_EMOTION[cls],
@@ -91,21 +135,50 @@ def _write_xlsx(path: Path, sheet: str, header: list, rows: list[list]) -> None:
 
 
 def write_annotation(layout_dir: Path, p: dict, clips: list[dict]) -> None:
-    """The release's coding sheet (CASME II, SAMM; SMIC has none: its labels are folder names)."""
+    """The release's coding sheet (every layout but SMIC, whose labels are folder names)."""
     layout = p["layout"]
+    cls_no = {c: i + 1 for i, c in enumerate(CLASSES)}
     if layout == "casme2":
         header = ["Subject", "Filename", None, "OnsetFrame", "ApexFrame", "OffsetFrame", None, "Action Units",
                   "Estimated Emotion", "Objective Classes"]
         rows = [[c["subject_index"] + 1, c["clip"], None, c["onset_no"], c["apex_no"], c["offset_no"], None,
-                 aus_text(c["aus"]), c["native_emotion"], CLASSES.index(c["objective_class"]) + 1] for c in clips]
-        _write_xlsx(layout_dir / ANNOTATION[layout], "Sheet1", header, rows)
+                 aus_text(c["aus"]), c["native_emotion"], cls_no[c["objective_class"]]] for c in clips]
+        sheet = "Sheet1"
     elif layout == "samm":
         header = ["Subject", "Filename", "Inducement Code", "Onset Frame", "Apex Frame", "Offset Frame", "Duration",
                   "Micro", "Action Units", "Estimated Emotion", "Objective Classes", "Notes"]
         rows = [[c["subject_index"] + 6, c["clip"], int(c["clip"].split("_")[1]), c["onset_no"], c["apex_no"],
                  c["offset_no"], c["offset_no"] - c["onset_no"] + 1, "Micro - 1/2", aus_text(c["aus"]),
-                 c["native_emotion"], CLASSES.index(c["objective_class"]) + 1, None] for c in clips]
-        _write_xlsx(layout_dir / ANNOTATION[layout], "MICRO_ONLY", header, rows)
+                 c["native_emotion"], cls_no[c["objective_class"]], None] for c in clips]
+        sheet = "MICRO_ONLY"
+    elif layout == "casme3a":  # jpg indices into the recording; Filename is the recording
+        header = ["Subject", "Filename", "Onset", "Apex", "Offset", "AU", "Objective class", "emotion"]
+        rows = [[c["subject"], c["clip"].rsplit("_", 1)[0], c["onset_no"], c["apex_no"], c["offset_no"],
+                 aus_text(c["aus"], ","), cls_no[c["objective_class"]], c["native_emotion"]] for c in clips]
+        sheet = "label"
+    elif layout == "casme3c":  # no apex column
+        header = ["sub", "count", "onset", "offset", "au", "emotion"]
+        rows = [[c["subject_index"] + 1, int(c["clip"]), c["onset_no"], c["offset_no"], aus_text(c["aus"], ","),
+                 c["native_emotion"]] for c in clips]
+        sheet = "Sheet1"
+    elif layout == "4dme":  # with the per-emotion flag columns after Emotion
+        words = ("Positive", "Negative", "Surprise", "Repression", "Others")
+        header = ["sub_ID", "fold_name", "Onset", "Apex", "Offset", "AUs", "Emotion", *words]
+        rows = [[c["subject"], c["clip"], c["onset_no"], c["apex_no"], c["offset_no"],
+                 aus_text(c["aus"], "+", "AU"), c["native_emotion"], *(int(c["native_emotion"] == w) for w in words)]
+                for c in clips]
+        sheet = "Sheet1"
+    elif layout == "mmew":
+        header = ["Subject", "Filename", "OnsetFrame", "ApexFrame", "OffsetFrame", "Action Units",
+                  "Estimated Emotion", "remarks"]
+        rows = [[c["subject_index"] + 1, c["clip"], c["onset_no"], c["apex_no"], c["offset_no"], aus_text(c["aus"]),
+                 c["native_emotion"], None] for c in clips]
+        sheet = "Sheet1"
+    else:
+        return
+    path = layout_dir / ANNOTATION[layout]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _write_xlsx(path, sheet, header, rows)
 
 
 def write_ground_truth(layout_dir: Path, p: dict, clips: list[dict], results: list[dict]) -> None:

@@ -7,7 +7,11 @@ from ..errors import ConfigError
 from ..labels import OBJECTIVE_AU_COMBOS
 
 VERSION = 1
-LAYOUTS = ("casme2", "samm", "smic")
+# The default set's layouts (``generate_default``, ``melib data synth``, the study), then the ones written only
+# when named (``layouts=``, ``--layouts``). The order fixes each layout's random streams (:func:`rng`): append.
+DEFAULT_LAYOUTS = ("casme2", "samm", "smic")
+LAYOUTS = (*DEFAULT_LAYOUTS, "casme3a", "casme3c", "4dme", "mmew")
+GREY = ("samm", "4dme")  # layouts whose release ships grey frames
 CLASSES = ("I", "II", "III", "IV", "V", "VI", "VII")
 
 # Class VII: AU sets that appear in no PSN Table 2 combination (dimpler, lower-lip depressor, pucker,
@@ -16,6 +20,8 @@ OTHER_AU_COMBOS = tuple(frozenset(int(a) for a in s.split("+")) for s in ("14", 
 
 # The word each release writes for an objective class. CASME II has no "anger": class III's AUs (4, 23,
 # 17+24) are closest to what its coders called repression, so III -> repression (a choice).
+_CASME3 = {"I": "happy", "II": "surprise", "III": "anger", "IV": "disgust", "V": "sad", "VI": "fear",
+           "VII": "others"}
 NATIVE_EMOTION = {
     "casme2": {"I": "happiness", "II": "surprise", "III": "repression", "IV": "disgust", "V": "sadness",
                "VI": "fear", "VII": "others"},
@@ -23,6 +29,14 @@ NATIVE_EMOTION = {
              "VI": "Fear", "VII": "Other"},
     "smic": {"I": "positive", "II": "surprise", "III": "negative", "IV": "negative", "V": "negative",
              "VI": "negative"},
+    # CAS(ME)³ writes happy and sad; 4DME's words are positive, negative, surprise, repression and others
+    # (III -> repression as for CASME II, a choice); MMEW has the objective classes' own words.
+    "casme3a": _CASME3,
+    "casme3c": _CASME3,
+    "4dme": {"I": "Positive", "II": "Surprise", "III": "Repression", "IV": "Negative", "V": "Negative",
+             "VI": "Negative", "VII": "Others"},
+    "mmew": {"I": "happiness", "II": "surprise", "III": "anger", "IV": "disgust", "V": "sadness", "VI": "fear",
+             "VII": "others"},
 }
 SMIC_SHORT = {"positive": "po", "negative": "ne", "surprise": "sur"}
 
@@ -30,9 +44,18 @@ LAYOUT_DEFAULTS = {
     "casme2": {"fps": 100.0, "frames": (30, 44), "clips_per_subject": 14, "first": (1, 200), "pre": (0, 2)},
     "samm": {"fps": 100.0, "frames": (30, 44), "clips_per_subject": 14, "first": (1000, 9000), "pre": (0, 2)},
     "smic": {"fps": 50.0, "frames": (20, 30), "clips_per_subject": 9, "first": (1, 30000), "pre": (1, 4)},
+    # at their releases' rates (30, 60, 90 fps): a 0.2-0.45 s expression plus lead-in and lead-out. CAS(ME)³ A's
+    # clips are cut from whole recordings numbered from 0 (``first`` is not drawn there): at least one frame
+    # before the onset keeps every onset a frame number (> 0).
+    "casme3a": {"fps": 30.0, "frames": (10, 15), "clips_per_subject": 14, "first": (0, 1), "pre": (1, 2)},
+    "casme3c": {"fps": 30.0, "frames": (10, 15), "clips_per_subject": 14, "first": (1, 3000), "pre": (0, 2)},
+    "4dme": {"fps": 60.0, "frames": (18, 28), "clips_per_subject": 14, "first": (1, 3000), "pre": (0, 2)},
+    "mmew": {"fps": 90.0, "frames": (30, 44), "clips_per_subject": 14, "first": (1, 2), "pre": (0, 2)},
 }
 # Per-layout look: gain and RGB tint (CASME II bright studio light, SAMM grey camera, SMIC darker).
-LOOK = {"casme2": (1.05, (1.02, 1.0, 0.97)), "samm": (1.0, (1.0, 1.0, 1.0)), "smic": (0.8, (0.96, 1.03, 0.98))}
+LOOK = {"casme2": (1.05, (1.02, 1.0, 0.97)), "samm": (1.0, (1.0, 1.0, 1.0)), "smic": (0.8, (0.96, 1.03, 0.98)),
+        "casme3a": (0.95, (0.98, 1.0, 1.03)), "casme3c": (0.9, (0.98, 1.0, 1.03)), "4dme": (1.0, (1.0, 1.0, 1.0)),
+        "mmew": (1.05, (1.03, 1.0, 0.96))}
 
 DEFAULTS = {"subjects": 5, "clips_per_subject": None, "width": 320, "height": 240, "face_width": None,
             "fps": None, "frames": None, "amplitude": 3.0, "noise": 2.0, "jitter": 0.3, "flicker": 0.01,
@@ -56,6 +79,18 @@ RELEASES = {
              "subjects": 29, "clips": 159},
     "smic": {"width": 640, "height": 480, "face_width": 190, "fps": 100, "frames": (20, 50),
              "subjects": 16, "clips": 164},
+    # The releases read by name only (melib's papers use none of them). Frame rate, subjects and clips from their
+    # manifests (data_manifests/<name>.yaml); frame size from the releases' papers as they are usually cited
+    # (CAS(ME)³ 1280x720, 4DME's grey frontal camera 640x480, MMEW 1920x1080), unconfirmed here; face widths and
+    # clip lengths (0.3-1 s) are choices.
+    "casme3a": {"width": 1280, "height": 720, "face_width": 300, "fps": 30, "frames": (10, 30),
+                "subjects": 100, "clips": 860},
+    "casme3c": {"width": 1280, "height": 720, "face_width": 300, "fps": 30, "frames": (10, 30),
+                "subjects": 31, "clips": 166},
+    "4dme": {"width": 640, "height": 480, "face_width": 250, "fps": 60, "frames": (18, 60),
+             "subjects": 41, "clips": 267},
+    "mmew": {"width": 1920, "height": 1080, "face_width": 450, "fps": 90, "frames": (30, 90),
+             "subjects": 36, "clips": 300},
 }
 _SCALE = ("width", "height", "face_width", "fps", "frames")
 # Per-layout parameters of each preset: ``release`` has the releases' frames at the default set's subjects
