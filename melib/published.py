@@ -1,12 +1,13 @@
-"""The five papers' published numbers, kept as data: one YAML file per paper under ``melib/data/published/``
-(transcribed from ``../shared/papers``; each file says how it is laid out). A new paper is one more file.
+"""The papers' published numbers, kept as data: one YAML file per paper under ``melib/data/published/``
+(transcribed from ``../shared/papers``; STSTNet's and OFF-ApexNet's, whose texts are not there, from their
+arXiv abstracts; each file says how it is laid out). A new paper is one more file and one name in :data:`PAPERS`.
 
 ``table(paper, table)`` gives one transcribed table in long (tidy) form, one row per printed number:
 
 ==============  ==========================================================================================
 column          meaning
 ==============  ==========================================================================================
-paper           DLHN, PSN, C3D, CropNet or LocalRegions
+paper           DLHN, PSN, C3D, CropNet, LocalRegions, STSTNet or OFF-ApexNet
 table           "Table 5", "Fig. 9", "Sec. 8.1" (numbers quoted in the running text)
 kind            results | confusion | counts
 dataset         the evaluated data, melib dataset keys joined by "+" in the registry's order (``casme2+samm+smic``)
@@ -51,7 +52,7 @@ import yaml
 from .errors import ConfigError
 
 DATA = Path(__file__).resolve().parent / "data" / "published"
-PAPERS = ("DLHN", "PSN", "C3D", "CropNet", "LocalRegions")
+PAPERS = ("DLHN", "PSN", "C3D", "CropNet", "LocalRegions", "STSTNet", "OFF-ApexNet")
 COLUMNS = ["paper", "table", "kind", "dataset", "train", "protocol", "scheme", "method", "ours", "setting",
            "fold", "true", "predicted", "class", "metric", "metric_printed", "value", "printed", "provenance"]
 
@@ -128,7 +129,8 @@ def _long(t: _Table) -> pd.DataFrame:
                 attrs = {**t.base, **row_attrs, **col_attrs}
                 if not attrs.get("metric"):
                     raise AssertionError(f"{t.paper} {t.table} row {label!r}: no metric")
-                pct = attrs.pop("pct", t.pct) and attrs["metric"] == "accuracy"
+                # a printed percentage sign makes any rate a percentage (STSTNet's abstract: UAR "70.13%")
+                pct = (attrs.pop("pct", t.pct) and attrs["metric"] == "accuracy") or cell.endswith("%")
                 value = float(m.group())
                 if pct:
                     value = round(value / 100, 6)

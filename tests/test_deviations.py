@@ -11,7 +11,8 @@ from melib.errors import ConfigError, DataError
 
 BOOK = Path(__file__).resolve().parents[1] / "book"
 MODULES = {"DLHN": "melib.models.dlhn", "PSN": "melib.models.psn", "C3D": "melib.models.c3d",
-           "CropNet": "melib.models.cropnet", "LocalRegions": "melib.models.local_regions"}
+           "CropNet": "melib.models.cropnet", "LocalRegions": "melib.models.local_regions",
+           "STSTNet": "melib.models.ststnet", "OFF-ApexNet": "melib.models.off_apexnet"}
 # issue #12's ten differences: (paper, item number)
 ISSUE12 = {1: "PSN", 2: "C3D", 3: "DLHN", 4: "CropNet", 5: "PSN", 6: "C3D", 7: "LocalRegions", 8: "PSN",
            9: "DLHN", 10: "PSN"}

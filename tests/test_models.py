@@ -12,10 +12,10 @@ from melib.models import c3d, cropnet, dlhn, local_regions, psn
 torch.set_num_threads(1)
 
 EXPECTED = {"c3d_model_a", "c3d_split", "c3d_model_b", "c3d_model_c", "dlhn", "dlhn_hcrnn", "dlhn_rprnn",
-            "psn", "cropnet", "localregions", "localregions_cnn", "localregions_2stage"}
+            "psn", "cropnet", "localregions", "localregions_cnn", "localregions_2stage", "ststnet", "off_apexnet"}
 PAPER_K = {"c3d_model_a": 3, "c3d_split": 3, "c3d_model_b": 3, "c3d_model_c": 3, "dlhn": 4, "dlhn_hcrnn": 4,
            "dlhn_rprnn": 4, "psn": 4, "cropnet": 3, "localregions": 3, "localregions_cnn": 3,
-           "localregions_2stage": 3}
+           "localregions_2stage": 3, "ststnet": 3, "off_apexnet": 3}
 
 
 def test_registry_lists_every_model_and_rejects_unknown_names():
@@ -52,7 +52,7 @@ def test_registry_specs_equal_the_built_models(name, profile, kw):
     """``input_spec`` (data the registry holds: melib.models.specs) is what the built network asks for."""
     built = {k: tuple(v) for k, v in build(name, profile, **kw).input_spec.items()}
     assert input_spec(name, profile, **kw) == built
-    assert pipeline_of(name) in {"dlhn", "psn", "c3d", "cropnet", "localregions"}
+    assert pipeline_of(name) in {"dlhn", "psn", "c3d", "cropnet", "localregions", "onset_apex_flow"}
 
 
 def test_module_input_specs_are_the_paper_profiles():

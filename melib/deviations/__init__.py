@@ -1,7 +1,7 @@
 """Every difference between a paper and melib, decided once, as data.
 
 One YAML file per paper beside this module (``dlhn.yaml``, ``psn.yaml``, ``c3d.yaml``, ``cropnet.yaml``,
-``local_regions.yaml``), one entry per deviation with the fields of :data:`FIELDS`: what the paper says (with
+``local_regions.yaml``, ``ststnet.yaml``, ``off_apexnet.yaml``), one entry per deviation with the fields of :data:`FIELDS`: what the paper says (with
 its section, table or equation), what the official code says where there is one, what melib does, the status
 (``fixed``: melib now follows the paper or its code; ``kept``: melib's choice stays, for the reason given;
 ``open``: not decided or not implemented), why, and the measured effect on the known answer (numbers and the
@@ -25,7 +25,8 @@ import yaml
 from ..errors import ConfigError, DataError
 
 HERE = Path(__file__).parent
-PAPERS = {"dlhn": "DLHN", "psn": "PSN", "c3d": "C3D", "cropnet": "CropNet", "local_regions": "LocalRegions"}
+PAPERS = {"dlhn": "DLHN", "psn": "PSN", "c3d": "C3D", "cropnet": "CropNet", "local_regions": "LocalRegions",
+          "ststnet": "STSTNet", "off_apexnet": "OFF-ApexNet"}
 FIELDS = ("id", "topic", "where", "paper_says", "official_code_says", "melib_does", "status", "why",
           "measured_effect")
 REQUIRED = ("id", "topic", "where", "paper_says", "melib_does", "status", "why", "measured_effect")
@@ -37,7 +38,7 @@ COLUMNS = ("Item", "The paper (and its official code)", "melib", "Status", "Why"
 
 
 def _key(paper: str) -> str:
-    key = paper.lower().replace("localregions", "local_regions")
+    key = paper.lower().replace("localregions", "local_regions").replace("-", "_")
     if key not in PAPERS:
         raise ConfigError(f"unknown paper {paper!r}; choose one of {', '.join(PAPERS.values())}")
     return key
@@ -69,7 +70,7 @@ def _read(key: str) -> tuple:
 
 
 def load(paper: str) -> list[dict]:
-    """The deviations of ``paper`` (a short name: DLHN, PSN, C3D, CropNet, LocalRegions), validated."""
+    """The deviations of ``paper`` (a short name: DLHN, PSN, C3D, CropNet, LocalRegions, STSTNet, OFF-ApexNet), validated."""
     return [{f: d.get(f) for f in (*FIELDS, "issue12")} for d in _read(_key(paper))]
 
 

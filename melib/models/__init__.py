@@ -21,7 +21,8 @@ of tensors (batch first) and returns logits (B, K); softmax is left to the loss.
 
 Families: :mod:`.dlhn` (DLHN), :mod:`.psn` (PSN), :mod:`.c3d` (C3D), :mod:`.cropnet` (CropNet),
 :mod:`.local_regions` (LocalRegions; :mod:`.local_regions_stages` trains its two stages in one fit);
-:mod:`.baselines` holds the LBP + SVM pipelines (scikit-learn).
+:mod:`.ststnet` (STSTNet) and :mod:`.off_apexnet` (OFF-ApexNet), the MEGC2019 composite's standards, declare
+their input spec where they register; :mod:`.baselines` holds the LBP + SVM pipelines (scikit-learn).
 """
 from __future__ import annotations
 
@@ -31,7 +32,8 @@ from torch import nn
 
 from ._registry import (REGISTRY, SpecModule, Stage, entry, example_input, input_spec, n_params, pipeline_of,
                         profile_kwargs)
-from . import c3d, cropnet, dlhn, local_regions, local_regions_stages, psn, specs  # noqa: F401  (registration)
+from . import (c3d, cropnet, dlhn, local_regions, local_regions_stages, off_apexnet, psn, specs,  # noqa: F401
+               ststnet)  # (registration)
 
 __all__ = ["build", "names", "paper_training", "profile_kwargs", "input_spec", "pipeline_of", "example_input",
            "n_params", "SpecModule", "Stage"]

@@ -62,7 +62,7 @@ def register(name: str, face: str | None = None, min_face: int = 8, from_spec: C
 
 
 def entry(name: str) -> Pipeline:
-    from . import pipelines  # noqa: F401  (the papers' pipelines register on import)
+    from . import flow_inputs, pipelines  # noqa: F401  (the papers' pipelines register on import)
 
     return PIPELINES.entry(name)
 
