@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 
@@ -174,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as e:
         print(f"melib: error: {e.strerror or e}{f': {e.filename}' if e.filename else ''}", file=sys.stderr)
     except KeyboardInterrupt as e:
+        logging.getLogger("asyncio").disabled = True  # an interrupted notebook's cell task is reported at exit
         print(f"melib: interrupted{f' {e}' if str(e) else ''}", file=sys.stderr)
         return 130
     return 2
