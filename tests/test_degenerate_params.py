@@ -125,3 +125,19 @@ def test_non_finite_synth_parameters_are_refused(key, value):
 
     with pytest.raises(ConfigError, match=rf"synth parameter {key} must be a finite number"):
         spec.resolve("casme2", 0, {key: value})
+
+
+def test_a_plan_for_another_machine_may_name_its_device(monkeypatch, synth_small):
+    """``melib study --plan --calibration <the H200's> --device cuda`` prices a GPU run from a CPU machine: the
+    plan is enumerated there; only a notebook that runs here refuses the device."""
+    import torch
+
+    from melib import costs
+    from melib.experiments import dlhn
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    given = {"profile": "smoke", "data": str(synth_small), "device": "cuda"}
+    plan = costs.planned([("10_dlhn", given)])
+    assert plan.items and plan.params["10_dlhn"].device == "cuda"
+    with pytest.raises(ConfigError, match="device 'cuda' is not on this machine"):
+        dlhn.CHAPTER.setup(**given)

@@ -124,9 +124,11 @@ class Chapter:
         return ConfigError(f"chapter {self.notebook} ({self.name}) cannot use {parameter}={value!r}; "
                            f"it accepts {accepts}")
 
-    def setup(self, profile: str = "smoke", show_real_frames: bool = False, **given) -> Params:
+    def setup(self, profile: str = "smoke", show_real_frames: bool = False, *, runs_here: bool = True,
+              **given) -> Params:
         """The notebook's parameters resolved (``melib.params.setup``) with the chapter's scheme and protocol
-        as defaults, after :meth:`check`: a parameter the chapter would not honour is refused. In a notebook,
+        as defaults, after :meth:`check`: a parameter the chapter would not honour is refused, and so is a
+        device this machine lacks unless ``runs_here=False`` (a plan priced for another machine). In a notebook,
         tables are then shown as the book shows them (``melib.display.install``)."""
         install_display()
         for k, v in {**given, "show_real_frames": show_real_frames or None}.items():
@@ -137,7 +139,8 @@ class Chapter:
                                          f"{', '.join(self.parameters)})")
         defaults = {k: v for k, v in (("scheme", self.scheme), ("protocol", self.protocol)) if v is not None}
         p = setup_params(profile, defaults=defaults, **given)
-        config.check_available(p.device)
+        if runs_here:
+            config.check_available(p.device)
         self.check(p)
         return p
 
