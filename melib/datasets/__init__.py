@@ -121,15 +121,16 @@ def fingerprint(root: str | Path) -> str:
             continue
         seen.add((st.st_dev, st.st_ino))
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        prefix = os.path.relpath(folder, root).encode() + b"/"
         for name in sorted(f for f in files if not f.startswith((".", "~$"))):
             path = os.path.join(folder, name)
-            rel = os.path.relpath(path, root).encode()
+            rel = prefix + name.encode()
             try:
                 st = os.stat(path)
             except OSError as e:  # a dangling link, a file removed meanwhile
                 h.update(b"F\0%s\0%s\n" % (rel, type(e).__name__.encode()))
                 continue
-            if Path(name).suffix.lower() in IMAGE_EXTS or st.st_size > CONTENT_LIMIT:
+            if os.path.splitext(name)[1].lower() in IMAGE_EXTS or st.st_size > CONTENT_LIMIT:
                 h.update(b"S\0%s\0%d\0%d\n" % (rel, st.st_size, st.st_mtime_ns))
             else:
                 with open(path, "rb") as fh:
