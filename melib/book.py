@@ -262,7 +262,7 @@ def _tail(text: str, n: int = 40) -> str:
 
 
 def build_book(book_dir="book", executed_dir="notebooks/executed", missing: str = "error",
-               strict: bool = False, timeout: float = 1800) -> Path:
+               strict: bool = False, timeout: float = 1800, leave_out=()) -> Path:
     """Copy the papermill-executed notebooks into ``<book_dir>/executed/`` for reading (:func:`reader_copy`),
     write the landing figure and the colophon, and build the HTML book.
 
@@ -271,6 +271,7 @@ def build_book(book_dir="book", executed_dir="notebooks/executed", missing: str 
     raises; "placeholder" writes a page saying the notebook has not been executed yet. Returns the path of
     ``_build/html/index.html``; a failed build raises :class:`BookBuildError` with the tail of the log.
     ``strict=True`` turns Sphinx warnings (a broken reference, an unknown citation) into a failed build.
+    ``leave_out``: chapters whose executed copy is not used (its latest run failed), as if absent.
     """
     import nbformat
 
@@ -283,9 +284,9 @@ def build_book(book_dir="book", executed_dir="notebooks/executed", missing: str 
     executed = book / "executed"
     executed.mkdir(exist_ok=True)
     src = Path(executed_dir)
-    notebooks = sorted(src.glob("*.ipynb")) if src.is_dir() else []
+    notebooks = [nb for nb in sorted(src.glob("*.ipynb")) if nb.stem not in set(leave_out)] if src.is_dir() else []
     for old in [*executed.glob("*.ipynb"), *executed.glob("*.md"), *executed.glob("*.png")]:
-        if old.suffix != ".ipynb" or not (src / old.name).exists():
+        if old.suffix != ".ipynb" or old.name not in {nb.name for nb in notebooks}:
             old.unlink()
     for nb in notebooks:
         _write_atomic(executed / nb.name, nbformat.writes(reader_copy(nbformat.read(nb, as_version=4), nb.stem)))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 
@@ -173,7 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command; a melib error (or a file that cannot be read or written) is one line on stderr and
-    exit status 2, an interrupt exit status 130, never a traceback."""
+    exit status 2, an interrupt one line (what was kept, where the command says) and exit status 130, never a
+    traceback."""
     args = build_parser().parse_args(argv)
     try:
         return args.func(args) or 0
@@ -181,8 +183,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"melib: error: {e}", file=sys.stderr)
     except OSError as e:
         print(f"melib: error: {e.strerror or e}{f': {e.filename}' if e.filename else ''}", file=sys.stderr)
-    except KeyboardInterrupt:
-        print("melib: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as e:
+        logging.getLogger("asyncio").disabled = True  # an interrupted notebook's cell task is reported at exit
+        print(f"melib: interrupted{f' {e}' if str(e) else ''}", file=sys.stderr)
         return 130
     return 2
 

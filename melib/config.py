@@ -114,3 +114,18 @@ def check_device(device) -> str:
     if isinstance(device, str) and re.fullmatch(r"auto|cpu|cuda(:\d+)?", device):
         return device
     raise ConfigError(f"unknown device {device!r}; choose auto (CUDA when present), cpu, cuda or cuda:<N>")
+
+
+def check_available(device) -> str:
+    """``device`` (:func:`check_device`) when this machine has it: ``cuda`` / ``cuda:<N>`` without that CUDA
+    device is a ConfigError, raised before any work rather than by torch half-way through a chapter."""
+    device = check_device(device)
+    if device.startswith("cuda"):
+        import torch
+
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if int(device.partition(":")[2] or 0) >= n:
+            why = f"sees {n} CUDA device(s)" + (", built without CUDA" if torch.version.cuda is None else "")
+            raise ConfigError(f"device {device!r} is not on this machine (torch {torch.__version__} {why}); use "
+                              "cpu, or auto (CUDA when present)")
+    return device

@@ -105,7 +105,7 @@ def planned(chapters: Sequence[tuple[str, dict]], progress: bool = False) -> Pla
     items, seen, plan = [], set(), Plan([], [])
     for name, given in chapters:
         ch = chapter_of(name)
-        p = ch.setup(**given)
+        p = ch.setup(runs_here=False, **given)  # melib study --plan checked the device where it is measured here
         plan.chapters.append(ch.notebook)
         plan.params[ch.notebook] = p
         smp = load_samples(p, progress) if "data" in ch.parameters else None  # else only sets of its own

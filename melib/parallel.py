@@ -18,10 +18,15 @@ in task order whichever way the work is spread. ``shared`` holds the large input
 process per core by default (preprocessing clips: :func:`melib.preprocess.clips.map_clips`). Its workers keep
 their BLAS, OpenMP, torch and OpenCV threads to their share of the cores (1 when every core has a worker), so
 they do not fight over the cores, and see this process's working directory and ``MELIB_*`` variables.
+
+Every local pool worker dies with the process that started it (killed or not) and leaves Ctrl-C to it.
 """
 from __future__ import annotations
 
 import os
+import signal
+import threading
+import time
 import warnings
 from typing import Any, Callable, Iterator, Sequence
 
@@ -30,7 +35,9 @@ from tqdm.auto import tqdm
 from .errors import ConfigError
 
 BACKENDS = ("local", "dask")
+PARENT_POLL_S = 0.5  # how often a pool worker checks that the process that started it is alive
 _worker_threads: int | None = None  # set in a stream() worker: its thread share
+_watched: int | None = None  # set in a pool worker: the pid of the process it dies with (_die_with)
 
 
 def cpu_count() -> int:
@@ -74,8 +81,33 @@ def limit_threads(n: int) -> None:
     threadpool_limits(n)
 
 
-def _in_worker(fn: Callable, i: int, task: Any, threads: int, cwd: str, env: dict[str, str]):
+def _die_with(parent: int) -> None:
+    """In a pool worker: exit as soon as process ``parent`` (which started the pool) is gone, killed included, so
+    that no worker outlives it (a watch thread polls ``os.getppid()``); and leave Ctrl-C to the parent, which
+    stops its pool, instead of printing each worker's traceback. Once per worker process."""
+    global _watched
+    if _watched == parent:
+        return
+    _watched = parent
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="melib-parent-watch", daemon=True).start()
+
+
+def _watched_task(fn: Callable, parent: int, task: Any, /, **shared):
+    _die_with(parent)
+    return fn(task, **shared)
+
+
+def _in_worker(fn: Callable, i: int, task: Any, threads: int, cwd: str, env: dict[str, str], parent: int):
     global _worker_threads
+    _die_with(parent)
     if _worker_threads != threads:
         limit_threads(threads)
         _worker_threads = threads
@@ -120,7 +152,7 @@ def stream(fn: Callable, tasks: Sequence, n_jobs: int | None = None,
     threads = max(1, cpu_count() // n)
     env = {k: v for k, v in os.environ.items() if k.startswith("MELIB_")}
     yield from Parallel(n_jobs=n, backend="loky", return_as="generator_unordered")(
-        delayed(_in_worker)(fn, i, task, threads, os.getcwd(), env) for i, task in enumerate(tasks))
+        delayed(_in_worker)(fn, i, task, threads, os.getcwd(), env, os.getpid()) for i, task in enumerate(tasks))
 
 
 def run_all(fn: Callable, tasks: Sequence, *, shared: dict[str, Any] | None = None, n_jobs: int = 1,
@@ -149,7 +181,7 @@ def run_all(fn: Callable, tasks: Sequence, *, shared: dict[str, Any] | None = No
     else:
         from joblib import Parallel, delayed
         results = Parallel(n_jobs=n_jobs, backend="loky", return_as="generator")(
-            delayed(fn)(t, **shared) for t in tasks)
+            delayed(_watched_task)(fn, os.getpid(), t, **shared) for t in tasks)
     out = []
     for i, r in enumerate(tqdm(results, total=len(tasks), desc=desc, disable=not progress)):
         on_result(i, r)

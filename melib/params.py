@@ -23,9 +23,11 @@ parameters, is the chapter's (``melib.experiments``): it refuses the rest.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from . import config
@@ -86,6 +88,18 @@ def profile(name: str) -> Profile:
     return PROFILES[name]
 
 
+def integer(name: str, value, minimum: int, what: str | None = None) -> int:
+    """``value`` as an int: an int or a string of digits (papermill's ``-r``, YAML) of at least ``minimum``;
+    anything else (a float, a bool, a word) is a ConfigError naming parameter ``name``."""
+    ok = isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+    if isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d+\s*", value):
+        value, ok = int(value), True
+    if not ok or int(value) < minimum:
+        rule = f"an integer >= {minimum}"
+        raise ConfigError(f"{name} must be {f'{what} ({rule})' if what else rule}, not {value!r}")
+    return int(value)
+
+
 def resolve(profile_name: str = "smoke", data=None, dataset=None, scheme=None, protocol=None, epochs=None,
             frame_size=None, seed=None, device=None, plan=None, defaults: dict | None = None) -> Params:
     """The parameters a notebook runs with: each None takes the chapter's ``defaults`` (e.g. its scheme and
@@ -102,8 +116,7 @@ def resolve(profile_name: str = "smoke", data=None, dataset=None, scheme=None, p
             given[k] = v
     if given["device"] not in (None, ""):
         config.check_device(given["device"])
-    if given["epochs"] is not None and (isinstance(given["epochs"], bool) or int(given["epochs"]) < 1):
-        raise ConfigError(f"epochs must be an integer >= 1, not {given['epochs']!r}")
+    epochs, seed = (None if given[k] in (None, "") else integer(k, given[k], m) for k, m in (("epochs", 1), ("seed", 0)))
     data = given["data"] if given["data"] not in (None, "") else pr.data
     data = str(data)
     if data not in ("synth", "real") and not Path(data).expanduser().exists():
@@ -112,17 +125,15 @@ def resolve(profile_name: str = "smoke", data=None, dataset=None, scheme=None, p
         raise ConfigError(f"plan must be a dict of changes to the chapter's plan (e.g. {{'max_folds': 2}}), "
                           f"not {plan!r}")
     fs = given["frame_size"]
-    if fs is not None and int(fs) < 8:
-        raise ConfigError(f"frame_size must be a face side in pixels (>= 8), not {fs!r}")
+    fs = None if fs in (None, "") else integer("frame_size", fs, 8, "a face side in pixels")
     synth_params = pr.synth if pr.synth is not None else {}
     synth_dir = pr.synth_dir
     if data == "synth" and pr.synth is None:  # a profile without a set of its own uses the default set
         synth_params, synth_dir = {}, None
     return Params(profile=pr.name, data=data, dataset=given["dataset"], scheme=given["scheme"],
                   protocol=given["protocol"],
-                  epochs=pr.epochs if given["epochs"] is None else int(given["epochs"]),
-                  frame_size=None if fs is None else int(fs),
-                  seed=pr.seed if given["seed"] is None else int(given["seed"]),
+                  epochs=pr.epochs if epochs is None else epochs, frame_size=fs,
+                  seed=pr.seed if seed is None else seed,
                   device=pr.device if given["device"] in (None, "") else str(given["device"]),
                   model_profile=pr.model_profile, plan=dict(plan or {}),
                   synth=synth_params if data == "synth" else None,

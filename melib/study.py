@@ -124,14 +124,27 @@ def _headline_files(p) -> list[Path]:
     return sorted(records.headline_dir(headline_tag(p)).glob("*.csv"))
 
 
-def run_key(params: dict) -> str:
+def data_roots(p) -> list[Path]:
+    """The folders whose clips resolved parameters ``p`` read: the synthetic set or the folder given, or each
+    configured release that ``data="real"`` reads (those ``dataset`` names, else all)."""
+    if p.data != "real":
+        return [data_root(p)]
+    return [r for r in (config.data_root(n) for n in (p.datasets() or configured())) if r is not None]
+
+
+def run_key(params: dict, fingerprints: dict | None = None) -> str:
     """What an executed notebook depends on besides its source and melib's code: its parameters and the data
-    they point at (the resolved roots, ``synth_params.json`` of a synthetic set)."""
+    they point at (the roots, and :func:`melib.datasets.fingerprint` of each: coding sheets by content, frames
+    by size and time). ``fingerprints`` ({root: digest}) keeps them for the next call of one study run."""
+    from .datasets import fingerprint
+
+    fingerprints = {} if fingerprints is None else fingerprints
     p = _resolved(params)
-    root = data_root(p)
-    marker = root / "synth_params.json" if root is not None else None
-    ident = {"params": params, "home": str(config.home()), "root": None if root is None else str(root),
-             "synth": marker.read_text() if marker is not None and marker.is_file() else None,
+    roots = [str(r) for r in data_roots(p)]
+    for r in roots:
+        if r not in fingerprints:
+            fingerprints[r] = fingerprint(r)
+    ident = {"params": params, "home": str(config.home()), "data": {r: fingerprints[r] for r in roots},
              "real": {n: str(config.data_root(n)) for n in configured()}}
     return hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -153,30 +166,74 @@ def is_current(source: Path, executed: Path, key: str, inputs=()) -> bool:
     return nb.metadata.get("melib", {}).get("run_key") == key
 
 
+def _logged_kernel(log):
+    """A kernel manager class whose kernels write their own stdout and stderr (start-up warnings, the
+    tracebacks of a kernel stopped mid-cell) to the open file ``log`` instead of the terminal."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class LoggedKernelManager(AsyncKernelManager):
+        async def start_kernel(self, **kw):
+            return await super().start_kernel(**{**kw, "stdout": log, "stderr": log})
+
+    return LoggedKernelManager
+
+
 def execute(name: str, params: dict, notebooks_dir=NOTEBOOKS_DIR, executed_dir=None,
-            progress: bool = True) -> Path:
+            progress: bool = True, key: str | None = None) -> Path:
     """Run ``<notebooks_dir>/<name>.ipynb`` with papermill, written to ``<executed_dir>/.partial/`` then renamed
-    to ``<executed_dir>/<name>.ipynb``. A failing cell raises papermill's error; the partial notebook stays."""
+    to ``<executed_dir>/<name>.ipynb`` and stamped with ``key`` (default: :func:`run_key` of ``params``, taken
+    before the run). The kernel's own output goes to ``.partial/<name>.kernel.log``, removed on success. A
+    failing cell raises papermill's error; the partial notebook and the log stay."""
     import nbformat
     import papermill as pm
 
     from . import book
 
+    key = run_key(params) if key is None else key
     executed_dir = Path(executed_dir or Path(notebooks_dir) / "executed")
     partial = executed_dir / ".partial"
     partial.mkdir(parents=True, exist_ok=True)
     tmp = partial / f"{name}.ipynb"
+    log = partial / f"{name}.kernel.log"
     t0 = time.perf_counter()
-    pm.execute_notebook(str(Path(notebooks_dir) / f"{name}.ipynb"), str(tmp), parameters=params,
-                        kernel_name="python3", progress_bar=progress, cwd=str(config.home()))
+    with open(log, "wb") as fh:
+        pm.execute_notebook(str(Path(notebooks_dir) / f"{name}.ipynb"), str(tmp), parameters=params,
+                            kernel_name="python3", progress_bar=progress, cwd=str(config.home()),
+                            kernel_manager_class=_logged_kernel(fh))
     wall = round(time.perf_counter() - t0, 1)
     nb = nbformat.read(tmp, as_version=4)
-    nb.metadata["melib"] = {"run_key": run_key(params), "parameters": params, "wall_s": wall,
+    nb.metadata["melib"] = {"run_key": key, "parameters": params, "wall_s": wall,
                             "environment": book.environment()}
     nbformat.write(nb, tmp)
     final = executed_dir / f"{name}.ipynb"
     os.replace(tmp, final)
+    log.unlink()
     return final
+
+
+def check_chapters(names, params: dict) -> None:
+    """Refuse, before any notebook runs, the plan changes that chapters ``names`` would refuse only once their
+    notebook runs: a count that is not an integer (``Chapter.plan_values``)."""
+    from .experiments import chapters
+
+    by_notebook = {c.notebook: c for c in chapters()}
+    for name in names:
+        plan = notebook_parameters(name, params).get("plan")
+        if plan and name in by_notebook:
+            by_notebook[name].plan_values(plan)
+
+
+class StudyInterrupted(KeyboardInterrupt):
+    """Ctrl-C while a notebook ran; the message says what was kept and where."""
+
+
+def _interrupted(name: str, executed_dir: Path, done: list[str]) -> StudyInterrupted:
+    kept = [f"the cells of {name} run so far in {executed_dir / '.partial' / (name + '.ipynb')}"]
+    if (executed_dir / f"{name}.ipynb").is_file():
+        kept.append(f"its last complete copy {executed_dir / (name + '.ipynb')}")
+    if done:
+        kept.append(f"the chapters executed before it ({', '.join(done)}) in {executed_dir}")
+    return StudyInterrupted(f"while executing {name}; kept {'; '.join(kept)}; the book was not rebuilt")
 
 
 def run(profile: str = "default", data=None, device=None, notebooks=None, *, force: bool = False,
@@ -187,10 +244,13 @@ def run(profile: str = "default", data=None, device=None, notebooks=None, *, for
     ``device``: None (the profile's), "cpu", "cuda", "auto"; ``notebooks``: names to run (default: every
     chapter of ``book/_toc.yml`` that has a notebook); ``overrides``: any other notebook parameter (dataset,
     scheme, protocol, epochs, frame_size, seed, plan, show_real_frames), each sent to the notebooks whose
-    chapter takes it (:func:`notebook_parameters`). A notebook whose executed copy is newer
-    than its source and melib's code, with the same parameters and data, is not re-run unless ``force``.
+    chapter takes it (:func:`notebook_parameters`). A notebook whose executed copy is newer than its source
+    and melib's code, with the same parameters and data (:func:`run_key`), is not re-run unless ``force``.
+    A device this machine lacks and a plan count that is not an integer are refused before anything runs.
     Chapters without a notebook yet get a placeholder page (and are listed). When a notebook fails, the
-    others still run and the book is built without it; then :class:`StudyError` is raised.
+    others still run and the book is built without it (its last complete executed copy is kept, left out of
+    the book); then :class:`StudyError` is raised. Ctrl-C while a notebook runs raises
+    :class:`StudyInterrupted`, whose message says what was kept and where.
     """
     from . import book
 
@@ -199,30 +259,40 @@ def run(profile: str = "default", data=None, device=None, notebooks=None, *, for
     executed_dir = Path(executed_dir or notebooks_dir / "executed")
     params = papermill_parameters(profile, data=data, device=device, **overrides)
     p = _resolved(params)
+    config.check_available(p.device)
     if p.data == "real" and not (p.datasets() or configured()):
         samples(p)  # raises the ConfigError that says how to point melib at the releases
     to_run, missing = notebooks_to_run(notebooks, book_dir, notebooks_dir)
+    check_chapters(to_run, params)
     if p.data == "synth":
         ensure_synth(p, progress=progress)  # once, before the notebooks, with its own progress bar
-    failures = []
+    failures, failed, done, fingerprints = [], [], [], {}
     bar = tqdm(to_run, desc="notebooks", unit="nb", disable=not progress, file=sys.stdout)
     for name in bar:
         bar.set_postfix_str(name)
         final = executed_dir / f"{name}.ipynb"
         mine = notebook_parameters(name, params)
+        key = run_key(mine, fingerprints)
         inputs = _headline_files(_resolved(mine)) if name == OVERVIEW else ()
-        if not force and is_current(notebooks_dir / f"{name}.ipynb", final, run_key(mine), inputs):
+        if not force and is_current(notebooks_dir / f"{name}.ipynb", final, key, inputs):
             continue
         try:
-            execute(name, mine, notebooks_dir, executed_dir, progress=progress)
+            execute(name, mine, notebooks_dir, executed_dir, progress=progress, key=key)
+            done.append(name)
+        except KeyboardInterrupt:
+            bar.close()
+            raise _interrupted(name, executed_dir, done) from None
         except Exception as e:  # papermill's PapermillExecutionError, a dead kernel, ...
-            final.unlink(missing_ok=True)  # a stale copy from other parameters must not stand in for it
+            failed.append(name)
+            partial = executed_dir / ".partial"
+            kept = f"; its last complete copy {final} is kept, left out of this book" if final.is_file() else ""
             failures.append(f"{name}: {type(e).__name__}: {str(e).strip().splitlines()[-1] if str(e).strip() else ''}"
-                            f" (partial output: {executed_dir / '.partial' / (name + '.ipynb')})")
+                            f" (partial output: {partial / (name + '.ipynb')}, kernel log: "
+                            f"{partial / (name + '.kernel.log')}{kept})")
     bar.close()
     if missing:
         print(f"not written yet (placeholder pages): {', '.join(missing)}")
-    index = book.build_book(book_dir, executed_dir=executed_dir, missing="placeholder")
+    index = book.build_book(book_dir, executed_dir=executed_dir, missing="placeholder", leave_out=failed)
     print(f"book: {index}  (open file://{index.resolve()})")
     if failures:
         raise StudyError("notebook(s) failed; the book was built without them:\n  " + "\n  ".join(failures))
@@ -235,13 +305,13 @@ def timings(names, params: dict, executed_dir=None, notebooks_dir=NOTEBOOKS_DIR)
     import nbformat
 
     executed_dir = Path(executed_dir or Path(notebooks_dir) / "executed")
-    out = {}
+    out, fingerprints = {}, {}
     for name in names:
         path = executed_dir / f"{name}.ipynb"
         if not path.is_file():
             continue
         meta = nbformat.read(path, as_version=4).metadata
-        if meta.get("melib", {}).get("run_key") == run_key(notebook_parameters(name, params)):
+        if meta.get("melib", {}).get("run_key") == run_key(notebook_parameters(name, params), fingerprints):
             wall = meta["melib"].get("wall_s", meta.get("papermill", {}).get("duration"))
             if wall is not None:
                 out[name] = float(wall)
@@ -261,9 +331,12 @@ def plan(profile: str = "default", data=None, device=None, notebooks=None, *, ca
     notebooks_dir = Path(notebooks_dir or NOTEBOOKS_DIR)
     params = papermill_parameters(profile, data=data, device=device, **overrides)
     p = _resolved(params)
+    if not external:  # priced with a calibration measured here, on the device
+        config.check_available(p.device)
+    to_run, _ = notebooks_to_run(notebooks, Path(book_dir or BOOK_DIR), notebooks_dir)
+    check_chapters(to_run, params)
     if p.data == "synth":
         ensure_synth(p, progress=progress)
-    to_run, _ = notebooks_to_run(notebooks, Path(book_dir or BOOK_DIR), notebooks_dir)
     the_plan = costs.planned([(n, notebook_parameters(n, params)) for n in to_run], progress=progress)
     cal = cal_mod.Calibration("cpu" if external else p.device, external=external)  # local part: CPU
     est = costs.estimate(the_plan, cal, progress=progress)

@@ -145,3 +145,39 @@ def test_data_check_reports_the_four_new_releases_from_fixture_trees(tmp_path):
     assert "casme3c: note: CAS(ME)³ part C annotates no apex" in out.stdout
     assert "4dme/S01/S01_002: AU(s) AU6 marked '(k)'" in out.stdout  # a quirk, listed with its reason
     assert "casme3a/spNO.2/c_1: recording" in out.stdout and "not found" in out.stdout
+
+
+def _one_line(out, *needles):
+    assert out.returncode == 2, out.stderr
+    assert "Traceback" not in out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("melib: error: "), out.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+@pytest.mark.parametrize("args, needles", [
+    (["study", "--profile", "smoke", "--plan-changes", '{"epochs": "ten"}', "--notebooks", "10_dlhn"],
+     ["plan['epochs'] must be an integer >= 1", "'ten'"]),
+    (["study", "--profile", "smoke", "--plan", "--plan-changes", '{"max_folds": 1.5}', "--notebooks", "10_dlhn"],
+     ["plan['max_folds']", "1.5"]),
+    (["study", "--profile", "smoke", "--device", "cuda", "--notebooks", "00_datasets"],
+     ["device 'cuda' is not on this machine", "cpu, or auto"]),
+])
+def test_a_bad_study_parameter_is_one_line_before_any_work(tmp_path, args, needles):
+    """Issue 20, case 6: a plan count that is not an integer, and a device this machine lacks, stopped the study
+    half-way with a raw ValueError or torch's AssertionError; now one line, and the smoke set is not even made."""
+    import os
+    env = {**os.environ, "MELIB_HOME": str(tmp_path), "MELIB_CONFIG": str(tmp_path / "absent.yaml"),
+           "CUDA_VISIBLE_DEVICES": ""}  # no CUDA here, whatever the machine has
+    out = subprocess.run([sys.executable, "-m", "melib.cli", *args], capture_output=True, text=True, env=env)
+    _one_line(out, *needles)
+    assert not (tmp_path / "data").exists()
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_a_non_finite_synth_parameter_is_one_line(tmp_path, value):
+    out = run("data", "synth", "--root", str(tmp_path / "set"), f"--subject-label-dependence={value}",
+              env_home=tmp_path)
+    _one_line(out, "subject_label_dependence must be a finite number")
+    assert not (tmp_path / "set").exists()

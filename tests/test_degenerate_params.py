@@ -1,4 +1,6 @@
 """Degenerate protocol and training parameters are melib errors naming the parameter (issue #10, cases 14, 18)."""
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -73,3 +75,69 @@ def test_train_config_refuses(field, value):
 def test_study_parameters_are_checked_when_resolved(kw):
     with pytest.raises(ConfigError, match=next(iter(kw))):
         params.resolve("smoke", **kw)
+
+
+@pytest.mark.parametrize("name, value", [("epochs", "ten"), ("seed", "x"), ("frame_size", "abc"), ("epochs", 2.5),
+                                         ("seed", -1), ("epochs", True), ("frame_size", 4), ("seed", [1])])
+def test_a_study_parameter_of_the_wrong_type_is_a_config_error_naming_it(name, value):
+    """Issue 20, case 6: ``-p epochs ten`` reached int() before melib's check (a raw ValueError)."""
+    with pytest.raises(ConfigError, match=rf"^{name} must be .*an integer >= \d+.*not {re.escape(repr(value))}$"):
+        params.resolve("smoke", **{name: value})
+
+
+def test_integers_written_as_text_are_taken():
+    p = params.resolve("smoke", epochs="2", seed=" 7", frame_size=np.int64(64))
+    assert (p.epochs, p.seed, p.frame_size) == (2, 7, 64) and type(p.frame_size) is int
+
+
+def test_plan_counts_are_checked_before_use():
+    from melib.experiments import c3d, dlhn
+
+    with pytest.raises(ConfigError, match=r"plan\['epochs'\] must be an integer >= 1, not 'ten'"):
+        dlhn.CHAPTER.settings(params.resolve("smoke", plan={"epochs": "ten"}))
+    with pytest.raises(ConfigError, match=r"plan\['cross_splits'\].*2\.5"):  # a count of the chapter's own plan
+        c3d.CHAPTER.settings(params.resolve("smoke", plan={"cross_splits": 2.5}))
+    st = c3d.CHAPTER.settings(params.resolve("smoke", plan={"max_folds": "2", "holdout": []}))
+    assert st["max_folds"] == 2 and st["holdout"] == []
+
+
+def test_a_device_this_machine_lacks_is_refused(monkeypatch):
+    import torch
+
+    from melib import config
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    for device in ("cuda", "cuda:0"):
+        with pytest.raises(ConfigError, match=rf"device '{device}' is not on this machine"):
+            config.check_available(device)
+    assert config.check_available("auto") == "auto" and config.check_available("cpu") == "cpu"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert config.check_available("cuda") == "cuda"
+    with pytest.raises(ConfigError, match="'cuda:1'.*1 CUDA device"):
+        config.check_available("cuda:1")
+
+
+@pytest.mark.parametrize("key", ["subject_label_dependence", "amplitude", "noise", "fps", "face_width"])
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_non_finite_synth_parameters_are_refused(key, value):
+    from melib.synth import spec
+
+    with pytest.raises(ConfigError, match=rf"synth parameter {key} must be a finite number"):
+        spec.resolve("casme2", 0, {key: value})
+
+
+def test_a_plan_for_another_machine_may_name_its_device(monkeypatch, synth_small):
+    """``melib study --plan --calibration <the H200's> --device cuda`` prices a GPU run from a CPU machine: the
+    plan is enumerated there; only a notebook that runs here refuses the device."""
+    import torch
+
+    from melib import costs
+    from melib.experiments import dlhn
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    given = {"profile": "smoke", "data": str(synth_small), "device": "cuda"}
+    plan = costs.planned([("10_dlhn", given)])
+    assert plan.items and plan.params["10_dlhn"].device == "cuda"
+    with pytest.raises(ConfigError, match="device 'cuda' is not on this machine"):
+        dlhn.CHAPTER.setup(**given)

@@ -96,3 +96,16 @@ def test_the_overview_reads_the_rows_of_the_same_parameters(executed, tmp_path):
     assert "SMIC; megc2019; group" in text  # each with its scheme and protocol
     plain = _text(_execute("50_results_overview", {"profile": "smoke"}, tmp_path / "plain.ipynb"))
     assert "0 of 12 published headlines have a number" in plain
+
+
+@pytest.mark.parametrize("given, says", [({"epochs": "ten"}, "epochs must be an integer >= 1, not 'ten'"),
+                                         ({"seed": "x"}, "seed must be an integer >= 0, not 'x'"),
+                                         ({"frame_size": "abc"}, "frame_size must be a face side in pixels"),
+                                         ({"device": "cuda"}, "device 'cuda' is not on this machine")])
+def test_a_bad_parameter_stops_the_notebook_with_a_config_error_naming_it(home, tmp_path, monkeypatch, given, says):
+    """Issue 20, case 6: ``papermill ... -p epochs ten`` gave a raw ValueError from int(); ``-p device cuda`` on a
+    machine without CUDA failed in torch after preprocessing."""
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # the kernel sees no CUDA, whatever the machine has
+    with pytest.raises(pm.PapermillExecutionError) as err:
+        _execute("10_dlhn", {"profile": "smoke", **given}, tmp_path / "refused.ipynb")
+    assert err.value.ename == "ConfigError" and says in err.value.evalue, err.value.evalue

@@ -8,6 +8,7 @@ from sklearn.svm import SVC
 
 from melib import parallel, train
 from melib.errors import ConfigError
+from processes import running, still_running
 
 
 def toy():
@@ -83,3 +84,53 @@ def test_dask_cluster_matches_local_run(tmp_path, monkeypatch):
     assert len(list(tmp_path.glob("*/*/fold*.json"))) == 4
     again = train.evaluate(LINEAR, X, df, "loso", config=CFG, root=tmp_path, progress=False)
     assert again.pooled == ev.pooled
+
+
+POOL_SCRIPT = """
+import os, sys, time
+from pathlib import Path
+from melib import parallel
+
+out = Path(sys.argv[1])
+
+def hold(t, **shared):
+    (out / f"{os.getpid()}.pid").write_text("")
+    time.sleep(120)
+    return t
+
+if sys.argv[2] == "stream":
+    list(parallel.stream(hold, range(4), n_jobs=2))
+else:
+    parallel.run_all(hold, range(4), n_jobs=2, progress=False)
+"""
+
+
+@pytest.mark.parametrize("how", ["stream", "run_all"])
+def test_pool_workers_die_with_a_killed_parent(tmp_path, how):
+    """Issue 20, case 8: after ``kill -9`` of a preprocessing run its pool workers (about 1 GB) lived on for 20
+    minutes and more, busy with their clips. Each worker now exits within a second of its parent."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "pool.py"
+    script.write_text(POOL_SCRIPT)
+    (tmp_path / "pids").mkdir()
+    parent = subprocess.Popen([sys.executable, str(script), str(tmp_path / "pids"), how],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while len(list((tmp_path / "pids").glob("*.pid"))) < 2:
+            assert parent.poll() is None and time.monotonic() < deadline, "the pool did not start"
+            time.sleep(0.2)
+        workers = [int(p.stem) for p in (tmp_path / "pids").glob("*.pid")]
+        assert all(running(w) for w in workers)
+    finally:
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+    left = still_running(workers, within=10)
+    for w in left:  # do not leave them behind when the check fails
+        os.kill(w, signal.SIGKILL)
+    assert not left, f"workers {left} outlived their killed parent"

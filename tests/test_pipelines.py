@@ -432,3 +432,25 @@ def test_clip_without_a_face_is_an_exclusion(samples, monkeypatch, tmp_path):
     # all rows failing: empty result, every row counted
     inputs, kept, exclusions = P.build_inputs(table.loc[[11]], "cropnet", progress=False)
     assert inputs == {} and len(kept) == 0 and len(exclusions) == 1
+
+
+@pytest.mark.parametrize("paper", sorted(P.PIPELINES))
+def test_a_clip_too_short_for_the_pipeline_is_an_exclusion(samples, paper, monkeypatch, tmp_path):
+    """Issue 20, case 5: a clip folder of one frame (or two) became a full-length DLHN, PSN, C3D or LocalRegions
+    input (resampled, padded or windowed); every pipeline now leaves it out with the reason, before any work."""
+    monkeypatch.setenv("MELIB_CACHE", str(tmp_path / "cache"))
+    rows = []
+    for n in (1, 2):
+        row = samples.iloc[0].copy()
+        row["frames"] = list(row["frames"][:n])
+        row["onset"], row["offset"] = frame_number(row["frames"][0]), frame_number(row["frames"][-1])
+        row["apex"], row["n_frames"] = row["onset"], n
+        rows.append(row)
+    table = pd.DataFrame(rows, index=[1, 2])
+    params = {"frames": 10} if paper == "lbp" else {}  # LBP resampling a short clip to its 9 frames
+    inputs, kept, exclusions = P.build_inputs(table, paper, progress=False, n_jobs=1, **params)
+    assert inputs == {} and len(kept) == 0
+    assert [e["clip"] for e in exclusions] == [table.loc[1, "clip"]] * 2
+    for e, n in zip(exclusions, (1, 2)):
+        assert "at least 3 frames" in e["reason"] and f"found {n} frame(s)" in e["reason"], e["reason"]
+        assert e["error"] == "DataError" and Path(e["path"]) == Path(table.loc[n, "frames"][0])

@@ -16,6 +16,7 @@ import pytest
 from melib import config, frames, params, report, study
 from melib.experiments import data as data_chapter
 from melib.errors import ConfigError, DataError
+from processes import still_running
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -280,6 +281,7 @@ def test_run_smoke_builds_an_html_index_and_skips_current_notebooks(tmp_path, mo
     nb = nbformat.read(executed / "00_datasets.ipynb", as_version=4)
     assert nb.metadata["papermill"]["parameters"] == {"profile": "smoke", "data": str(synth_small)}
     assert not (executed / ".partial" / "00_datasets.ipynb").exists()  # written, then renamed
+    assert not (executed / ".partial" / "00_datasets.kernel.log").exists()  # the kernel's output, kept on failure
     placeholder = (index.parent / "executed" / "01_preprocessing.html").read_text()
     assert "has not been executed yet" in placeholder
     # warm: the executed copy is current, so it is not re-run
@@ -322,14 +324,20 @@ def test_a_failing_notebook_is_reported_and_the_book_still_builds(tmp_path, monk
     nbformat.write(nb, nbs / "00_datasets.ipynb")
     executed = tmp_path / "executed"
     executed.mkdir()
-    (executed / "00_datasets.ipynb").write_text("{}")  # a stale copy from an earlier run
+    earlier = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Datasets\n\nAN EARLIER RUN")])
+    nbformat.write(earlier, executed / "00_datasets.ipynb")  # the last good copy, from other parameters
     book = tmp_path / "book"
     shutil.copytree(ROOT / "book", book, ignore=shutil.ignore_patterns("_build", "executed"))
-    with pytest.raises(study.StudyError, match="00_datasets.*planted failure"):
+    with pytest.raises(study.StudyError, match="00_datasets.*planted failure") as err:
         study.run("smoke", data=str(synth_small), notebooks_dir=nbs, executed_dir=executed, book_dir=book,
                   progress=False)
-    assert not (executed / "00_datasets.ipynb").exists() and (executed / ".partial" / "00_datasets.ipynb").is_file()
-    assert "has not been executed yet" in (book / "_build" / "html" / "executed" / "00_datasets.html").read_text()
+    assert (executed / ".partial" / "00_datasets.ipynb").is_file()
+    assert (executed / ".partial" / "00_datasets.kernel.log").is_file()  # the kernel's own output, named in the error
+    # issue 20, case 6: a failed run never deletes the last good copy; the book leaves it out
+    assert nbformat.read(executed / "00_datasets.ipynb", as_version=4) == earlier
+    assert f"its last complete copy {executed / '00_datasets.ipynb'} is kept" in str(err.value)
+    page = (book / "_build" / "html" / "executed" / "00_datasets.html").read_text()
+    assert "has not been executed yet" in page and "AN EARLIER RUN" not in page
 
 
 def test_real_data_study_without_configuration_fails_before_running(monkeypatch, tmp_path):
@@ -338,3 +346,181 @@ def test_real_data_study_without_configuration_fails_before_running(monkeypatch,
     monkeypatch.setenv("MELIB_CONFIG", str(tmp_path / "none.yaml"))
     with pytest.raises(ConfigError, match="MELIB_DATA_"):
         study.run("paper", book_dir=tmp_path / "nobook", progress=False)
+
+
+def _relabel(sheet: Path) -> None:
+    """Change the first clip's emotion in a CASME II coding sheet (as a corrected release would)."""
+    import openpyxl
+
+    wb = openpyxl.load_workbook(sheet)
+    ws = wb.active
+    col = [c.value for c in ws[1]].index("Estimated Emotion") + 1
+    ws.cell(row=2, column=col).value = "happiness" if ws.cell(row=2, column=col).value != "happiness" else "disgust"
+    wb.save(sheet)
+
+
+def test_the_run_key_follows_the_release_s_sheet_and_frames(tmp_path, monkeypatch, casme2_release):
+    """Issue 20, case 4: only the release's root path entered the key, so a corrected label or frame re-ran
+    nothing. The key now holds the sheet's content and each frame's size and time (a stat, not a read)."""
+    release = tmp_path / "CASME2"
+    shutil.copytree(casme2_release, release)
+    monkeypatch.setenv("MELIB_HOME", str(tmp_path))
+    for name in params.releases():
+        monkeypatch.delenv(f"MELIB_DATA_{name.upper()}", raising=False)
+    monkeypatch.setenv("MELIB_CONFIG", str(tmp_path / "no-such-melib.yaml"))
+    monkeypatch.setenv("MELIB_DATA_CASME2", str(release))
+    given = {"profile": "paper", "data": "real"}
+    key = study.run_key(given)
+    assert study.run_key(given) == key
+    src, exe = tmp_path / "a.ipynb", tmp_path / "b.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(), src)
+    nbformat.write(nbformat.v4.new_notebook(metadata={"melib": {"run_key": key}}), exe)
+    os.utime(exe, (time.time() + 60,) * 2)
+    assert study.is_current(src, exe, study.run_key(given))
+    _relabel(next(release.glob("*.xlsx")))
+    edited = study.run_key(given)
+    assert edited != key and not study.is_current(src, exe, edited)
+    frame = Path(params.samples(params.resolve("paper", data="real"))["frames"][0][3])
+    st = frame.stat()
+    os.utime(frame, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))  # a frame replaced by another
+    assert study.run_key(given) != edited
+    # a folder given as data is followed the same way
+    folder = {"profile": "smoke", "data": str(release), "dataset": "casme2"}
+    before = study.run_key(folder)
+    (release / "notes.txt").write_text("a note beside the clips")
+    assert study.run_key(folder) != before
+
+
+def test_an_edited_label_re_runs_the_chapter(tmp_path, monkeypatch, casme2_release):
+    """The runner's decision end to end (the notebook and the book stubbed): current -> skipped; the release's
+    sheet edited -> executed again."""
+    release = tmp_path / "CASME2"
+    shutil.copytree(casme2_release, release)
+    monkeypatch.setenv("MELIB_HOME", str(tmp_path))
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    nbformat.write(nbformat.v4.new_notebook(), nbs / "00_datasets.ipynb")
+    ran = []
+
+    def execute(name, given, notebooks_dir, executed_dir, progress=True, key=None):
+        ran.append(name)
+        Path(executed_dir).mkdir(parents=True, exist_ok=True)
+        stamp = {"run_key": key or study.run_key(given)}
+        nbformat.write(nbformat.v4.new_notebook(metadata={"melib": stamp}), Path(executed_dir) / f"{name}.ipynb")
+        os.utime(Path(executed_dir) / f"{name}.ipynb", (time.time() + 60,) * 2)
+
+    monkeypatch.setattr(study, "execute", execute)
+    monkeypatch.setattr("melib.book.build_book", lambda *a, **k: tmp_path / "index.html")
+    kw = dict(notebooks=["00_datasets"], data=str(release), dataset="casme2", notebooks_dir=nbs,
+              executed_dir=tmp_path / "executed", progress=False)
+    study.run("smoke", **kw)
+    study.run("smoke", **kw)
+    assert ran == ["00_datasets"]
+    _relabel(next(release.glob("*.xlsx")))
+    study.run("smoke", **kw)
+    assert ran == ["00_datasets"] * 2
+
+
+def test_a_device_this_machine_lacks_is_refused_before_any_work(tmp_path, monkeypatch):
+    import torch
+
+    monkeypatch.setenv("MELIB_HOME", str(tmp_path))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(study, "ensure_synth", lambda *a, **k: pytest.fail("work started"))
+    with pytest.raises(ConfigError, match="device 'cuda' is not on this machine"):
+        study.run("smoke", device="cuda", notebooks=["00_datasets"], executed_dir=tmp_path / "executed",
+                  progress=False)
+    with pytest.raises(ConfigError, match="device 'cuda'"):
+        study.plan("smoke", device="cuda", notebooks=["00_datasets"], progress=False)
+    assert not (tmp_path / "executed").exists()
+
+
+def test_an_interrupt_says_in_one_line_what_was_kept(tmp_path, monkeypatch, capsys):
+    """Issue 20, case 8: Ctrl-C printed "melib: interrupted" and nothing about the partial notebook; the line
+    now names it, the earlier complete copy and the chapters executed before it."""
+    from melib import cli
+
+    monkeypatch.setenv("MELIB_HOME", str(tmp_path))
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    for name in ("00_datasets", "01_preprocessing"):
+        nbformat.write(nbformat.v4.new_notebook(), nbs / f"{name}.ipynb")
+    executed = nbs / "executed"
+    executed.mkdir()
+    nbformat.write(nbformat.v4.new_notebook(), executed / "01_preprocessing.ipynb")  # from an earlier run
+
+    def execute(name, *a, **k):
+        if name == "01_preprocessing":
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(study, "NOTEBOOKS_DIR", nbs)
+    monkeypatch.setattr(study, "execute", execute)
+    monkeypatch.setattr("melib.book.build_book", lambda *a, **k: pytest.fail("the book is built after an interrupt"))
+    (tmp_path / "clips").mkdir()
+    code = cli.main(["study", "--profile", "smoke", "--data", str(tmp_path / "clips"), "--force",
+                     "--notebooks", "00_datasets", "01_preprocessing"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 130 and len(err) == 1, err
+    assert err[0] == (f"melib: interrupted while executing 01_preprocessing; kept the cells of 01_preprocessing run "
+                      f"so far in {executed / '.partial' / '01_preprocessing.ipynb'}; its last complete copy "
+                      f"{executed / '01_preprocessing.ipynb'}; the chapters executed before it (00_datasets) in "
+                      f"{executed}; the book was not rebuilt")
+    assert (executed / "01_preprocessing.ipynb").is_file()
+
+
+INTERRUPTED = """
+import sys
+from pathlib import Path
+import nbformat
+from melib import cli, study
+
+base = Path(sys.argv[1])
+nb = nbformat.v4.new_notebook()
+given = nbformat.v4.new_code_cell('profile = "smoke"\\ndata = None')
+given.metadata["tags"] = ["parameters"]
+nb.cells = [given, nbformat.v4.new_code_cell(
+    "import os, time\\n"
+    f"open({str(base / 'started')!r}, 'w').write(str(os.getpid()))\\n"
+    "time.sleep(120)")]
+nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+(base / "nbs").mkdir()
+nbformat.write(nb, base / "nbs" / "00_datasets.ipynb")
+study.NOTEBOOKS_DIR = base / "nbs"
+study.BOOK_DIR = Path(sys.argv[2])
+(base / "clips").mkdir()
+sys.exit(cli.main(["study", "--profile", "smoke", "--data", str(base / "clips"), "--notebooks", "00_datasets"]))
+"""
+
+
+def test_ctrl_c_during_a_notebook_is_one_line_without_tracebacks(tmp_path):
+    """Ctrl-C (SIGINT to the process group, as a terminal sends it) while a notebook's cell runs: one line
+    from melib on stderr (besides progress bars), no kernel or asyncio traceback, and the kernel stopped."""
+    import signal
+    import subprocess
+    import sys
+
+    script = tmp_path / "study.py"
+    script.write_text(INTERRUPTED)
+    env = {**os.environ, "MELIB_HOME": str(tmp_path), "MELIB_CONFIG": str(tmp_path / "absent.yaml"),
+           "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path), str(ROOT / "book")], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 180
+        while not (tmp_path / "started").exists():
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate(timeout=60)
+            time.sleep(0.2)
+        kernel = int((tmp_path / "started").read_text())
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:  # never leave the study behind when a check fails
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "Task exception" not in err and "Error" not in err, err
+    lines = [line for line in err.replace("\r", "\n").splitlines() if "melib" in line]
+    partial = tmp_path / "nbs" / "executed" / ".partial" / "00_datasets.ipynb"
+    assert len(lines) == 1 and lines[0].startswith("melib: interrupted while executing 00_datasets"), err
+    assert str(partial) in lines[0] and partial.is_file()
+    assert not still_running([kernel], within=10), "the kernel outlived the interrupted study"

@@ -28,7 +28,7 @@ import yaml
 from .. import config
 from ..errors import ConfigError, DataError
 from ._common import COLUMNS
-from ._frames import frame_number, list_frames, read_frames
+from ._frames import IMAGE_EXTS, frame_number, list_frames, read_frames
 
 
 def _discover() -> dict:
@@ -48,8 +48,8 @@ NAMES = (*LOADERS, "synth")
 MANIFESTS = Path(__file__).resolve().parents[2] / "data_manifests"
 SYNTH_MARKER = "synth_params.json"  # what melib.synth writes in a synthetic set's root and in each layout
 
-__all__ = ["load", "read_clip", "check", "check_report", "failed", "manifest", "frame_number", "list_frames",
-           "COLUMNS", "NAMES", "LOADERS", "order", "display_name"]
+__all__ = ["load", "read_clip", "check", "check_report", "failed", "manifest", "fingerprint", "frame_number",
+           "list_frames", "COLUMNS", "NAMES", "LOADERS", "order", "display_name"]
 
 
 def order(names) -> list[str]:
@@ -96,6 +96,49 @@ def load(name: str, root: str | Path | None = None, **options) -> pd.DataFrame:
     df = _synth_part(df, marker, name)
     df.attrs["note"] = note
     return df
+
+
+CONTENT_LIMIT = 64 << 20  # bytes: a non-image file up to this size is fingerprinted by content, a larger one by stat
+
+
+def fingerprint(root: str | Path) -> str:
+    """A digest of what the release or set at ``root`` holds, cheap enough to take before every run: each image
+    file by its path, size and modification time (a stat, no read), every other file (coding sheets, manifests,
+    ground truth) by its content (stat above :data:`CONTENT_LIMIT`). An edited label or a replaced frame
+    changes it. Symlinked folders are followed (once each); hidden entries and Excel's ``~$`` lock files are not
+    data and are left out. A root that does not exist has a digest of its own."""
+    import hashlib
+
+    root = Path(root).expanduser()
+    h = hashlib.sha256()
+    seen = set()
+    for folder, dirs, files in os.walk(root, followlinks=True):
+        try:
+            st = os.stat(folder)
+        except OSError:  # removed while walking
+            continue
+        if (st.st_dev, st.st_ino) in seen:
+            dirs.clear()
+            continue
+        seen.add((st.st_dev, st.st_ino))
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        prefix = os.path.relpath(folder, root).encode() + b"/"
+        for name in sorted(f for f in files if not f.startswith((".", "~$"))):
+            path = os.path.join(folder, name)
+            rel = prefix + name.encode()
+            try:
+                st = os.stat(path)
+            except OSError as e:  # a dangling link, a file removed meanwhile
+                h.update(b"F\0%s\0%s\n" % (rel, type(e).__name__.encode()))
+                continue
+            if os.path.splitext(name)[1].lower() in IMAGE_EXTS or st.st_size > CONTENT_LIMIT:
+                h.update(b"S\0%s\0%d\0%d\n" % (rel, st.st_size, st.st_mtime_ns))
+            else:
+                with open(path, "rb") as fh:
+                    h.update(b"C\0%s\0%s\n" % (rel, hashlib.file_digest(fh, "sha256").hexdigest().encode()))
+    if not seen:
+        h.update(b"absent " + str(root).encode())
+    return h.hexdigest()[:16]
 
 
 def _synth_marker(root: Path, frames_dir) -> Path | None:

@@ -35,9 +35,10 @@ from typing import Any, Callable, Mapping
 
 import pandas as pd
 
+from .. import config
 from ..display import install as install_display
 from ..errors import ConfigError
-from ..params import PARAMETERS, Params, setup as setup_params
+from ..params import PARAMETERS, Params, integer, setup as setup_params
 from ..preprocess import registry as pipelines
 
 PROFILES = ("smoke", "default", "paper")
@@ -123,9 +124,11 @@ class Chapter:
         return ConfigError(f"chapter {self.notebook} ({self.name}) cannot use {parameter}={value!r}; "
                            f"it accepts {accepts}")
 
-    def setup(self, profile: str = "smoke", show_real_frames: bool = False, **given) -> Params:
+    def setup(self, profile: str = "smoke", show_real_frames: bool = False, *, runs_here: bool = True,
+              **given) -> Params:
         """The notebook's parameters resolved (``melib.params.setup``) with the chapter's scheme and protocol
-        as defaults, after :meth:`check`: a parameter the chapter would not honour is refused. In a notebook,
+        as defaults, after :meth:`check`: a parameter the chapter would not honour is refused, and so is a
+        device this machine lacks unless ``runs_here=False`` (a plan priced for another machine). In a notebook,
         tables are then shown as the book shows them (``melib.display.install``)."""
         install_display()
         for k, v in {**given, "show_real_frames": show_real_frames or None}.items():
@@ -136,6 +139,8 @@ class Chapter:
                                          f"{', '.join(self.parameters)})")
         defaults = {k: v for k, v in (("scheme", self.scheme), ("protocol", self.protocol)) if v is not None}
         p = setup_params(profile, defaults=defaults, **given)
+        if runs_here:
+            config.check_available(p.device)
         self.check(p)
         return p
 
@@ -164,8 +169,16 @@ class Chapter:
             unknown = sorted(set(given) - set(out))
             if unknown:
                 raise self._refuse(source, {k: given[k] for k in unknown}, f"the keys {', '.join(out)}")
-            out.update(given)
+            out.update(self.plan_values(given, source))
         return out
+
+    def plan_values(self, given: Mapping, source: str = "plan") -> dict:
+        """``given`` plan changes with the counts checked and made ints: a key of :data:`PLAN_KEYS`, or one
+        whose value in the chapter's plans is an int, takes an integer >= 1 (or None); other keys as given."""
+        counts = set(PLAN_KEYS) | {k for plan in self.plans.values() for k, v in plan.items()
+                                   if isinstance(v, int) and not isinstance(v, bool)}
+        return {k: integer(f"{source}[{k!r}]", v, 1) if k in counts and v is not None else v
+                for k, v in given.items()}
 
     def trainer(self, p: Params, settings: Mapping, **base) -> dict:
         """Trainer changes: ``base``, then the plan's ``batch_size`` and ``epochs`` when it has them (the

@@ -4,7 +4,9 @@ Each ``*_inputs`` function is a pure function of one samples row (``melib.datase
 cached on disk (:func:`~melib.preprocess.cache.cached`), composed from the primitives of
 :mod:`melib.preprocess` (face, roi, temporal, rpca, residual, pyramid, flow, lbp). :func:`build_inputs` runs
 one of them over a samples table (tqdm progress) and stacks the results; a clip that fails (no face, too few
-frames, ...) becomes a counted exclusion record, never a crash.
+frames, ...) becomes a counted exclusion record, never a crash. Every pipeline refuses a clip of fewer than
+:data:`MIN_FRAMES` frames (onset, apex and offset distinct; :func:`enough_frames`), LBP one shorter than its
+temporal radius needs.
 
 Conventions shared by every pipeline (choices; the book lists them as deviations where a paper is silent):
 
@@ -32,7 +34,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..errors import ConfigError
+from ..errors import ConfigError, DataError
 from . import lbp as lbp_mod
 from .cache import cached
 from .face import DEFAULT_MARGIN, FACE_SIZES, face_track
@@ -101,6 +103,18 @@ def _tchw(clip: np.ndarray) -> np.ndarray:
 def _path(row):
     frames = row.get("frames")
     return frames[0] if frames is not None and len(frames) else None
+
+
+MIN_FRAMES = 3  # an onset, an apex and an offset on distinct frames
+
+
+def enough_frames(row, paper: str, minimum: int = MIN_FRAMES) -> None:
+    """Refuse (DataError: an exclusion of :func:`build_inputs`) a clip of fewer than ``minimum`` frames, before
+    any work: resampling, padding or a window would make a full-length input of a clip without its motion."""
+    n = len(row["frames"])
+    if n < minimum:
+        raise DataError(_path(row), f"a clip of at least {minimum} frames for {paper} (onset, apex and offset on "
+                                    "distinct frames)", f"{n} frame(s)")
 
 
 CLIP_SCALES = (None, "clip_sd")
@@ -185,6 +199,7 @@ def dlhn_inputs(row, size: int = 112, frames: int = DLHN_FRAMES, roi_sizes: Mapp
     if rois and size < DLHN_FACE[0]:
         raise ConfigError(f"DLHN's ROIs (up to 112 px wide, DLHN 3.1.1) need a face of at least 112 px, not {size}; "
                           "shrink the outputs with roi_sizes / sparse_size instead")
+    enough_frames(row, "DLHN")
     face = face_track(row, size=(size, size), margin=margin, gray=True)
     clip = resample(_unit(face["frames"]), frames, method, path=_path(row))  # DLHN 4.2.1
     out = {}
@@ -245,6 +260,7 @@ def psn_inputs(row, size: int = 112, frames: int = PSN_FRAMES, out_size: int | N
     """
     if rpca_on not in ("normalised", "sampled"):
         raise ConfigError(f"rpca_on must be 'normalised' or 'sampled', not {rpca_on!r}")
+    enough_frames(row, "PSN")
     face = face_track(row, size=(size, size), margin=margin, gray=True)
     normalised = np.clip(resample(_unit(face["frames"]), n_normalised, method, path=_path(row)), 0.0, 1.0)
     keep = psn_indices(frames, n_normalised)
@@ -305,6 +321,7 @@ def c3d_inputs(row, window: int | None = None, size: int = 128, face_size: int |
     if anchor not in ANCHORS:
         raise ConfigError(f"anchor must be one of {', '.join(ANCHORS)}, not {anchor!r}")
     window = c3d_window(row["dataset"]) if window is None else int(window)
+    enough_frames(row, "C3D")
     fs = FACE_SIZES["c3d"][0] if face_size is None else int(face_size)
     face = face_track(row, size=(fs, fs), margin=margin, gray=True)
     centre = apex_position(row) if anchor == "apex" else min(window // 2, len(face["frames"]) - 1)  # C3D Table 3
@@ -349,6 +366,7 @@ def cropnet_inputs(row, kind: str = "ars", cgpo: bool = True, size: int = CGPO_S
     """
     if kind not in CROPNET_KINDS:
         raise ConfigError(f"kind must be one of {', '.join(CROPNET_KINDS)}, not {kind!r}")
+    enough_frames(row, "CropNet")
     face = face_track(row, size=(size, size), margin=margin, gray=False)
     clip = face["frames"]
     apex = apex_position(row)
@@ -416,6 +434,7 @@ def local_regions_inputs(row, frames: int = 16, sizes: Mapping[str, Size] | None
     if unknown:
         raise ConfigError(f"unknown LocalRegions region(s) {sorted(unknown)}; choose from "
                           f"{', '.join(LOCALREGIONS_REGIONS)}, face")
+    enough_frames(row, "LocalRegions")
     face = face_track(row, size=_pair(face_size or FACE_SIZES["localregions"]), margin=margin, gray=False)
     clip = _unit(face["frames"])
     if onset_difference:
@@ -442,8 +461,10 @@ def lbp_features(row, kind: str = "top", size: Size = LBP_FACE, frames: int | No
     MEGC2019 baseline settings (the defaults): 5 x 5 blocks, radii (R_X, R_Y, R_T) = (1, 1, 4), 4 points per
     plane, uniform patterns. Grey face aligned once (``size``, 128 x 128, project choice), the whole
     onset..offset clip; ``frames`` optionally resamples it first (``method``, TIM by default). A clip shorter
-    than 2 R_T + 1 frames is a DataError (an exclusion).
+    than 2 R_T + 1 frames is a DataError (an exclusion), and so is one of fewer than 3 frames resampled to
+    ``frames`` (:func:`enough_frames`).
     """
+    enough_frames(row, "LBP")
     face = face_track(row, size=_pair(size), margin=margin, gray=True)
     clip = face["frames"]
     if frames is not None:

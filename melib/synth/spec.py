@@ -1,6 +1,8 @@
 """What a synthetic set is: layouts, classes, parameters and their defaults, presets, and the clips' labels."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..errors import ConfigError
@@ -146,8 +148,10 @@ def resolve(layout: str, seed: int, params: dict) -> dict:
         raise ConfigError(f"synth frames must be at least 64x48 pixels, got {p['width']}x{p['height']}")
     if not 3 <= p["frames"][0] <= p["frames"][1]:
         raise ConfigError(f"synth parameter frames must be (min, max) with 3 <= min <= max, got {p['frames']}")
-    for k in ("amplitude", "noise", "jitter", "flicker", "fps", "subject_label_dependence"):
+    for k in ("amplitude", "noise", "jitter", "flicker", "fps", "subject_label_dependence", "face_width"):
         p[k] = float(p[k])
+        if not math.isfinite(p[k]):
+            raise ConfigError(f"synth parameter {k} must be a finite number, got {p[k]}")
         if p[k] < 0 or (k == "fps" and p[k] == 0):
             raise ConfigError(f"synth parameter {k} must be >= 0 (fps > 0), got {p[k]}")
     if p["subject_label_dependence"] > 1:
