@@ -15,6 +15,9 @@ import yaml
 from .errors import ConfigError
 
 DATASETS = ("casme", "casme2", "casme_sq", "samm", "smic", "synth")
+# Package data: one YAML per dataset (layout, annotation files, clip counts, where to request it) and the
+# official MEGC2019 composite list; shipped inside the wheel.
+MANIFESTS = Path(__file__).resolve().parent / "manifests"
 
 
 def home() -> Path:

@@ -13,6 +13,7 @@ from typing import Callable, Iterable
 
 import pandas as pd
 
+from .config import MANIFESTS
 from .errors import ConfigError, DataError
 
 
@@ -42,7 +43,7 @@ MEGC2019_EMOTION = {
     "fear": "negative", "sadness": "negative", "negative": "negative",
     "surprise": "surprise",
 }
-MEGC2019_LIST = Path(__file__).resolve().parent.parent / "data_manifests" / "megc2019_composite_3class.csv"
+MEGC2019_LIST = MANIFESTS / "megc2019_composite_3class.csv"
 
 # Every emotion word the five releases write (lower-cased), the class order of scheme ``original``.
 ORIGINAL_EMOTIONS = ("amusement", "anger", "contempt", "disgust", "fear", "happiness", "negative",
@@ -176,7 +177,7 @@ def megc2019_list(path: str | Path = MEGC2019_LIST) -> dict[tuple[str, str, str]
     """The official MEGC2019 composite list: (dataset, subject key, clip key) -> class name."""
     path = Path(path)
     if not path.exists():
-        raise DataError(path, "the MEGC2019 composite list (data_manifests/megc2019_composite_3class.csv)",
+        raise DataError(path, "the MEGC2019 composite list (melib/manifests/megc2019_composite_3class.csv)",
                         "no such file")
     names = _CLASSES["megc2019"]
     out = {}
