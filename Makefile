@@ -48,6 +48,8 @@ lock:
 	  | sed 's/^torch==\([0-9.]*\)+cpu$$/torch==\1/'; } > $(LOCK).tmp && mv $(LOCK).tmp $(LOCK)
 	rm -rf .lockenv
 
+# Every bench in full (minutes each). `MELIB_BENCH_QUICK=1 make bench`: tiny sizes, seconds each, as the tests
+# run them (tests/test_benches.py); speed targets are judged only in full.
 bench: $(STAMP)
 	for b in benches/bench_*.py; do $(BIN)/python $$b || exit 1; done
 
