@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import csv
 import re
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable
 
 import pandas as pd
 
@@ -306,7 +306,7 @@ def assign(samples: pd.DataFrame, scheme: str) -> pd.DataFrame:
     _check_scheme(scheme)
     missing = [c for c in ("dataset", "subject", "clip") if c not in samples.columns]
     if missing:
-        raise DataError(None, f"a samples table with columns dataset, subject, clip",
+        raise DataError(None, "a samples table with columns dataset, subject, clip",
                         f"missing {', '.join(missing)}")
     ctx = {}
     if scheme == "megc2019":
