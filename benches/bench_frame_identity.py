@@ -5,7 +5,8 @@ cold (a sha256 of each frame file's bytes, as a fresh process computes it once),
 (later calls in the same process: a ``stat`` and a look-up) and, for scale, decoding the frames
 (``datasets.read_clip``, what a cache miss pays before any preprocessing).
 
-Run: python benches/bench_frame_identity.py [--root DIR] [--repeat N]. Prints the times per pass and ratios.
+Run: python benches/bench_frame_identity.py [--root DIR] [--repeat N] [--quick]. Prints the times per pass and
+ratios.
 """
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ import argparse
 import os
 import sys
 import time
+
+import _common
 
 
 def _old_key(row) -> tuple:
@@ -37,12 +40,12 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--root", default=None, help="synthetic set root (default melib.config.synth_root())")
     ap.add_argument("--repeat", type=int, default=3, help="passes per variant (the best is kept)")
-    args = ap.parse_args(argv)
+    args = _common.parse(ap, argv, repeat=1)
 
-    from melib import datasets, synth
+    from melib import datasets
     from melib.preprocess import cache
 
-    root = synth.generate_default(args.root, progress=True)
+    root = _common.synth_root(args.root, args.quick)
     rows = datasets.load("synth", root)
     n_frames = int(rows["frames"].map(len).sum())
     n_bytes = sum(os.path.getsize(f) for fs in rows["frames"] for f in fs)
@@ -61,8 +64,9 @@ def main(argv=None) -> int:
     for label, t in [("old key (stat: size, mtime)", t_old), ("content key, cold (sha256 of bytes)", t_cold),
                      ("content key, memoised (stat + look-up)", t_memo), ("decode frames (read_clip)", t_read)]:
         print(f"{label:40s} {t:7.3f} s  ({1000 * t / len(rows):6.2f} ms/clip)")
-    print(f"content cold / old key: {t_cold / t_old:.1f}x; memoised / old key: {t_memo / t_old:.1f}x; "
-          f"content cold / decoding: {t_cold / t_read:.2f}x")
+    _common.ratio("content key cold / old key", t_cold / t_old)
+    _common.ratio("content key memoised / old key", t_memo / t_old)
+    _common.ratio("content key cold / decoding", t_cold / t_read)
     return 0
 
 

@@ -6,7 +6,7 @@ clip (face detection included): first in this process (``n_jobs=1``, torch's own
 The pool is started before the timing (its start is printed apart: a process pays it once; the workers stay up
 for later calls). Clips: ``benches/release_clips.py`` (CASME II layout, 640 x 480, 60-80 frames).
 
-Run: python benches/bench_parallel.py [--subjects N] [--clips-per-subject N] [--only psn,dlhn] [--repeats N]
+Run: python benches/bench_parallel.py [--subjects N] [--clips-per-subject N] [--only psn,dlhn] [--repeats N] [--quick]
 Prints s per clip each way (best of ``--repeats`` alternating runs), their ratio (target >= 1.7x on 2 cores) and
 whether the arrays are identical (the exit status).
 """
@@ -19,6 +19,8 @@ import time
 import warnings
 
 import numpy as np
+
+import _common
 
 CASES = [("psn", "psn"), ("dlhn", "dlhn"), ("c3d", "c3d_model_a"), ("cropnet", "cropnet"),
          ("localregions", "localregions")]
@@ -36,7 +38,7 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=1, help="alternating serial/pool runs; the best of each")
     ap.add_argument("--only", default="psn,dlhn", help="comma-separated pipelines (psn, dlhn, c3d, cropnet, "
                                                        "localregions); default psn,dlhn")
-    args = ap.parse_args(argv)
+    args = _common.parse(ap, argv, subjects=1, clips_per_subject=2, only="localregions")
 
     from release_clips import release_samples
 
@@ -44,13 +46,13 @@ def main(argv=None) -> int:
     from melib.experiments.common import model_pipeline
     from melib.preprocess.pipelines import build_inputs
 
-    samples = release_samples(args.subjects, args.clips_per_subject)
+    samples = release_samples(args.subjects, args.clips_per_subject, quick=args.quick)
     n = parallel.cpu_count()
     t0 = time.perf_counter()
     pids = {pid for _, pid in parallel.stream(_load_pipelines, range(4 * n))}
     print(f"{len(samples)} release-scale clips ({samples['n_frames'].min()}-{samples['n_frames'].max()} frames of "
-          f"640 x 480); pool of {len(pids)} workers on {n} cores started in {time.perf_counter() - t0:.1f} s; "
-          f"load average {os.getloadavg()[0]:.1f}")
+          f"{samples.attrs['frame_size']}); pool of {len(pids)} workers on {n} cores started in "
+          f"{time.perf_counter() - t0:.1f} s; load average {os.getloadavg()[0]:.1f}")
     print(f"{'pipeline':14s} {'serial s/clip':>14s} {'pool s/clip':>12s} {'ratio':>7s}  identical")
     ok = True
     for label, model in CASES:
@@ -72,7 +74,8 @@ def main(argv=None) -> int:
         k = len(samples)
         print(f"{label:14s} {times[1] / k:14.3f} {times[None] / k:12.3f} {times[1] / times[None]:6.2f}x  {same}"
               + (f"  ({len(ex1)} excluded)" if ex1 else ""))
-    print(f"target: >= 1.7x on 2 cores; load average now {os.getloadavg()[0]:.1f}")
+        _common.ratio(f"serial / pool, {label}", times[1] / times[None], ">= 1.7x on 2 cores", args.quick)
+    print(f"load average now {os.getloadavg()[0]:.1f}")
     return 0 if ok else 1
 
 

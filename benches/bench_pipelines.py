@@ -4,7 +4,7 @@ For each pipeline (at the sizes of a model profile, ``--profile default`` as the
 temporary cache, ``build_inputs`` over the first ``--limit`` clips of the default synthetic set twice: the first
 pass detects faces, aligns, resamples, runs RPCA / residuals / CGPO / LBP; the second only loads.
 
-Run: python benches/bench_pipelines.py [--root DIR] [--limit N] [--profile default|paper] [--only dlhn,psn]
+Run: python benches/bench_pipelines.py [--root DIR] [--limit N] [--profile default|paper] [--only dlhn,psn] [--quick]
 Prints per pipeline: ms per clip cold and warm, their ratio, the stacked inputs' MiB per clip, and whether both
 passes gave identical arrays (the exit status). Cheap pipelines with large outputs gain least from the cache:
 loading their pickles costs a good part of recomputing them once the face track is cached.
@@ -19,6 +19,8 @@ import time
 import warnings
 
 import numpy as np
+
+import _common
 
 # (label, model whose input_spec sets the sizes, extra pipeline parameters)
 CASES = [
@@ -40,17 +42,17 @@ def main(argv=None) -> int:
     ap.add_argument("--limit", type=int, default=10, help="use only the first N clips (default 10)")
     ap.add_argument("--profile", default="default", choices=("default", "paper"))
     ap.add_argument("--only", default=None, help="comma-separated labels' first words, e.g. dlhn,psn")
-    args = ap.parse_args(argv)
+    args = _common.parse(ap, argv, limit=1)
 
-    from melib import datasets, synth
+    from melib import datasets
     from melib.experiments.common import model_pipeline
     from melib.preprocess.pipelines import build_inputs
 
-    root = synth.generate_default(args.root, progress=True)
+    root = _common.synth_root(args.root, args.quick)
     samples = datasets.load("synth", root)
     samples = samples.groupby("dataset", group_keys=False).head(max(1, args.limit // 3)).head(args.limit)
     only = None if args.only is None else set(args.only.split(","))
-    ok = True
+    ok, ratios = True, []
     print(f"clips: {len(samples)}  profile: {args.profile}")
     print(f"{'pipeline':32s} {'cold ms/clip':>12s} {'warm ms/clip':>12s} {'ratio':>8s} {'MiB/clip':>9s}  same")
     for label, model, extra in CASES:
@@ -76,6 +78,8 @@ def main(argv=None) -> int:
         ok &= same
         print(f"{label:32s} {1000 * (t1 - t0) / n:12.1f} {1000 * (t2 - t1) / n:12.1f} {ratio:7.1f}x {mib:9.3f}  "
               f"{same}" + (f"  ({len(ex1)} excluded)" if ex1 else ""))
+        ratios.append(ratio)
+    _common.ratio("cold / warm, lowest over the pipelines", min(ratios))
     return 0 if ok else 1
 
 

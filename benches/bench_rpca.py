@@ -1,7 +1,7 @@
 """melib's RPCA vs the textbook NumPy inexact ALM on a clip-sized matrix (12544 x 150), and PSN's pipeline on
 release-scale clips.
 
-Run: python benches/bench_rpca.py [--repeats N] [--clips N] [--threads N]. Prints:
+Run: python benches/bench_rpca.py [--repeats N] [--clips N] [--threads N] [--matrix H W N] [--quick]. Prints:
 
 1. the textbook ALM and melib's rpca (float64) on a synthetic 12544 x 150 matrix: times, ratio and the relative
    difference of the sparse parts E (targets: >= 8x faster, difference <= 1e-4);
@@ -18,6 +18,8 @@ import os
 import time
 
 import numpy as np
+
+import _common
 
 
 def rpca_reference(D: np.ndarray, lam: float | None = None, tol: float = 1e-7, max_iter: int = 1000):
@@ -66,7 +68,7 @@ def clip_matrix(h: int = 112, w: int = 112, n: int = 150, seed: int = 0) -> np.n
     return L + S + rng.normal(0, 1.0, (h * w, n))
 
 
-def psn_release(n_clips: int, repeats: int) -> bool:
+def psn_release(n_clips: int, repeats: int, quick: bool = False) -> bool:
     """Section 2 of the module docstring; True when the pipeline meets its target."""
     import tempfile
     import warnings
@@ -77,7 +79,7 @@ def psn_release(n_clips: int, repeats: int) -> bool:
     from melib.preprocess import face, pipelines
     from melib.preprocess.rpca import rpca_frames
 
-    samples = release_samples(subjects=1, clips_per_subject=n_clips)
+    samples = release_samples(subjects=1, clips_per_subject=n_clips, quick=quick)
     _, params = model_pipeline("psn", "paper")
     face.detector(), face.predictor()  # dlib's models load once per process, not per clip
     seen = []
@@ -99,7 +101,7 @@ def psn_release(n_clips: int, repeats: int) -> bool:
             per_clip.append(time.perf_counter() - t0)
     pipelines.rpca_frames = rpca_frames
     print(f"\nPSN paper pipeline, {len(samples)} release-scale clips ({samples['n_frames'].min()}-"
-          f"{samples['n_frames'].max()} frames of 640 x 480), cold cache, one process:")
+          f"{samples['n_frames'].max()} frames of {samples.attrs['frame_size']}), cold cache, one process:")
     for (frames, t_pipe, E, info), t in zip(seen, per_clip):
         best = {"mixed": np.inf, "float64": np.inf}
         for _ in range(repeats):  # alternating, best of each
@@ -118,7 +120,7 @@ def psn_release(n_clips: int, repeats: int) -> bool:
     return mean <= 0.75
 
 
-def main() -> None:
+def main(argv=None) -> int:
     import torch
 
     from melib.preprocess.rpca import rpca
@@ -128,13 +130,15 @@ def main() -> None:
     p.add_argument("--clips", type=int, default=3, help="release-scale clips for the PSN section (0: skip it)")
     p.add_argument("--threads", type=int, default=None,
                    help="BLAS/OpenMP threads for both sides (default: libraries' own; 1 is steadier on a busy machine)")
-    args = p.parse_args()
+    p.add_argument("--matrix", type=int, nargs=3, default=(112, 112, 150), metavar=("H", "W", "N"),
+                   help="the synthetic clip's frame height, width and frame count (default 112 112 150)")
+    args = _common.parse(p, argv, repeats=1, clips=1, matrix=(32, 32, 30))
     if args.threads:
         from threadpoolctl import threadpool_limits
 
         threadpool_limits(args.threads)
         torch.set_num_threads(args.threads)
-    D = clip_matrix()
+    D = clip_matrix(*args.matrix)
     print(f"D: {D.shape[0]} x {D.shape[1]}, torch threads {torch.get_num_threads()}, "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
 
@@ -154,12 +158,13 @@ def main() -> None:
     print(f"textbook numpy inexact ALM: {t_ref:8.3f} s  ({it_ref} iterations, converged={ok_ref})")
     print(f"melib rpca (best of {args.repeats}):   {t_fast:8.3f} s  ({info['iterations']} iterations, "
           f"converged={info['converged']}, rank {info['rank']})")
-    print(f"speed-up: {t_ref / t_fast:.1f}x   (target >= 8x)")
+    _common.ratio("textbook ALM / melib rpca", t_ref / t_fast, ">= 8x", args.quick)
     print(f"relative difference of E: {diff_E:.2e}, of A: {diff_A:.2e}   (target <= 1e-4)")
     print(f"non-zeros in E: {np.mean(E != 0):.3f} (reference {np.mean(E_ref != 0):.3f})")
     if args.clips:
-        psn_release(args.clips, args.repeats)
+        psn_release(args.clips, args.repeats, args.quick)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -2,7 +2,7 @@
 GPU: clips/s of 12,544 x 150 float32 matrices, the size of PSN's paper pipeline (target >= 200 clips/s on an
 H200), and how far the GPU's E is from the CPU's.
 
-Run: python benches/bench_rpca_gpu.py [--clips N] [--batch B] [--single N]. Without CUDA it prints
+Run: python benches/bench_rpca_gpu.py [--clips N] [--batch B] [--single N] [--quick]. Without CUDA it prints
 "not measured (no CUDA)" and exits 0.
 """
 from __future__ import annotations
@@ -11,6 +11,8 @@ import argparse
 import time
 
 import numpy as np
+
+import _common
 
 
 def main(argv=None) -> int:
@@ -24,9 +26,9 @@ def main(argv=None) -> int:
     ap.add_argument("--clips", type=int, default=128, help="clips in the batched run (default 128)")
     ap.add_argument("--batch", type=int, default=32, help="clips per GPU batch (default 32)")
     ap.add_argument("--single", type=int, default=4, help="clips timed one at a time (default 4)")
-    args = ap.parse_args(argv)
+    args = _common.parse(ap, argv, clips=8, batch=4, single=1)
     if not torch.cuda.is_available():
-        print("rpca batched on the GPU (12,544 x 150 clips/s): not measured (no CUDA)")
+        _common.no_cuda("rpca batched on the GPU (12,544 x 150 clips/s)")
         return 0
 
     # distinct clips: the bench's synthetic face matrix under 8 noise seeds, scaled to [0, 1] like PSN's frames
@@ -51,6 +53,7 @@ def main(argv=None) -> int:
     print(f"batched by {args.batch}:      {batched:8.1f} clips/s  ({batched / single:.1f}x; target >= 200 clips/s "
           f"on an H200); iterations {info['iterations'].min()}-{info['iterations'].max()}, "
           f"all converged: {bool(info['converged'].all())}")
+    _common.ratio(f"batched by {args.batch} / one clip at a time", batched / single)
     print(f"E on the GPU vs the CPU (clip 0): max abs diff {diff.max():.1e}, relative "
           f"{np.linalg.norm(diff) / np.linalg.norm(E_cpu):.1e}")
     return 0

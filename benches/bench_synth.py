@@ -6,7 +6,7 @@ temporary folders, with ``n_jobs=1`` and with ``n_jobs`` = all cores; both sets 
 Prints seconds a clip and frames a second for each, the parallel/serial ratio, and the time the
 ``release-full`` set (578 clips) would take at the parallel rate.
 
-Run: python benches/bench_synth.py [--clips N] [--n-jobs J]
+Run: python benches/bench_synth.py [--clips N] [--n-jobs J] [--frames MIN MAX] [--quick]
 """
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ import os
 import tempfile
 import time
 from pathlib import Path
+
+import _common
 
 
 def _same(a: Path, b: Path) -> bool:
@@ -28,7 +30,9 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clips", type=int, default=4, help="clips per layout (default 4)")
     ap.add_argument("--n-jobs", type=int, default=os.cpu_count(), help="threads of the parallel run (all cores)")
-    args = ap.parse_args(argv)
+    ap.add_argument("--frames", type=int, nargs=2, default=None, metavar=("MIN", "MAX"),
+                    help="clip lengths (default: each release's)")
+    args = _common.parse(ap, argv, clips=1, frames=(8, 10))
 
     from melib import synth
     from melib.synth.spec import RELEASES
@@ -37,6 +41,8 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="melib-bench-synth-") as tmp:
         for layout in synth.DEFAULT_LAYOUTS:
             params = {**synth.PRESETS["release"][layout], "subjects": 1, "clips_per_subject": args.clips}
+            if args.frames:
+                params["frames"] = tuple(args.frames)
             seconds, out = {}, {}
             for jobs in (1, args.n_jobs):
                 t0 = time.perf_counter()
@@ -55,6 +61,7 @@ def main(argv=None) -> int:
               f"{s1 / sn:6.2f} {same}")
     print(f"release-full (578 clips) estimate: {total[1] / 60:.1f} min serial, {total[args.n_jobs] / 60:.1f} min "
           f"with {args.n_jobs} threads")
+    _common.ratio(f"serial / {args.n_jobs} threads, all layouts", sum(r[2] for r in rows) / sum(r[3] for r in rows))
     return 0 if all(r[-1] for r in rows) else 1
 
 

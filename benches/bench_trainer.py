@@ -23,6 +23,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import _common  # noqa: E402
 from bench_models import step_fn, timed  # noqa: E402
 
 from melib import train  # noqa: E402
@@ -69,7 +70,7 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=1,
                     help="torch CPU threads (default 1, as the chapters train on a CPU: two threads of a small model "
                          "on a busy 2-core machine wait on each other, up to 100x slower; 0: torch's default)")
-    args = ap.parse_args(argv)
+    args = _common.parse(ap, argv, models=["localregions_cnn"], batch=2, steps=1, epochs=1, repeats=1)
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, profile {args.profile}, batch "
@@ -78,7 +79,7 @@ def main(argv=None) -> int:
     worst = {}
     for device in ("cpu", "cuda"):
         if device == "cuda" and not torch.cuda.is_available():
-            print(f"{'every model':<20}{'cuda':<8}{'not measured (no CUDA)':>43}  >= {TARGET['cuda']}")
+            _common.no_cuda("trainer / pure step clips/s on cuda, every model")
             continue
         for name in args.models or names():
             runs = [ratio(name, args.profile, device, args.batch, args.steps, args.epochs)
@@ -89,8 +90,9 @@ def main(argv=None) -> int:
             print(f"{name:<20}{device:<8}{fit_rate:>16.1f}{pure_rate:>19.1f}{r:>8.2f}  >= {TARGET[device]}",
                   flush=True)
     for device, w in worst.items():
-        print(f"lowest ratio on {device}: {w:.2f} (target >= {TARGET[device]}): "
-              f"{'met' if w >= TARGET[device] else 'NOT met'}")
+        _common.ratio(f"trainer / pure step clips/s, lowest on {device}", w, f">= {TARGET[device]}", args.quick)
+        if not args.quick:
+            print(f"target on {device}: {'met' if w >= TARGET[device] else 'NOT met'}")
     return 0
 
 

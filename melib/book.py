@@ -16,7 +16,6 @@ import json
 import os
 import platform
 import shlex
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -204,7 +203,7 @@ def colophon_page(executed: Path, chapters: list[str]) -> str:
             env = nbformat.read(src, as_version=4).metadata.get("melib", {}).get("environment")
             if env:
                 envs[name] = env
-    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     build = environment()
     lines = [f"Built {now} on {build['machine']['cpu']} ({build['machine']['cores']} cores, "
              f"{build['machine']['system']}, {build['machine']['architecture']}), melib {build['melib_version']}, "

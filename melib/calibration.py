@@ -154,7 +154,7 @@ def measure_pipeline(name: str, params: dict, rows: list, device: str | None = N
     (a cache hit); for a pipeline with RPCA, ``split_s`` (its two passes around a batched RPCA) and ``rpca_s``
     (RPCA of one clip on ``device``, in a batch of :data:`~melib.preprocess.registry.RPCA_BATCH` on an
     accelerator); ``features``: the size of a feature vector."""
-    from .preprocess import cache, face, registry
+    from .preprocess import face, registry
     from .preprocess.rpca import rpca_clips
 
     fn = registry.entry(name).fn

@@ -78,7 +78,7 @@ def _study(args) -> None:
         changes = json.loads(args.plan_changes) if args.plan_changes else None
     except json.JSONDecodeError as e:
         raise ConfigError(f"--plan-changes takes a JSON object such as '{{\"max_folds\": 2}}', not "
-                          f"{args.plan_changes!r} ({e})")
+                          f"{args.plan_changes!r} ({e})") from None
     if args.calibration and not args.plan:
         raise ConfigError("--calibration (another machine's costs) is for the estimate: add --plan")
     if args.dask:

@@ -14,6 +14,9 @@ import yaml
 
 from .errors import ConfigError
 
+# Package data: one YAML per dataset (layout, annotation files, clip counts, where to request it) and the
+# official MEGC2019 composite list; shipped inside the wheel.
+MANIFESTS = Path(__file__).resolve().parent / "manifests"
 
 def dataset_names() -> tuple[str, ...]:
     """The dataset names: the discovered loaders and ``synth`` (``melib.datasets.NAMES``; imported here, when

@@ -22,9 +22,9 @@ speed-up applies). Not included: generating synthetic sets (the plan does that f
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import pandas as pd
 

@@ -8,7 +8,7 @@ inside :class:`Normalised`, which applies them to every input it sees (training,
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch

@@ -9,11 +9,12 @@ from __future__ import annotations
 import csv
 import itertools
 import re
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable
 
 import pandas as pd
 
+from .config import MANIFESTS
 from .errors import ConfigError, DataError
 
 
@@ -43,7 +44,7 @@ MEGC2019_EMOTION = {
     "fear": "negative", "sadness": "negative", "negative": "negative",
     "surprise": "surprise",
 }
-MEGC2019_LIST = Path(__file__).resolve().parent.parent / "data_manifests" / "megc2019_composite_3class.csv"
+MEGC2019_LIST = MANIFESTS / "megc2019_composite_3class.csv"
 
 # Every emotion word the releases write (lower-cased), the class order of scheme ``original``; spellings of
 # one word are counted as one (SAMM's "Other" is CASME II's "others", and CropNet Table 1 prints both "Other";
@@ -208,7 +209,7 @@ def megc2019_list(path: str | Path = MEGC2019_LIST) -> dict[tuple[str, str, str]
     """The official MEGC2019 composite list: (dataset, subject key, clip key) -> class name."""
     path = Path(path)
     if not path.exists():
-        raise DataError(path, "the MEGC2019 composite list (data_manifests/megc2019_composite_3class.csv)",
+        raise DataError(path, "the MEGC2019 composite list (melib/manifests/megc2019_composite_3class.csv)",
                         "no such file")
     names = _CLASSES["megc2019"]
     out = {}
@@ -340,7 +341,7 @@ def assign(samples: pd.DataFrame, scheme: str) -> pd.DataFrame:
     _check_scheme(scheme)
     missing = [c for c in ("dataset", "subject", "clip") if c not in samples.columns]
     if missing:
-        raise DataError(None, f"a samples table with columns dataset, subject, clip",
+        raise DataError(None, "a samples table with columns dataset, subject, clip",
                         f"missing {', '.join(missing)}")
     ctx = {}
     if scheme == "megc2019":

@@ -43,7 +43,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import pandas as pd
 
@@ -199,7 +199,7 @@ def data_hash(samples: pd.DataFrame) -> str:
     return h.hexdigest()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _code_hash(fn: Callable) -> str:  # the bytecode of a loaded function does not change while it runs
     from .preprocess.codehash import code_hash as one
 

@@ -7,7 +7,7 @@ UF1 and UAR average over the classes that have one (NaN entries are skipped), as
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd

@@ -28,7 +28,8 @@ import signal
 import threading
 import time
 import warnings
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
+from collections.abc import Callable, Iterator, Sequence
 
 from tqdm.auto import tqdm
 

@@ -30,8 +30,8 @@ A paper's scenarios (C3D Table 4, LocalRegions Tables 12-13) are that chapter's,
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd

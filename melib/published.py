@@ -91,7 +91,7 @@ class _Table:
     pct: bool = False  # printed rates are percentages
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _transcription() -> tuple[dict, tuple]:
     """Every paper's tables keyed by (paper, table), and the headline selections, from the YAML files."""
     tables, heads = {}, []

@@ -20,9 +20,9 @@ its defaults. The sizes (widths, frames, input sides) come from a model profile 
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Mapping
 
 import pandas as pd
 

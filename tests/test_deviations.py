@@ -37,7 +37,7 @@ def test_the_ten_items_of_issue_12_are_decided_and_measured():
                 assert d["issue12"] not in found, f"issue item {d['issue12']} listed twice"
                 found[d["issue12"]] = (paper, d)
     assert {k: v[0] for k, v in found.items()} == ISSUE12
-    for n, (paper, d) in found.items():
+    for n, (_, d) in found.items():
         assert d["status"] in ("fixed", "kept"), f"item {n}: {d['status']}"
         effect = d["measured_effect"]
         assert effect.startswith("not measured: ") or (re.search(r"\d\.\d{2}", effect) and "melib.deviations.measure"

@@ -50,7 +50,7 @@ def kfold(p, samples):
 
 def test_loso_baselines_are_subject_disjoint_and_cover_every_clip(loso, samples):
     lab = labelled(samples, "megc2019")
-    for name, r in loso.items():
+    for r in loso.values():
         s = r.summary()
         assert s["leakage_max"] == 0.0
         assert s["n_folds"] == lab["subject"].nunique() == 9

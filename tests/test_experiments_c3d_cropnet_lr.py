@@ -278,7 +278,7 @@ def test_local_regions_ablations_and_cross_dataset(lr_result):
     tc = lr.cross_dataset(lr_result)
     cross = {k[1:]: r for k, r in lr_result.runs.items() if len(k) == 4}
     assert set(cross) == {("Table 13", "casme2", "samm"), ("Table 13", "samm", "casme2")}
-    for (_, tr, te), r in cross.items():
+    for (_, _, te), r in cross.items():
         assert set(r.evaluation.predictions()["dataset"]) == {te}
         assert r.evaluation.leakage()["leakage_max"] == 0
     assert set(tc["metric"]) == {"accuracy", "f1"} and tc["study"].notna().all()

@@ -49,18 +49,18 @@ def test_models_load_once():
 
 
 def test_detects_the_one_face(canvas):
-    (l, t, r, b), score = detect_face(canvas)
+    (left, t, r, b), score = detect_face(canvas)
     fx0, fy0, fx1, fy1 = FACE_REGION
     # the box overlaps the face region by more than 60 % of its own area
-    ix = max(0, min(r, fx1) - max(l, fx0))
+    ix = max(0, min(r, fx1) - max(left, fx0))
     iy = max(0, min(b, fy1) - max(t, fy0))
-    assert ix * iy > 0.6 * (r - l) * (b - t)
+    assert ix * iy > 0.6 * (r - left) * (b - t)
     assert score > 0.5
     # upsample 1 makes dlib report a false second face; the best-scoring box is still the true one
     dets, scores, _ = detector().run(canvas, 1, 0.0)
     assert len(dets) >= 2
     (l1, t1, r1, b1), _ = detect_face(canvas, upsample=1)
-    assert abs(l1 - l) < 15 and abs(t1 - t) < 15
+    assert abs(l1 - left) < 15 and abs(t1 - t) < 15
     # and a score threshold removes the false one
     assert len(detector().run(canvas, 1, 0.5)[0]) == 1
 
@@ -183,12 +183,12 @@ def test_synthetic_faces_found_where_generated(synth_rows):
     errors = []
     for i, row in samples.iterrows():
         onset = read_clip(row)[0]
-        (l, t, r, b), _ = detect_face(onset)
+        (left, t, r, b), _ = detect_face(onset)
         gt = gt_landmarks(row, truth[i])
         inner = gt[17:68]  # brows, eyes, nose, mouth: inside the detector's box
-        assert ((inner[:, 0] >= l - 3) & (inner[:, 0] <= r + 3) & (inner[:, 1] >= t - 3)
-                & (inner[:, 1] <= b + 3)).all(), (row["clip"], (l, t, r, b))
-        err = np.linalg.norm(detect_landmarks(onset, (l, t, r, b)) - gt, axis=1)
+        assert ((inner[:, 0] >= left - 3) & (inner[:, 0] <= r + 3) & (inner[:, 1] >= t - 3)
+                & (inner[:, 1] <= b + 3)).all(), (row["clip"], (left, t, r, b))
+        err = np.linalg.norm(detect_landmarks(onset, (left, t, r, b)) - gt, axis=1)
         errors.append(err)
         assert np.median(err) < 3 and err.max() < 10, (row["clip"], np.median(err), err.max())
     assert np.median(np.concatenate(errors)) < 2

@@ -84,7 +84,7 @@ def test_c3d_model_a_matches_table_2():
     with torch.no_grad():
         after1 = m.body[:5](x)
     assert after1.shape == (1, 16, 12, 42, 42)                              # Table 2: 12 × 42 × 42 × 16
-    assert [l.out_features for l in m.head if isinstance(l, torch.nn.Linear)] == [128, 3]
+    assert [lin.out_features for lin in m.head if isinstance(lin, torch.nn.Linear)] == [128, 3]
 
 
 def test_c3d_split_model_b_and_c_shapes():
@@ -104,10 +104,10 @@ def test_c3d_he_normal_init_and_batchnorm_are_keras():
     assert w.abs().max().item() <= 2 * std / 0.8796 + 1e-7                  # cut at 2 sd of the widened normal
     assert w.abs().max().item() > 2 * std                                   # (a plain cut at 2σ is narrower)
     assert (m.head[1].bias == 0).all()
-    bns = [l for l in m.body if isinstance(l, torch.nn.BatchNorm3d)]
+    bns = [layer for layer in m.body if isinstance(layer, torch.nn.BatchNorm3d)]
     assert len(bns) == 2 and all(b.momentum == 0.01 and b.eps == 1e-3 for b in bns)   # Keras 0.99, 1e-3
     t = build("c3d_model_c", profile="default", batchnorm="torch")
-    assert {(l.momentum, l.eps) for l in t.body if isinstance(l, torch.nn.BatchNorm3d)} == {(0.1, 1e-5)}
+    assert {(bn.momentum, bn.eps) for bn in t.body if isinstance(bn, torch.nn.BatchNorm3d)} == {(0.1, 1e-5)}
     with pytest.raises(ConfigError, match="batchnorm"):
         build("c3d_split", profile="default", batchnorm="tf")
 

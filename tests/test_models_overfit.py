@@ -79,5 +79,5 @@ def test_default_profile_overfits_a_handful_of_clips(name):
         runs[seed] = memorise(name, seed)
         if sum(r[0] is not None for r in runs.values()) >= AGREE:
             return
-    assert False, f"{name}: (steps, first loss, last eval loss) per seed {runs}: fewer than {AGREE} of " \
-                  f"{len(SEEDS)} seeds memorised 4 clips within {BUDGET} steps"
+    raise AssertionError(f"{name}: (steps, first loss, last eval loss) per seed {runs}: fewer than {AGREE} of "
+                         f"{len(SEEDS)} seeds memorised 4 clips within {BUDGET} steps")

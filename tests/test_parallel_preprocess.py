@@ -190,7 +190,7 @@ def test_workers_keep_to_their_share_of_the_cores():
     out = dict(parallel.stream(thread_counts, range(4), n_jobs=2))
     assert sorted(out) == [0, 1, 2, 3]
     assert os.getpid() not in {r[0] for r in out.values()}
-    for pid, torch_threads, cv_threads, pools in out.values():
+    for _, torch_threads, cv_threads, pools in out.values():
         assert torch_threads == share and cv_threads == share
         assert pools and all(n == share for n in pools.values()), pools
 

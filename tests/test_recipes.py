@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from melib import datasets, labels, models, params, recipes, synth
+from melib import datasets, labels, params, recipes, synth
 from melib.errors import ConfigError
 from melib.experiments import chapters, recipe_checks
 from melib.models._registry import entry

@@ -159,7 +159,9 @@ def test_every_record_carries_a_checksum_and_the_package_versions(tmp_path):
     assert raw["checksum"].startswith("sha256:")
     packages = records.provenance()["packages"]
     assert set(packages) >= {"torch", "numpy", "scipy", "opencv", "scikit-image", "scikit-learn", "pandas", "dlib"}
-    import numpy, sklearn, torch
+    import numpy
+    import sklearn
+    import torch
     assert (packages["numpy"], packages["scikit-learn"]) == (numpy.__version__, sklearn.__version__)
     assert packages["torch"].split("+")[0] == torch.__version__.split("+")[0]
     assert raw["packages"] == packages

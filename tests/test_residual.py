@@ -124,7 +124,7 @@ def test_tile_boxes_overlap_by_alpha_and_cover():
     assert len(boxes) == 9
     xs = sorted({(b[1], b[3]) for b in boxes})
     assert xs[0][0] == 0 and xs[-1][1] == 320
-    for (a0, a1), (b0, b1) in zip(xs, xs[1:]):
+    for (a0, a1), (b0, _) in zip(xs, xs[1:]):
         overlap = (a1 - b0) / (a1 - a0)
         assert abs(overlap - 0.3) < 0.01
     assert tile_boxes(160, 1) == [(0, 0, 160, 160)]

@@ -187,7 +187,8 @@ def test_deterministic_for_a_seed(tmp_path):
     b = files_of(synth.generate(tmp_path / "b", "smic", seed=5, n_jobs=2, progress=False, **TINY))
     assert a == b  # every byte, ground truth included, whatever the number of threads
     c = files_of(synth.generate(tmp_path / "c", "smic", seed=6, progress=False, **TINY))
-    frames = lambda d: [v for k, v in d.items() if k.endswith(".bmp")]
+    def frames(d):
+        return [v for k, v in d.items() if k.endswith(".bmp")]
     assert frames(a) != frames(c)
 
 

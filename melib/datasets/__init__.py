@@ -8,7 +8,7 @@ say which releases are present and what was fixed or excluded (``melib data chec
 Registry: every module of this package whose name does not start with ``_`` and that defines ``load`` is a
 release loader, named by its ``DATASET`` (else after the module; ``fourdme.py`` is ``4dme``, a name no module
 can have) (:data:`LOADERS`, in name order); its manifest is
-``data_manifests/<name>.yaml`` (``display:`` gives the name people write, :func:`display_name`). A new
+``melib/manifests/<name>.yaml`` (``display:`` gives the name people write, :func:`display_name`). A new
 dataset is one loader module and one manifest.
 """
 from __future__ import annotations
@@ -45,7 +45,7 @@ def _discover() -> dict:
 LOADERS = _discover()
 SYNTH_PARTS = ("casme2", "samm", "smic", "casme3a", "casme3c", "4dme", "mmew")  # the layouts melib.synth writes
 NAMES = (*LOADERS, "synth")
-MANIFESTS = Path(__file__).resolve().parents[2] / "data_manifests"
+MANIFESTS = config.MANIFESTS
 SYNTH_MARKER = "synth_params.json"  # what melib.synth writes in a synthetic set's root and in each layout
 
 __all__ = ["load", "read_clip", "check", "check_report", "failed", "manifest", "fingerprint", "frame_number",
@@ -59,7 +59,7 @@ def order(names) -> list[str]:
     return known + sorted(names - set(LOADERS) - {"synth"}) + (["synth"] if "synth" in names else [])
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def display_name(name: str) -> str:
     """The name people write for dataset ``name`` (its manifest's ``display``; else ``name`` itself)."""
     path = MANIFESTS / f"{name}.yaml"
@@ -201,7 +201,7 @@ def read_clip(row, gray: bool = False) -> np.ndarray:
 # --- manifests and the data check -----------------------------------------------------------------
 
 def manifest(name: str) -> dict:
-    """The data manifest of release ``name`` (``data_manifests/<name>.yaml``)."""
+    """The data manifest of release ``name`` (``melib/manifests/<name>.yaml``)."""
     path = MANIFESTS / f"{name}.yaml"
     if not path.exists():
         raise DataError(path, f"the data manifest of {name}", "no such file")
@@ -275,7 +275,7 @@ def check_report(names=None, table: pd.DataFrame | None = None) -> str:
     for _, r in table.iterrows():
         if r["status"] == "not configured":
             lines.append(f"{r['dataset']}: not configured; set MELIB_DATA_{r['dataset'].upper()} or add it to "
-                         f"melib.yaml (see data_manifests/{r['dataset']}.yaml for where to request it)")
+                         f"melib.yaml (see melib/manifests/{r['dataset']}.yaml for where to request it)")
         elif r["status"] in ("missing", "not generated"):
             hint = " (write it with `melib data synth`)" if r["dataset"] == "synth" else ""
             lines.append(f"{r['dataset']}: {r['root']} does not exist{hint}")

@@ -23,7 +23,7 @@ def _naming(path: Path, names: list[str]):
     by_norm = {_norm(n): n for n in names}
     for want in ("namingrule1", "namingrule2"):
         if want not in by_norm:
-            raise DataError(path, f"sheets 'naming rule1' and 'naming rule2'", ", ".join(names))
+            raise DataError(path, "sheets 'naming rule1' and 'naming rule2'", ", ".join(names))
     subjects = {}
     for r in read_raw_sheet(path, by_norm["namingrule1"]).itertuples(index=False):
         if len(r) >= 3 and to_int(r[2]) is not None:

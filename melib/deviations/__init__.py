@@ -44,7 +44,7 @@ def _key(paper: str) -> str:
     return key
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _read(key: str) -> tuple:
     path = HERE / f"{key}.yaml"
     doc = yaml.safe_load(path.read_text(encoding="utf-8"))

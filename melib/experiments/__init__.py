@@ -19,7 +19,7 @@ from .contract import Chapter, TrainingSpec, clip_steps
 __all__ = ["Chapter", "TrainingSpec", "chapters", "chapter", "clip_steps"]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def chapters() -> tuple[Chapter, ...]:
     """Every chapter's contract, in notebook order."""
     found = []

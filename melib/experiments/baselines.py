@@ -22,8 +22,8 @@ Eq. 11) and pooled under LOSO.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 import pandas as pd
 

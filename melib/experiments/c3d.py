@@ -35,7 +35,7 @@ Choices (C3D is silent; listed in the book's deviation page):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import pandas as pd
@@ -102,7 +102,7 @@ def _window_kwargs(p, number: int) -> dict:
     return {"frames": c3d_window(SCENARIOS[number][0])}
 
 
-@lru_cache(maxsize=None)
+@cache
 def _builds(model: str, profile: str, frames: int | None) -> bool:
     try:
         models.build(model, profile, **({} if frames is None else {"frames": frames}))

@@ -30,8 +30,9 @@ Each chapter module of :mod:`melib.experiments` ends with ``CHAPTER = Chapter(..
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import pandas as pd
 

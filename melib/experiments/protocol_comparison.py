@@ -32,8 +32,8 @@ are possible; ``scheme`` may name another); holdout test share 0.2, not stratifi
 """
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np

@@ -29,6 +29,7 @@ from ._registry import SpecModule, register
 
 N_SUB = 10                                                  # CropNet section 3.2.2: 10 sub-images
 Z_DIM = 24                                                  # CropNet section 3.2.4: z_i ∈ ℝ²⁴
+POS_STD = math.sqrt(0.2)                                    # CropNet Eq. 8: p_i ~ N(0, 0.2), 0.2 the variance
 INPUT_SPEC = {"cgpo": (N_SUB, 3, 160, 160)}                 # CropNet section 3.2.2
 PAPER_PARAMS = 7.6e6                                        # CropNet section 3.2.1: "approximately 7.6M"
 
@@ -121,7 +122,7 @@ class CropNet(SpecModule):
     """CropNet: shared extractor, one head per CGPO sub-image, position embeddings (Eq. 8), concat, FC K."""
 
     def __init__(self, n_classes=3, size=160, width=1.3, head_channels=96, cgpo=True, whole_size=None,
-                 in_channels=3, dropout=0.2, pos_std=math.sqrt(0.2)):
+                 in_channels=3, dropout=0.2, pos_std=POS_STD):
         super().__init__()
         self.cgpo = cgpo
         n = N_SUB if cgpo else 1

@@ -25,7 +25,7 @@ gentler init (σ = 0.05); 4 classes in both.
 """
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 import torch

@@ -26,7 +26,7 @@ Profiles: ``paper`` (sizes above, 16 frames, 3 MEGC2019 classes); ``default`` â€
 """
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch

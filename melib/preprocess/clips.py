@@ -4,7 +4,8 @@ by a pool of worker processes (:func:`melib.parallel.stream`)."""
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pandas as pd
 from tqdm.auto import tqdm

@@ -15,7 +15,8 @@ import importlib
 import importlib.util
 import inspect
 import types
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 _ALWAYS = "melib"
 _IMMUTABLE = (type(None), bool, int, float, complex, str, bytes)

@@ -1,7 +1,7 @@
 """Figures of the preprocessing steps; each function takes arrays and returns a matplotlib Figure."""
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import matplotlib
 import matplotlib.pyplot as plt

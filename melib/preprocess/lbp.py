@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -101,7 +101,7 @@ def _stack_bits(S: np.ndarray, rows: tuple[int, int], cols: tuple[int, int], poi
     return bits
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _uniform_table(points: int) -> np.ndarray:
     """Uniform code of every 'default' code: its number of ones if it has at most two 0/1 changes along
     p = 0 .. P-1 (skimage counts P - 1 neighbouring pairs), else P + 1."""

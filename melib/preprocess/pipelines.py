@@ -27,7 +27,7 @@ Conventions shared by every pipeline (choices; the book lists them as deviations
 """
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import cv2
 import numpy as np

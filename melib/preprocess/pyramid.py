@@ -15,7 +15,7 @@ position embeddings (3.2.4). Choices where it is silent (the book lists them as 
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import cv2
 import numpy as np

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Callable, Mapping
 
 import numpy as np
 import pandas as pd

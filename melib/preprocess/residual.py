@@ -7,7 +7,7 @@ colour arrays. The paper crops the face with dlib landmarks before step 5 (3.1.1
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

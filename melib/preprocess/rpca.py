@@ -36,8 +36,8 @@ from __future__ import annotations
 import contextlib
 import math
 import warnings
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Sequence
 
 import numpy as np
 import torch

@@ -82,7 +82,7 @@ RELEASES = {
     "smic": {"width": 640, "height": 480, "face_width": 190, "fps": 100, "frames": (20, 50),
              "subjects": 16, "clips": 164},
     # The releases read by name only (melib's papers use none of them). Frame rate, subjects and clips from their
-    # manifests (data_manifests/<name>.yaml); frame size from the releases' papers as they are usually cited
+    # manifests (melib/manifests/<name>.yaml); frame size from the releases' papers as they are usually cited
     # (CAS(ME)³ 1280x720, 4DME's grey frontal camera 640x480, MMEW 1920x1080), unconfirmed here; face widths and
     # clip lengths (0.3-1 s) are choices.
     "casme3a": {"width": 1280, "height": 720, "face_width": 300, "fps": 30, "frames": (10, 30),

@@ -58,7 +58,7 @@ class Inputs:
             return None
         return sum(v.numel() * v.element_size() for v in self._tensors())
 
-    def to(self, device) -> "Inputs":
+    def to(self, device) -> Inputs:
         """The same inputs on ``device`` (a Dataset stays as it is)."""
         if self.kind == "dataset":
             return self
