@@ -29,7 +29,8 @@ Conventions every notebook follows (``notebooks/NN_name.ipynb``, NN the chapter 
    goes into melib with a test. Training goes through the chapter's ``run`` (cached run records),
    preprocessing through cached steps, so a re-run is fast.
 4. Frames of real (licensed) clips are shown only when ``show_real_frames=True`` (``melib.frames``).
-5. Notebooks are committed without outputs (``jupyter nbconvert --clear-output``); executed copies live in
+5. Notebooks are committed without outputs, except the cells nbval compares (tagged ``nbval-check-output``:
+   counts, folds, parameters; stored from a smoke run by ``python -m melib.nbcheck``); executed copies live in
    ``notebooks/executed/`` (git-ignored).
 6. Figures are matplotlib figures shown with ``plt.show()``; images of frames go through
    ``frames.example_frames`` (PNG at native size) or a guarded figure (rule 4).

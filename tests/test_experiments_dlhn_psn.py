@@ -7,7 +7,7 @@ import nbformat
 import numpy as np
 import pytest
 
-from melib import params, report
+from melib import nbcheck, params, report
 from melib.experiments import common, dlhn, psn, views
 from melib.models.dlhn import A_SWEEP
 from melib.preprocess import pipelines
@@ -217,5 +217,5 @@ def test_notebooks_follow_the_conventions(name):
     ns: dict = {}
     exec(code[0].source, ns)
     assert set(params.PARAMETERS) | {"show_real_frames"} <= set(ns) and ns["profile"] == "smoke"
-    assert all(not c.get("outputs") and c.get("execution_count") is None for c in code)
+    assert all(not c.get("outputs") and c.get("execution_count") is None for c in code if not nbcheck.is_checked(c))
     assert not any("def " in c.source or "class " in c.source for c in code)
