@@ -34,10 +34,10 @@ plan: $(STAMP)
 
 # Both cores (pytest-xdist; tests/conftest.py says how the work is shared out). nbval-lax: every cell of every
 # notebook runs on the smoke profile without error, and the cells marked # NBVAL_CHECK_OUTPUT show what they
-# stored (deterministic counts, folds, parameters).
+# stored (deterministic counts, folds, parameters; `python -m melib.nbcheck notebooks/NN.ipynb` re-stores them).
 test: $(STAMP) chromium
-	$(BIN)/python -m pytest -n 2 --dist loadscope --no-loadscope-reorder tests --nbval-lax notebooks \
-	  --ignore=notebooks/executed
+	$(BIN)/python -m pytest -n 2 --dist loadscope --no-loadscope-reorder tests --nbval-lax \
+	  --nbval-sanitize-with notebooks/nbval_sanitize.cfg notebooks --ignore=notebooks/executed
 
 # The book tests look at the built HTML in Debian's headless Chromium.
 chromium:
