@@ -19,7 +19,7 @@ from ..errors import ConfigError
 from .cache import cached
 from .face import DEFAULT_MARGIN, face_track
 from .flow import METHODS, onset_apex_flow
-from .pipelines import _minmax, _path, _resize
+from .pipelines import _minmax, _path, _resize, enough_frames
 from .registry import register
 from .temporal import apex_position, middle_frame
 
@@ -52,6 +52,7 @@ def flow_inputs(row, channels: int = 3, size: int = FLOW_SIZE, face_size: int = 
         raise ConfigError(f"channels must be 1, 2 or 3 of {CHANNELS}, not {channels!r}")
     if method not in METHODS:
         raise ConfigError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
+    enough_frames(row, "STSTNet / OFF-ApexNet")
     clip = face_track(row, size=(face_size, face_size), margin=margin, gray=True)["frames"]
     uvs = onset_apex_flow(clip, 0, flow_apex(row, len(clip)), method, path=_path(row))[..., :channels]
     image = _resize(_minmax(uvs).astype(np.float32), (size, size), channels_last=True)
