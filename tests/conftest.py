@@ -1,13 +1,7 @@
 """Shared fixtures."""
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
-
-# tests/test_lbp.py and test_rpca.py load benches as modules; the benches import their shared benches/_common.py
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benches"))
 
 # A small synthetic set: 3 subjects per layout, 7 clips each (CASME II and SAMM: every class I-VII once per
 # subject; SMIC: positive, surprise and negative in turn), 12-16 frames of 256x192. Seconds to build.

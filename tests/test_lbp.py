@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 import warnings
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from skimage.feature import local_binary_pattern
 from melib.errors import DataError
 from melib.preprocess.lbp import lbp_image, lbp_sip, lbp_top, n_bins
 
+sys.path.insert(0, str(Path(__file__).parents[1] / "benches"))  # the bench imports benches/_common.py
 _spec = importlib.util.spec_from_file_location("bench_lbp", Path(__file__).parents[1] / "benches" / "bench_lbp.py")
 bench = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(bench)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,7 @@ import torch
 from melib.errors import DataError
 from melib.preprocess.rpca import RPCAConvergenceWarning, retain, rpca, rpca_clips, rpca_frames
 
+sys.path.insert(0, str(Path(__file__).parents[1] / "benches"))  # the bench imports benches/_common.py
 _spec = importlib.util.spec_from_file_location("bench_rpca", Path(__file__).parents[1] / "benches" / "bench_rpca.py")
 bench = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(bench)
