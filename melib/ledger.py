@@ -6,7 +6,7 @@ numbers it measured (a dict), ``code(params)`` the code it reaches by name (the 
 registry builds, which the code hash cannot follow), ``units()`` its sweep, ``plan(params)`` its trainings
 (clip-steps, the cheap cost estimate; nothing is trained). :func:`run` runs one unit (one parameter set:
 measurement, parameters, seed, amplitude, folds) and writes one record to ``melib/data/ledger/<name>.jsonl``,
-replacing that unit's earlier one:
+replacing that unit's earlier one on the same device (records of other CPU kinds stay beside it):
 
 - the measurement and its parameters, the result, the exact command that regenerates it (:func:`command`);
 - the commit of a clean tree: a tree with changes (outside the ledger's own files) is refused, before and after
@@ -270,12 +270,35 @@ def _write(path: Path, recs: list[dict]) -> None:
     os.replace(tmp, path)
 
 
+def supersedes(rec: dict, old: dict) -> bool:
+    """Whether ``rec`` replaces ``old``: the same unit measured on the same device, or an old record of the unit
+    that names no code (kept from before the ledger, or written from a changed tree)."""
+    return old["key"] == rec["key"] and (old.get("device") == rec.get("device") or old.get("tree") != "clean")
+
+
+@contextlib.contextmanager
+def _locked(path: Path):
+    """Hold an exclusive lock on ``path``'s measurement while its records are read and rewritten, so that
+    runs of one measurement side by side (each its own units) keep every record."""
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(f".{path.stem}.lock"), "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def store(rec: dict, root: str | Path | None = None) -> Path:
-    """Add ``rec`` to its measurement's records, replacing the record of the same unit (atomic)."""
+    """Add ``rec`` to its measurement's records, replacing those it :func:`supersedes` (atomic; the records of
+    the same unit on another device stay)."""
     name = rec["measurement"]
     path = path_of(name, root)
-    recs = [r for r in records(name, root) if r["key"] != rec["key"]] + [rec]
-    _write(path, sorted(recs, key=lambda r: r["key"]))
+    with _locked(path):
+        recs = [r for r in records(name, root) if not supersedes(rec, r)] + [rec]
+        _write(path, sorted(recs, key=lambda r: (r["key"], str(r.get("device")))))
     return path
 
 
@@ -372,8 +395,9 @@ def run(name: str, params: Mapping | None = None, *, root: str | Path | None = N
     if changed and not allow_dirty:
         clean_commit()
     ch = code_hash(m, p)
+    dev = device_name(p.get("device", device))
     if not force:
-        old = [r for r in records(name, root) if r["key"] == key(p)]
+        old = [r for r in records(name, root) if r["key"] == key(p) and r.get("device") == dev]
         if old and state(old[0], ch) == "current":
             return old[0]
     t0 = time.perf_counter()
@@ -388,7 +412,7 @@ def run(name: str, params: Mapping | None = None, *, root: str | Path | None = N
                           f"{len(changed_after)} changed paths): nothing stored; run it again on a clean tree")
     rec = {"measurement": name, "params": p, "key": key(p), "result": json.loads(json.dumps(result)),
            "command": command(name, p), "commit": commit, "tree": "clean" if not changed else "dirty (test)",
-           "code_hash": ch, "data_hash": dh, "machine": machine(), "device": device_name(p.get("device", device)),
+           "code_hash": ch, "data_hash": dh, "machine": machine(), "device": dev,
            "versions": versions(), "seeds": m.seeds(p), "wall_s": round(wall, 1),
            "date": datetime.date.today().isoformat(), "ledger": FORMAT}
     store(rec, root)

@@ -1,7 +1,7 @@
 """melib's registered measurements (``melib.ledger``): the stored numbers the book, the README, the deviations
 and the tests state.
 
-- ``known_answer_seeds``: a paper model's known-answer run under one study seed
+- ``known_answer_seeds``: a paper model's (or a composite standard's) known-answer run under one study seed
   (``melib.experiments.known_answer.seed_run``; view ``melib/data/known_answer_seeds.csv``).
 - ``recipe_checks``: a paper's recipe at its data scale on the known answer
   (``melib.experiments.recipe_checks.check``; view
@@ -65,12 +65,13 @@ def _seed_plan(p: dict) -> list[TrainingSpec]:
 ledger.register(ledger.Measurement(
     name="known_answer_seeds", fn=ka.seed_run, data=_ka_set,
     defaults={"method": "psn", "amplitude": 3.0, "seed": 0},
-    units=lambda: [{"method": m, "amplitude": a, "seed": s} for s in SEED_SWEEP for m in ka.PAPER_MODELS
-                   for a in (3.0, 0.0)] + _recorded("known_answer_seeds"),
+    units=lambda: [{"method": m, "amplitude": a, "seed": s} for s in SEED_SWEEP
+                   for m in (*ka.PAPER_MODELS, *ka.COMPOSITE_MODELS) for a in (3.0, 0.0)]
+    + _recorded("known_answer_seeds"),
     code=lambda p: model_code(p["method"]), plan=_seed_plan,
     seeds=lambda p: {"study": p["seed"], "synth": 0, "folds": ka.PROTOCOL_PARAMS["seed"]},
     view=ledger.View(ka.SEEDS_FILE, ka.SEED_COLUMNS, ledger.flat,
-                     ("method", "amplitude", "seed")),
+                     ("method", "amplitude", "seed", "device")),
     doc="a paper model's known-answer run (default profile, known-answer settings) under one study seed"))
 
 

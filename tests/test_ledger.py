@@ -205,8 +205,49 @@ def test_the_registered_measurements_name_their_code_and_sweeps():
     assert a == ledger.code_hash(seeds, seeds.params({"method": "psn", "seed": 4}))
     assert {json.dumps(u, sort_keys=True) for u in ledger.units("known_answer_seeds", only={"seed": 0})} == {
         json.dumps(seeds.params({"method": m, "amplitude": amp, "seed": 0}), sort_keys=True)
-        for m in ka.PAPER_MODELS for amp in (3.0, 0.0)}
+        for m in (*ka.PAPER_MODELS, *ka.COMPOSITE_MODELS) for amp in (3.0, 0.0)}
     own = ledger.units("recipe_checks", only={"recipe": "paper"})
     assert {u["paper"] for u in own} == set(recipes.MAIN)
     with pytest.raises(ConfigError, match="no parameter"):
         seeds.params({"epochs": 3})
+
+
+def test_records_of_one_unit_on_two_machines_stay_side_by_side(repo, toy, tmp_path, monkeypatch):
+    """A unit measured on another CPU kind keeps the first kind's record; the same kind replaces its own; a
+    record without code (before the ledger) is replaced by any clean one."""
+    toy(mean_of)
+    root = tmp_path / "ledger"
+    legacy = {"measurement": "toy", "params": {"n": 5, "seed": 0}, "key": ledger.key({"n": 5, "seed": 0}),
+              "result": {"value": 9.0}, "tree": "uncommitted tree (recorded before the ledger)", "device": "CPU old"}
+    ledger.store(legacy, root)
+    monkeypatch.setattr(ledger, "device_name", lambda d: "CPU kind A (2 cores)")
+    a = ledger.run("toy", {"n": 5}, root=root)
+    assert ledger.records("toy", root) == [a]
+    monkeypatch.setattr(ledger, "device_name", lambda d: "CPU kind B (2 cores)")
+    CALLS.clear()
+    ledger.run("toy", {"n": 5}, root=root)
+    assert len(CALLS) == 1, "a record of another CPU kind does not stand for this one"
+    assert sorted(r["device"] for r in ledger.records("toy", root)) == ["CPU kind A (2 cores)", "CPU kind B (2 cores)"]
+    ledger.run("toy", {"n": 5}, root=root, force=True)
+    assert len(ledger.records("toy", root)) == 2 and len(CALLS) == 2
+    assert [r["device"] for r in ledger.records("toy", root)].count("CPU kind B (2 cores)") == 1
+
+
+def _store_many(root: str, start: int) -> None:
+    for i in range(start, start + 40):
+        ledger.store({"measurement": "toy", "params": {"n": i}, "key": str(i), "result": {}, "tree": "clean",
+                      "device": "d"}, root)
+
+
+def test_stores_side_by_side_keep_every_record(tmp_path):
+    """Two processes storing records of one measurement at once (the lock): none is lost."""
+    import multiprocessing as mp
+
+    root = str(tmp_path / "ledger")
+    ps = [mp.get_context("fork").Process(target=_store_many, args=(root, s)) for s in (0, 1000)]
+    for p in ps:
+        p.start()
+    for p in ps:
+        p.join()
+    assert all(p.exitcode == 0 for p in ps)
+    assert len(ledger.records("toy", root)) == 80
