@@ -8,9 +8,12 @@ margin over that band's upper end; the band's width follows from the number of c
 sd is about 0.055).
 
 The sets (``known_answer.KA_SYNTH``, the book's known-answer chapter's too): 5 subjects per layout, 7 clips
-each, 12-16 frames of 256x192 (105 clips, about 94 with a MEGC2019 label), seed 0. The engine-level tests take
-about a minute and a half; the paper models' (``slow``) minutes each on a 2-core machine, LocalRegions three
-seeds at each amplitude.
+each, 12-16 frames of 256x192 (105 clips, 95 with a MEGC2019 label), seed 0. The engine-level tests run here.
+The paper models' and the composite standards' known answers (minutes each, three seeds) are measurements: the
+ledger's ``known_answer_seeds`` records (``python -m melib.ledger run known_answer_seeds``). This file checks
+that every one of them is current for the code here, that each model learns by rule (``melib.verdicts``) at
+amplitude 3 and does not leak at 0 on every CPU kind recorded, and re-runs the cheapest unit, which must
+reproduce its record.
 """
 from __future__ import annotations
 
@@ -21,21 +24,18 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
-from melib import train
+from melib import ledger, train
 from melib.experiments import known_answer as ka
 from melib.experiments.common import labelled
 from melib.preprocess import pipelines
+from melib.verdicts import MARGIN, verdict_of
 
 KA_SET = ka.KA_SYNTH  # the book's known-answer chapter (default profile) sweeps the same set
 CHANCE = 1 / 3
 NEAR = 0.15  # |UAR - 1/3| at amplitude 0; about 2.7 null sd at ~94 clips
 # UAR at amplitude 3 must clear its own null band's upper end by this much (no fixed floor: the UAR of one run
-# moves between CPU kinds while the margin holds). The seed spreads behind it are ledger records
-# (`python -m melib.ledger list`: known_answer_seeds; view melib/data/known_answer_seeds.csv).
-ABOVE_MARGIN = 0.05
-# LocalRegions learns less surely than the others (its seed records at amplitude 3 come within 0.05 of the band's
-# top): its test asks the margin, and the amplitude-0 check, of the mean over these seeds.
-MEAN_OVER_SEEDS = {"localregions": (0, 1, 2)}
+# moves between CPU kinds while the margin holds); the verdict rule's margin over seeds.
+ABOVE_MARGIN = MARGIN
 
 
 @pytest.fixture(scope="module")
@@ -130,58 +130,79 @@ def test_within_subject_null_is_the_exact_one():
     assert abs(within.mean() - CHANCE) > 0.05  # "chance" is not 1/3 when the class mix follows the layout
 
 
-# ---- each paper's main model -----------------------------------------------------------------------------
+# ---- the paper models and the composite standards: ledger records ----------------------------------------
 
-# The known-answer settings (epochs, class weights, inputs, trainer changes per model) are melib's own
-# (``known_answer.settings``: TRAINING, INPUTS, CONFIG), so the book's known-answer chapter runs what this tests;
-# each is a deviation of melib/deviations/<paper>.yaml (topic known_answer), and its runs under seeds 0-2 are
-# ledger records (known_answer_seeds).
+# Their known-answer settings (epochs, class weights, inputs, trainer changes per model) are melib's own
+# (``known_answer.settings``: TRAINING, INPUTS, CONFIG), so the book's known-answer chapter runs what is recorded;
+# each is a deviation of melib/deviations/<paper>.yaml.
+MEASURED = (*ka.PAPER_MODELS, *ka.COMPOSITE_MODELS)
+CHEAP = {"method": "c3d_model_a", "seed": 0}  # the unit the suite re-runs (at both amplitudes): about 40 s each
+REGENERATE = "python -m melib.ledger run known_answer_seeds"
+
+
+@pytest.fixture(scope="module")
+def seed_records():
+    """The known-answer records, each with its state against the code here (``ledger.table``)."""
+    return ledger.table("known_answer_seeds")
+
+
+def test_every_known_answer_record_is_current(seed_records):
+    """Every unit of the sweep (each model x amplitude x seed) has a record made by the code here; a change to the
+    code a unit runs makes its records stale, and this test fails until they are measured again."""
+    d = seed_records
+    have = set(d.loc[d["state"] == "current", ["method", "amplitude", "seed"]].itertuples(index=False, name=None))
+    want = {(u["method"], u["amplitude"], u["seed"]) for u in ledger.units("known_answer_seeds")}
+    missing = sorted(want - have)
+    assert not missing, (f"{len(missing)} of {len(want)} known-answer units have no current record, e.g. "
+                         f"{missing[:4]}; states {d['state'].value_counts().to_dict()}. Measure them on a clean "
+                         f"tree: {REGENERATE} (resumable)")
+
+
+@pytest.mark.parametrize("method", MEASURED)
+def test_each_model_learns_the_planted_motion_and_does_not_leak(seed_records, method):
+    """On every CPU kind with current records: "learns" by rule at amplitude 3 (3 seeds, each above its 99 % null
+    band, their mean ``MARGIN`` above the highest top); at 0 the mean over the seeds inside the bands' mean and
+    within ``NEAR`` of 1/3 (a leak lifts every seed). The book's verdict asks more at 0 (every seed inside its
+    band; one seed of 21 runs outside a 99 % band is no rarity) and says "undecided" where one is not."""
+    d = seed_records[(seed_records["method"] == method) & (seed_records["state"] == "current")]
+    assert len(d), f"{method}: no current known-answer record ({REGENERATE} --only method={method})"
+    for device, t in d.groupby("device"):
+        assert all(t["n_clips"] == 95), t
+        top = verdict_of(t[t["amplitude"] == 3.0])
+        assert top.word == "learns", f"{method} on {device}, amplitude 3: {top.text()}"
+        zero = t[t["amplitude"] == 0.0]
+        assert len(zero) >= 3, f"{method} on {device}: {len(zero)} seeds at amplitude 0"
+        uar, lo, hi = zero["uar"].mean(), zero["null_low"].mean(), zero["null_high"].mean()
+        assert lo <= uar <= hi and abs(uar - CHANCE) <= NEAR, \
+            f"{method} on {device}, amplitude 0: mean UAR {uar:.3f} over {len(zero)} seeds, mean band [{lo:.3f}, {hi:.3f}]"
 
 
 @pytest.mark.slow
-class PaperModelKnownAnswer:
-    """A paper's main model (default profile with ``known_answer.settings``) at one amplitude: clearly above
-    chance at 3, near chance at 0. One class per model and amplitude, so that test workers share them out."""
-    model: str
+class CheapUnitReproduces:
+    """The cheapest unit re-run here: its known answer holds live, and on the CPU kind of a current record its
+    numbers are the record's (training is deterministic at one thread); on another kind its verdict side is."""
     amplitude: float
 
-    def test_known_answer(self, sets):
-        from melib import params
-
-        p = params.setup("default")
-        kw = ka.settings(p, self.model)
-        assert kw["epochs"] == 30 and kw["class_weights"] == "balanced"
-        seeds = MEAN_OVER_SEEDS.get(self.model, (p.seed,))
-        runs = [ka.evaluate_method(params.setup("default", seed=s), sets[self.amplitude], self.model, **kw)
-                for s in seeds]
+    def test_reproduces_its_record(self, seed_records):
+        m = ledger.measurement("known_answer_seeds")
+        p = m.params({**CHEAP, "amplitude": self.amplitude})
+        samples = m.data(p)
+        recs = [r for r in ledger.records("known_answer_seeds") if r["key"] == ledger.key(p)
+                and ledger.state(r, ledger.code_hash(m, p)) == "current"]
+        assert recs, f"no current record of {ledger.key(p)}: {REGENERATE}"
+        assert all(r["data_hash"] == ledger.data_hash(samples) for r in recs), "the clips differ from the records'"
+        got = m.fn(samples, **p)
+        what = f"{p['method']} seed {p['seed']}, amplitude {self.amplitude:g}, group_kfold"
         if self.amplitude:
-            assert_above_chance(runs, f"{self.model}, group_kfold")
+            assert got["uar"] >= got["null_high"] + ABOVE_MARGIN, f"{what}: {got}"
         else:
-            assert_near_chance(runs, f"{self.model}, group_kfold")
+            assert got["null_low"] <= got["uar"] <= got["null_high"] and abs(got["uar"] - CHANCE) <= NEAR, got
+        here = [r for r in recs if r["device"] == ledger.device_name("cpu")]
+        for r in here:
+            for k in ("uar", "null_low", "null_high", "n_clips", "top_class"):
+                assert got[k] == r["result"][k], f"{what}: {k} {got[k]} here, {r['result'][k]} recorded ({r['date']})"
 
 
-for _model in sorted(ka.PAPER_MODELS, key=lambda m: m != "localregions"):  # its three seeds first
-    for _a in (3.0, 0.0):
-        _name = f"TestKnownAnswer_{_model}_{_a:g}"
-        globals()[_name] = type(_name, (PaperModelKnownAnswer,), {"model": _model, "amplitude": _a})
-
-
-def test_seed_spreads_leave_room_for_the_margin():
-    """Every paper model's known answer, under each study seed measured (``python -m melib.experiments.known_answer
-    seeds``), is above its own 99 % null band at amplitude 3: the planted motion is learnt whatever the seed,
-    though not always by ``ABOVE_MARGIN`` (see its comment); at amplitude 0 it stays inside the band."""
-    d = pd.read_csv(ka.SEEDS_FILE)
-    top = d[d["amplitude"] == 3.0]
-    assert set(top["method"]) == set(ka.PAPER_MODELS) and top.groupby("method")["seed"].nunique().min() >= 2
-    worst = (top["uar"] - top["null_high"]).groupby(top["method"]).min()
-    assert (worst > 0).all(), worst.to_dict()
-    mean = (top["uar"] - top["null_high"]).groupby(top["method"]).mean()
-    for m, seeds in MEAN_OVER_SEEDS.items():  # the mean the test asks of them holds on the measured seeds
-        assert set(seeds) <= set(top[top["method"] == m]["seed"]) and mean[m] >= ABOVE_MARGIN, (m, mean[m])
-    zero = d[d["amplitude"] == 0.0].assign(inside=lambda t: (t["uar"] >= t["null_low"]) & (t["uar"] <= t["null_high"]))
-    assert set(zero["method"]) == set(ka.PAPER_MODELS)
-    for m, t in zero.groupby("method"):  # at amplitude 0: every seed in its band, or the mean where the test asks it
-        if m in MEAN_OVER_SEEDS:
-            assert t["null_low"].mean() <= t["uar"].mean() <= t["null_high"].mean(), m
-        else:
-            assert t["inside"].all(), t
+for _a in (3.0, 0.0):
+    _name = f"TestCheapUnit_{_a:g}"
+    globals()[_name] = type(_name, (CheapUnitReproduces,), {"amplitude": _a})

@@ -81,7 +81,7 @@ INPUTS = {"c3d_model_a": {"onset_difference": True, "scale": "clip_sd"},
           "cropnet": {"kind": "farneback"}}
 # Trainer changes on top of TRAINING: CropNet memorised its training clips at lr 1e-3, batch 16 (AdamP, from
 # scratch); LocalRegions took 2 optimiser steps an epoch at batch 32; STSTNet's own recipe (Adam 5e-5, batch 256)
-# takes one step an epoch on this set (deviation ststnet-ka-trainer).
+# takes one step an epoch on this set (deviation ststnet-training).
 CONFIG = {"cropnet": {"lr": 1e-2, "batch_size": 8, "weight_decay": 0.05}, "localregions": {"batch_size": 8},
           "ststnet": {"lr": 1e-3, "batch_size": 16}}
 
