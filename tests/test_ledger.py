@@ -251,3 +251,33 @@ def test_stores_side_by_side_keep_every_record(tmp_path):
         p.join()
     assert all(p.exitcode == 0 for p in ps)
     assert len(ledger.records("toy", root)) == 80
+
+
+def test_the_code_hash_does_not_depend_on_where_the_checkout_lies(tmp_path):
+    """The same code in two checkouts (a worktree, CI's clone) hashes alike, though ``__file__`` differs; a
+    change to the code still changes the hash."""
+    import importlib.util
+    import sys
+
+    from melib.preprocess.codehash import code_hash
+
+    def load(folder, body):
+        pkg = tmp_path / folder / "hashpkg"
+        pkg.mkdir(parents=True)
+        (pkg / "__init__.py").write_text("")
+        (pkg / "mod.py").write_text(body)
+        for name in ("hashpkg", "hashpkg.mod"):
+            sys.modules.pop(name, None)
+        sys.path.insert(0, str(tmp_path / folder))
+        try:
+            return importlib.import_module("hashpkg.mod").where
+        finally:
+            sys.path.pop(0)
+            for name in ("hashpkg", "hashpkg.mod"):
+                sys.modules.pop(name, None)
+
+    body = "from pathlib import Path\n\ndef where():\n    return Path(__file__).parent / 'data'\n"
+    a, b = load("a", body), load("b", body)
+    assert a.__globals__["__file__"] != b.__globals__["__file__"]
+    assert code_hash(a) == code_hash(b)
+    assert code_hash(load("c", body.replace("'data'", "'other'"))) != code_hash(a)

@@ -20,6 +20,8 @@ from typing import Any
 
 _ALWAYS = "melib"
 _IMMUTABLE = (type(None), bool, int, float, complex, str, bytes)
+# module attributes that say where the code lies, not what it is: the same commit checked out elsewhere hashes alike
+_LOCATION = frozenset({"__file__", "__cached__", "__path__", "__spec__", "__loader__"})
 
 
 def _scope_of(fn: Callable) -> frozenset[str]:
@@ -135,10 +137,10 @@ class _Walk:
         code = fn.__code__
         names = _names(code)
         glb = fn.__globals__
-        refs = [f"{n}={self.value(glb[n])}" for n in sorted(names)
+        refs = [f"{n}={self.value(glb[n])}" for n in sorted(names - _LOCATION)
                 if n in glb and not isinstance(glb[n], types.ModuleType)]
         for mod in self.modules_named(code, glb):
-            refs += [f"{mod.__name__}.{n}={self.value(getattr(mod, n))}" for n in sorted(names)
+            refs += [f"{mod.__name__}.{n}={self.value(getattr(mod, n))}" for n in sorted(names - _LOCATION)
                      if not isinstance(getattr(mod, n, None), (types.ModuleType, type(None)))]
         defaults = [self.value(d) for d in (fn.__defaults__ or ())]
         defaults += [f"{k}={self.value(d)}" for k, d in sorted((fn.__kwdefaults__ or {}).items())]
