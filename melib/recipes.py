@@ -377,6 +377,15 @@ def overview(root: str | Path | None = None) -> pd.DataFrame:
 OWN = "recipe (the paper's settings where it states them, melib's choices where it is silent)"
 
 
+def _said(r: pd.Series, column: str, text: str) -> str:
+    """``text``, the value of verdict row ``r``'s ``column`` in :func:`panel`, marked as that quantity
+    (``melib.quantities``: the book states it once)."""
+    from .quantities import mark
+
+    return mark("recipe check", {"paper": r["paper"], "recipe": r["recipe"], "top amplitude": f"{r['top']:g}",
+                                 "column": column}, text)
+
+
 def finding(paper_name: str, v: pd.DataFrame) -> str:
     """One sentence from the verdicts ``v``: the verdict by rule on the paper's recipe with its numbers, and
     when it does not learn, the smallest change that learns or rises above its band (or that none measured
@@ -387,7 +396,8 @@ def finding(paper_name: str, v: pd.DataFrame) -> str:
         return f"{paper_name}'s recipe has not been measured at its data scale yet" + \
             (f": {PENDING[paper_name]}." if paper_name in PENDING else ".")
     r = own.iloc[0]
-    verb = {"learns": "learns", "does not learn": "does not learn", "undecided": "is undecided"}[r["verdict"]]
+    word = _said(r, "verdict (by rule)", r["verdict"])
+    verb = word if r["verdict"] != "undecided" else f"is {word}"
     head = f"{paper_name}'s {OWN} {verb}{r['verdict_text'][len(r['verdict']):]}"
     if isinstance(r["collapsed"], str):
         head += f"; at {r['top']:g} px the run is {r['collapsed']}"
@@ -401,8 +411,9 @@ def finding(paper_name: str, v: pd.DataFrame) -> str:
     change = near["recipe"][len("paper + "):]
     how = "learns" if near["verdict"] == "learns" else \
         f"rises above its band on every seed measured ({near['seeds']}; undecided by rule)"
-    return head + f". The smallest change measured that {how} is {change} (UAR {near['uar_top']:.2f} at " \
-                  f"amplitude {near['top']:g}, {_uar(near['uar_0'])} at 0)."
+    return head + f". The smallest change measured that {how} is {change} (UAR " \
+                  f"{_said(near, 'UAR at top', _uar(near['uar_top']))} at amplitude {near['top']:g}, " \
+                  f"{_said(near, 'UAR at 0', _uar(near['uar_0']))} at 0)."
 
 
 def learns(paper_name: str):

@@ -6,8 +6,8 @@ Provenance rules (every number in the book carries one of these, in the table it
 - ``published (<paper> <table>)``: copied from a paper (``melib.published``).
 - ``re-run on real data (<datasets>)``: this study's run of its re-implementation on the licensed releases the
   user supplied; whether it agrees with the paper is the difference column's to say.
-- ``synthetic (melib default set, seed s)``: this study's run on melib's known-answer set. It checks that
-  the code learns what the set plants; it is never a reproduction of a paper's number.
+- ``synthetic (melib default set, seed s)``: this study's run on melib's known-answer set. It checks
+  whether the code learns what the set plants; it is never a reproduction of a paper's number.
 - ``mixed: synthetic and real data (...); not a reproduction``: a run that used both.
 """
 from __future__ import annotations

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from bs4 import BeautifulSoup
 
-from melib import book, display, params, records, study
+from melib import book, display, params, quantities, records, study
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
@@ -249,6 +249,17 @@ def test_a_chapter_shows_its_figures_and_no_errors(smoke_book, tmp_path):
     assert _colourful(shot) > 3 * _colourful(blank), (_colourful(shot), _colourful(blank))
     # the figures are drawn where the page puts them: the lower part of the screenshot is not empty
     assert cv2.cvtColor(shot[1500:], cv2.COLOR_BGR2GRAY).astype(float).var() > 500
+
+
+def test_each_quantity_is_stated_once(smoke_book):
+    """Every recipe check, recipe setting, known-answer seed record and headline the built book states has one
+    value on every page that states it (melib.quantities: tables by their columns, marked numbers in text)."""
+    index, _ = smoke_book
+    found = quantities.read_book(index.parent)
+    counts = quantities.stated(found, ("recipe check", "recipe setting", "known-answer seeds", "headline"))
+    assert all(counts.values()), counts  # the book states each kind, so the check below looks at something
+    bad = quantities.conflicts(found)
+    assert bad.empty, "\n" + quantities.describe(bad)
 
 
 def test_the_error_detector_sees_a_traceback(tmp_path):

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from melib import datasets, labels, params, recipes, synth
+from melib import datasets, labels, params, quantities, recipes, synth
 from melib.errors import ConfigError
 from melib.experiments import chapters, recipe_checks
 from melib.models._registry import entry
@@ -165,7 +165,7 @@ def test_each_model_chapter_opens_with_its_panel(measured):
         if not c.paper:
             continue
         t = c.learns(params.resolve("default"))
-        finding = t.attrs["finding"]
+        finding = quantities.plain(t.attrs["finding"])
         if c.paper in recipes.PENDING:
             assert finding.endswith(recipes.PENDING[c.paper] + ".") and "not been measured" in finding
             assert (t["recipe"] != "paper").all()
