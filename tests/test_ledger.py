@@ -192,7 +192,7 @@ def test_the_stored_ledger_marks_every_pre_ledger_row_and_its_views_are_current(
         m = ledger.measurement(name)
         fresh = ledger.export(name, to=tmp_path / f"{name}.csv")
         assert fresh.read_text() == m.view.path.read_text(), f"{m.view.path} is stale: python -m melib.ledger export"
-    assert {r["params"]["method"] for r in ledger.records("known_answer_seeds")} == set(ka.PAPER_MODELS)
+    assert {r["params"]["method"] for r in ledger.records("known_answer_seeds")} == {*ka.PAPER_MODELS, *ka.COMPOSITE_MODELS}
     assert ledger.path_of("recipe_checks").parent == recipes.CHECKS_FILE.parent / "ledger"
 
 
