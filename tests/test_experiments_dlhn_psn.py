@@ -30,8 +30,9 @@ def dlhn_result(samples):
 @pytest.fixture(scope="module")
 def psn_result(samples):
     p, s = samples
+    # 2 folds (the smoke profile's 3 are dlhn_result's to check): six trainings, none of these tests counts folds
     return psn.run(p, s, ablations=("PSN_spatial", "PSN_tp1", "PSN_swap"), table9=(("alexnet", "concat"),),
-                   retention=(0.3,), epochs=1)
+                   retention=(0.3,), epochs=1, folds=2)
 
 
 # ---- DLHN -------------------------------------------------------------------------------------------------

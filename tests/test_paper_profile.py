@@ -4,7 +4,10 @@ pipelines -- on the tiny smoke set, on the CPU, 1 epoch, 2 folds, each chapter's
 ``plan`` parameter (:data:`PLANS`: the chapter's main model and a few paper-only paths, not its full grid).
 
 Without the cut the paper plans run for hours on a CPU (C3D alone trains 4 models in 8 scenarios, 5 folds,
-100 epochs). Measured on the shared 2-core machine: about 3 minutes for all eleven notebooks.
+100 epochs). A training at a paper's size costs seconds per clip on a CPU, so the chapters whose scheme and
+protocol need no more run on the smoke set's CASME II clips alone (:data:`ONE_RELEASE`, the ``dataset``
+parameter): DLHN and PSN (pnso, stratified 2-fold: 14 clips, at least 2 per class) and LocalRegions
+(localregions5, LOSO over its 2 subjects: 10 clips, 2 per class).
 """
 from __future__ import annotations
 
@@ -33,6 +36,9 @@ PLANS = {
     "40_known_answer": {"methods": ["lbp_top_svm"], "amplitudes": [0.0, 3.0], "synth": TINY},
 }
 
+# Chapters that run on one release of the smoke set (its clips still enough for their scheme and 2 folds).
+ONE_RELEASE = {"10_dlhn": "casme2", "11_psn": "casme2", "14_local_regions": "casme2"}
+
 
 @pytest.fixture(scope="module")
 def smoke_root(home):
@@ -41,6 +47,8 @@ def smoke_root(home):
 
 def _given(name: str, root: Path) -> dict:
     given = {"profile": "paper", "data": str(root), "epochs": 1, "device": "cpu"}
+    if name in ONE_RELEASE:
+        given.update(data=str(root / ONE_RELEASE[name]), dataset=ONE_RELEASE[name])
     if name in PLANS:
         given["plan"] = PLANS[name]
     return study.notebook_parameters(name, given)
