@@ -72,8 +72,15 @@ def memorise(name: str, seed: int) -> tuple[int | None, float, float]:
     return None, first, loss_eval
 
 
-@pytest.mark.parametrize("name", sorted(names()))
-def test_default_profile_overfits_a_handful_of_clips(name):
+class DefaultProfileOverfits:
+    """One class per model, so that test workers share the models out (``tests/conftest.py``)."""
+    name: str
+
+    def test_default_profile_overfits_a_handful_of_clips(self):
+        overfits(self.name)
+
+
+def overfits(name: str) -> None:
     runs = {}
     for seed in SEEDS:
         runs[seed] = memorise(name, seed)
@@ -81,3 +88,7 @@ def test_default_profile_overfits_a_handful_of_clips(name):
             return
     raise AssertionError(f"{name}: (steps, first loss, last eval loss) per seed {runs}: fewer than {AGREE} of "
                          f"{len(SEEDS)} seeds memorised 4 clips within {BUDGET} steps")
+
+
+for _name in sorted(names()):
+    globals()[f"TestOverfits_{_name}"] = type(f"TestOverfits_{_name}", (DefaultProfileOverfits,), {"name": _name})

@@ -63,8 +63,15 @@ def test_every_chapter_has_a_cut_down_plan_that_it_accepts(smoke_root):
             assert c.notebook in PLANS and c.plan(p, params.samples(p)), c.notebook
 
 
-@pytest.mark.parametrize("name", [c.notebook for c in chapters()])
-def test_chapter_runs_under_the_paper_profile(name, smoke_root, tmp_path):
+class ChapterUnderThePaperProfile:
+    """One class per chapter, so that test workers share the notebooks out (``tests/conftest.py``)."""
+    name: str
+
+    def test_chapter_runs_under_the_paper_profile(self, smoke_root, tmp_path):
+        runs_under_the_paper_profile(self.name, smoke_root, tmp_path)
+
+
+def runs_under_the_paper_profile(name: str, smoke_root: Path, tmp_path: Path) -> None:
     given = _given(name, smoke_root)
     out = tmp_path / f"{name}.ipynb"
     pm.execute_notebook(str(ROOT / "notebooks" / f"{name}.ipynb"), str(out), parameters=given,
@@ -78,3 +85,8 @@ def test_chapter_runs_under_the_paper_profile(name, smoke_root, tmp_path):
         rows = records.headlines(params.headline_tag(p))
         rows = rows[rows["paper"] == c.paper]
         assert len(rows) and (rows["n_clips"] > 0).all(), name
+
+
+for _c in chapters():
+    _n = f"TestPaperProfile_{_c.notebook}"
+    globals()[_n] = type(_n, (ChapterUnderThePaperProfile,), {"name": _c.notebook})
