@@ -40,13 +40,13 @@ def casme2_release(synth_small, tmp_path_factory):
 
 
 # pytest-xdist (`make test` runs `-n 2 --dist loadscope --no-loadscope-reorder`): one worker takes a whole file
-# (its module fixtures; a notebook's cells under nbval share one kernel) or a whole test class (the known-answer
-# trainings, minutes each, are one class per model and amplitude). The longest files are collected first, longest
-# first (seconds under `make test` on the shared 2-core machine, after the cuts of issue 21: paper profile about
-# 400, overfit about 420, composite standards 160, notebook parameters 150, benches 100, packaging 60, leak 46).
-_FIRST = ("test_known_answer.py", "test_models_overfit.py", "test_paper_profile.py", "test_composite_standards.py",
-          "test_notebook_parameters.py", "test_book.py", "test_benches.py", "test_packaging.py",
-          "test_protocol_leak.py", "test_experiments_dlhn_psn.py")
+# (its module fixtures; a notebook's cells under nbval share one kernel) or a whole test class (the overfit test's
+# models, the paper-profile chapters, the known-answer re-runs: one class each). The longest files are collected
+# first (seconds of one worker on the shared 2-core machine: overfit about 420 in all, the paper profile about 400,
+# notebook parameters 150, the known answers 130, benches 100, packaging 60, leak 46).
+_FIRST = ("test_models_overfit.py", "test_paper_profile.py", "test_known_answer.py", "test_notebook_parameters.py",
+          "test_book.py", "test_benches.py", "test_packaging.py", "test_protocol_leak.py",
+          "test_experiments_dlhn_psn.py")
 
 
 def pytest_collection_modifyitems(config, items):
