@@ -588,3 +588,19 @@ def test_the_resolved_parameters_read_as_words():
     assert "{}" not in table and "('" not in table and "None" not in table
     assert views._said({}) == "no changes" and views._said(("a", "b")) == "a, b"
     assert views._data_kind("re-run on real data (CASME II)") == "real data"
+
+
+def test_curves_figure_gives_a_regularised_loss_its_own_axis_and_whole_epochs():
+    hist = [{"epoch": e, "train_loss": 400.0 - e, "val_loss": 1.0 + 0.01 * e, "train_acc": 0.4, "val_acc": 0.3}
+            for e in range(1, 4)]
+    fig = report.curves_figure(hist)
+    loss, acc, twin = fig.axes
+    assert twin.get_ylabel() == "validation loss" and loss.get_ylabel() == "training loss"
+    assert max(twin.get_ylim()) < 2 < 300 < max(loss.get_ylim())  # the test loss is not squashed flat
+    assert acc.get_ylabel() == "accuracy"  # same scale: one axis
+    fig.canvas.draw()
+    assert all(float(t).is_integer() for t in loss.get_xticks())
+    plt.close(fig)
+    one = report.curves_figure([{"epoch": 1, "train_loss": 1.0, "val_loss": 1.2}, {"epoch": 2, "train_loss": 0.8}])
+    assert len(one.axes) == 2
+    plt.close(one)
