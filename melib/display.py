@@ -184,6 +184,51 @@ def html_table(frame: pd.DataFrame, show_index: bool) -> str:
             f"<tbody>{rows(body)}</tbody></table>")
 
 
+# What fits the book's text column (about 830 px at a 1400-px window, cells at 0.85 em, about 7 px a character)
+COLUMN_CHARS = 85
+
+
+def min_chars(frame: pd.DataFrame, show_index: bool) -> int:
+    """About how many characters wide ``frame`` is at the least once its text wraps: per column its longest
+    word (a number is one word), plus two for the padding."""
+    def widest(values) -> int:
+        return max((len(w) for v in values for w in (str(v).split() if not _NUMBER.fullmatch(str(v).strip())
+                                                      else [str(v)])), default=1)
+    cols = [widest([" ".join(map(str, c)) if isinstance(c, tuple) else c, *frame.iloc[:, j]])
+            for j, c in enumerate(frame.columns)]
+    idx = [widest([n, *frame.index.get_level_values(i)]) for i, n in enumerate(frame.index.names)] \
+        if show_index else []
+    return sum(w + 2 for w in cols + idx)
+
+
+def fit(frame: pd.DataFrame, show_index: bool) -> tuple[pd.DataFrame, bool, dict]:
+    """``frame`` laid out to fit the text column (:data:`COLUMN_CHARS`) when its wrapped width would not: the
+    columns that hold one value in every row (of several) are said once above it (returned, column -> value),
+    then a table of at most four rows is turned on its side (its rows become columns)."""
+    same = {}
+    if min_chars(frame, show_index) <= COLUMN_CHARS or frame.columns.nlevels > 1:
+        return frame, show_index, same
+    if len(frame) > 1:
+        for c in list(frame.columns):
+            values = set(frame[c])
+            if len(values) == 1 and frame.shape[1] - len(same) > 1:
+                same[str(c)] = next(iter(values))
+        frame = frame.drop(columns=list(same))
+    if min_chars(frame, show_index) > COLUMN_CHARS and len(frame) <= 4:
+        if show_index:  # the rows' labels name the new columns
+            names = [" / ".join(map(str, k)) if isinstance(k, tuple) else str(k) for k in frame.index]
+            side = frame
+        elif frame.shape[1] > 1 and frame.iloc[:, 0].is_unique:  # else the first column's values, if unique
+            names, side = [str(v) for v in frame.iloc[:, 0]], frame.iloc[:, 1:]
+        else:
+            names, side = [f"row {i + 1}" for i in range(len(frame))], frame
+        side = side.T
+        side.columns = names if len(set(names)) == len(names) else [f"row {i + 1}" for i in range(len(names))]
+        side.index.name = None
+        return side, True, same
+    return frame, show_index, same
+
+
 def table_html(stored: dict) -> str:
     """A table kept by :meth:`Table.stored` as the book shows it: its caption, the table (:func:`html_table`)
     without the columns that hold no value in any row, and under it the provenance legend and the names of the
@@ -204,6 +249,9 @@ def table_html(stored: dict) -> str:
     gone = [" ".join(c) for j, c in enumerate(cols) if j not in keep]
     if gone:
         notes.append(f"No value in any row, so not shown: {', '.join(gone)}")
+    frame, show, same = fit(frame, show)
+    if same:
+        notes.insert(0, "Every row: " + "; ".join(f"{k} {v}" for k, v in same.items()))
     cap = f'<p class="melib-caption">{html.escape(stored["caption"])}</p>' if stored.get("caption") else ""
     leg = "".join(f'<p class="melib-legend"><small>{html.escape(n)}</small></p>' for n in notes)
     return (f'{cap}<div class="melib-scroll" style="overflow-x: auto; max-width: 100%">{html_table(frame, show)}'
@@ -267,11 +315,15 @@ class Block:
 def markdown_table(df: pd.DataFrame) -> str:
     """``df`` as a Markdown pipe table, formatted like :func:`table` (its provenance legend below)."""
     t = Table(df)
-    frame = t.frame.reset_index() if t.show_index else t.frame
+    frame, show, same = fit(t.frame, t.show_index)
+    frame = frame.reset_index() if show else frame
+    if show and frame.columns[0] == "index":
+        frame = frame.rename(columns={"index": ""})
     esc = [[escape_placeholders(str(x)).replace("|", "\\|") for x in row] for row in frame.astype(str).to_numpy()]
     cols = [str(c).replace("|", "\\|") for c in frame.columns]
     lines = ["| " + " | ".join(cols) + " |", "|" + " --- |" * len(cols)] + ["| " + " | ".join(r) + " |" for r in esc]
-    return "\n".join(lines) + (f"\n\nProvenance: {t.legend()}" if t.tags else "")
+    said = ("Every row: " + "; ".join(f"{k} {v}" for k, v in same.items()) + "\n\n") if same else ""
+    return said + "\n".join(lines) + (f"\n\nProvenance: {t.legend()}" if t.tags else "")
 
 
 def install(shell=None) -> bool:

@@ -155,7 +155,7 @@ def table_widths(page: Path, profile_dir: Path, window: int = 1400) -> list[dict
     width, the text column's and its header; ``wide``: wider than the column (the reader scrolls sideways)."""
     import json
 
-    copy = page.with_name(f".widths-{page.name}")
+    copy = page.resolve().with_name(f".widths-{page.name}")
     copy.write_text(page.read_text().replace("</body>", _MEASURE + "</body>"))
     try:
         cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -164,7 +164,7 @@ def table_widths(page: Path, profile_dir: Path, window: int = 1400) -> list[dict
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     finally:
         copy.unlink()
-    found = re.search(r'<pre id="melib-widths">(.*?)</pre>', proc.stdout, re.S)
+    found = re.search(r'<pre id="melib-widths"[^>]*>(.*?)</pre>', proc.stdout, re.S)
     assert found, f"no measure from chromium (exit {proc.returncode}): {proc.stderr[-1000:]}"
     return [{**t, "wide": t["width"] > t["column"] + 1} for t in json.loads(html_lib.unescape(found.group(1)))]
 

@@ -604,3 +604,18 @@ def test_curves_figure_gives_a_regularised_loss_its_own_axis_and_whole_epochs():
     one = report.curves_figure([{"epoch": 1, "train_loss": 1.0, "val_loss": 1.2}, {"epoch": 2, "train_loss": 0.8}])
     assert len(one.axes) == 2
     plt.close(one)
+
+
+def test_a_wide_table_says_its_shared_values_once_and_a_short_one_turns_on_its_side():
+    from bs4 import BeautifulSoup
+
+    cols = {"method": ["PSN", "PSN_tp1", "PSN_spatial"], "scheme": ["pnso"] * 3,
+            "protocol": ["stratified_kfold(k=3)"] * 3, "study provenance": [SYNTH] * 3}
+    cols.update({f"recognition-rate-{i}": [0.5, 0.25, 0.125] for i in range(8)})
+    html = display.table(pd.DataFrame(cols))._repr_html_()[0]
+    soup = BeautifulSoup(html, "html.parser")
+    heads = [th.get_text() for th in soup.select("thead th")]
+    assert "scheme" not in heads and "Every row: scheme pnso; protocol stratified_kfold(k=3)" in html
+    assert heads[:3] == ["", "PSN", "PSN_tp1"]  # three rows: turned on its side, the methods as columns
+    narrow = display.table(pd.DataFrame({"method": ["PSN", "C3D"], "scheme": ["pnso"] * 2}))._repr_html_()[0]
+    assert "Every row" not in narrow and "<th scope=\"col\">scheme</th>" in narrow  # what fits stays as it is
