@@ -98,7 +98,7 @@ RERUN_TITLE = book.RERUN
 
 # what did not render: a placeholder swallowed as an HTML tag ("published ( Table N)"), a command flag whose "--"
 # typography made a dash, words of the project's own history
-PLACEHOLDER = re.compile(r"\(\s+(?:Table\b|\))|\(\s*\)")
+PLACEHOLDER = re.compile(r"\(\s+(?:Table\b|\))")  # "f()" in code is no placeholder
 DASH_FLAG = re.compile(r"(?<![\w-])[–—][a-z][\w-]*")
 JARGON = re.compile(r"issue #\d+, item|\bBefore: ")
 
@@ -296,6 +296,7 @@ def test_the_reader_checks_see_what_a_reader_would_stumble_over():
     words = reader_findings("<article><p>published ( Table N), on real data ( ); run <code>–config</code>;"
                             " (issue #12, item 3) Before: x; 0.1–0.2 – fine</p></article>")
     assert (len(words["placeholders"]), words["dash flags"], len(words["jargon"])) == (2, ["–config"], 2)
+    assert reader_findings("<article><p>melib.records.provenance() and f( x)</p></article>")["placeholders"] == []
     found = reader_findings(page)
     assert (found["code shown"], found["NaN/None cells"], found["raw index rows"], found["local paths"],
             found["re-run blocks"], found["figures"]) == (1, 2, 2, 1, 1, ["_images/a.png"])
