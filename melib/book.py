@@ -2,7 +2,8 @@
 colophon, and the build.
 
 :func:`build_book` copies each papermill-executed notebook into ``<book>/executed/`` as :func:`reader_copy`
-lays it out: no code input (``remove-input`` tags; the parameters cells, stored and injected, ``remove-cell``),
+lays it out: its tables laid out again from their data (:func:`melib.display.table_html`), no code input
+(``remove-input`` tags; the parameters cells, stored and injected, ``remove-cell``),
 the chapter's opening box (a :class:`melib.display.Block` of kind "summary") under its title, then one folded
 "Re-run this chapter" block with the exact commands and parameters. It writes
 ``executed/glance.md`` (the results overview's figure, for ``intro.md``) and ``executed/colophon.md`` (package
@@ -15,6 +16,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import shlex
 import subprocess
 import sys
@@ -23,7 +25,7 @@ from pathlib import Path
 import yaml
 
 from .deviations import write_book as write_deviations
-from .display import GLANCE, PARAMETERS, SUMMARY, clean_text
+from .display import GLANCE, PARAMETERS, SUMMARY, TABLE, clean_text, table_html
 from .errors import ConfigError, DataError, MelibError
 from .parallel import cpu_name
 
@@ -134,10 +136,49 @@ def rerun_block(name: str, parameters: dict, resolved: str | None = None) -> str
     return "\n".join(text + [":::"])
 
 
+def _tables(nb) -> int:
+    """Lay out again every table of ``nb`` that kept its data (``melib.display.Table.stored``) with today's
+    :func:`melib.display.table_html`, so that a change of layout needs no re-run; returns how many."""
+    n = 0
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            stored = out.get("metadata", {}).get("text/html", {})
+            if _kind(out, "text/html") == TABLE and isinstance(stored.get("table"), dict):
+                out["data"]["text/html"] = table_html(stored["table"])
+                n += 1
+    return n
+
+
+# In-text names of other pages, linked where a chapter's Markdown says them (:func:`link_chapters`).
+CHAPTER_NAMES = {"the datasets chapter": "00_datasets.ipynb", "the preprocessing chapter": "01_preprocessing.ipynb",
+                 "the baselines chapter": "20_baselines.ipynb", "the protocols chapter": "30_protocols.ipynb",
+                 "the known-answer chapter": "40_known_answer.ipynb",
+                 "the results overview": "50_results_overview.ipynb"}
+DEVIATIONS = {"10_dlhn": "dlhn", "11_psn": "psn", "12_c3d": "c3d", "13_cropnet": "cropnet",
+              "14_local_regions": "local_regions"}
+_SKIP = re.compile(r"(`[^`]*`|\[[^\]]*\]\([^)]*\)|\{[a-z]+\}`[^`]*`)")  # code, links and roles stay as they are
+
+
+def link_chapters(markdown: str, name: str) -> str:
+    """``markdown`` of chapter ``name`` with the names of the other chapters (:data:`CHAPTER_NAMES`, "the
+    known-answer chapter's question" included) and of its deviations page as links, outside code and links."""
+    targets = {k: v for k, v in CHAPTER_NAMES.items() if v != f"{name}.ipynb"}
+    if name in DEVIATIONS:
+        targets["the deviations page"] = f"../deviations/{DEVIATIONS[name]}.md"
+    if not targets:
+        return markdown
+    said = re.compile(r"\b(" + "|".join(re.escape(k) for k in targets) + r")(?:'s)?", re.I)
+
+    def link(m):
+        return f"[{m.group(0)}]({targets[m.group(1).lower()]})"
+    return "".join(part if _SKIP.fullmatch(part) else said.sub(link, part) for part in _SKIP.split(markdown))
+
+
 def reader_copy(nb, name: str):
     """``nb`` (an executed notebook) laid out for reading (see the module docstring); returns it."""
     import nbformat
 
+    _tables(nb)
     summary = _blocks(nb, SUMMARY)
     resolved = _blocks(nb, PARAMETERS)
     params = nb.metadata.get("papermill", {}).get("parameters") or nb.metadata.get("melib", {}).get("parameters") or {}
@@ -157,12 +198,111 @@ def reader_copy(nb, name: str):
         cells[title].source = head
         tail = [nbformat.v4.new_markdown_cell(rest.strip())] if rest.strip() else []
         cells = cells[:title + 1] + opening + tail + cells[title + 1:]
+    for cell in cells:
+        if cell.cell_type == "markdown":
+            cell.source = link_chapters(cell.source, name)
     nb.cells = cells
     pm = nb.metadata.get("papermill", {})
     for key in ("input_path", "output_path"):
         if pm.get(key):
             pm[key] = clean_text(pm[key])
     return nb
+
+
+def notebook_title(path: Path) -> str | None:
+    """The first Markdown heading (``# ...``) of notebook ``path``, or None."""
+    import nbformat
+
+    if not Path(path).is_file():
+        return None
+    for cell in nbformat.read(path, as_version=4).cells:
+        if cell.cell_type == "markdown" and cell.source.startswith("# "):
+            return cell.source.partition("\n")[0][2:].strip()
+    return None
+
+
+def refusal(error: BaseException, title: str | None = None, change: str | None = None) -> dict:
+    """What the book says of a chapter whose notebook stopped with ``error`` (papermill's
+    PapermillExecutionError, whose ``ename`` / ``evalue`` are the notebook's exception, or any other): the
+    exception's name and message, the cell it stopped at, whether it was melib refusing the data or parameters
+    (a :class:`melib.errors.MelibError`), the chapter's ``title`` and what to ``change``."""
+    from . import errors
+
+    name = getattr(error, "ename", None) or type(error).__name__
+    message = getattr(error, "evalue", None)
+    if message is None:
+        text = str(error).strip()
+        message = text.splitlines()[-1] if text else ""
+    refused = isinstance(getattr(errors, name, None), type) and issubclass(getattr(errors, name), errors.MelibError)
+    return {"error": name, "message": clean_text(str(message)), "refused": bool(refused),
+            "cell": getattr(error, "exec_count", None), "source": clean_text(getattr(error, "source", "") or ""),
+            "title": title, "change": change,
+            "when": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")}
+
+
+def _lacked(message: str) -> str:
+    """A :class:`melib.errors.DataError` message ("...expected X, found Y") as "X; it had Y", else as it is."""
+    head, sep, rest = message.partition("expected ")
+    if not sep:
+        return message
+    wanted, _, found = rest.partition(", found ")
+    return f"{wanted}" + (f"; it had {found}" if found else "")
+
+
+def refusal_box(info: dict) -> str:
+    """The box that says, in one line each, that the chapter ran and what stopped it, what the data lacked and
+    what to change (MyST)."""
+    verb = "was refused" if info.get("refused") else "failed"
+    where = f" at cell [{info['cell']}]" if info.get("cell") else ""
+    source = info.get("source", "").strip().splitlines()
+    call = f" (`{source[0].strip()}`)" if source and len(source) == 1 and "`" not in source[0] else ""
+    lines = [f"::::{{admonition}} This chapter ran and {verb}",
+             ":class: warning melib-refused",
+             f"Its notebook was executed on {info.get('when', 'the date of this build')} with the parameters of "
+             f"\"{RERUN}\" and stopped{where}{call}; the rest of the chapter did not run.", "",
+             f"- **What stopped it:** `{info['error']}`" + (", melib refusing the data or the parameters"
+                                                           if info.get("refused") else ""),
+             f"- **What the data lacked:** {_lacked(info['message'])}" if info.get("refused") else
+             f"- **The error:** {info['message']}"]
+    if info.get("change"):
+        lines.append(f"- **What to change:** {info['change']}")
+    return "\n".join(lines + ["::::"])
+
+
+def refused_copy(nb, name: str, info: dict):
+    """The partial notebook ``nb`` of a chapter that stopped (``info``: :func:`refusal`) laid out for reading:
+    :func:`reader_copy` with the refusal box first, the error's output and the cells that never ran left out."""
+    import nbformat
+
+    last = max((i for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.get("execution_count")),
+               default=-1)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = [o for o in cell.get("outputs", []) if o.get("output_type") != "error"
+                            and not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
+    nb.cells = [c for i, c in enumerate(nb.cells) if i <= last
+                and "papermill-error-cell-tag" not in c.metadata.get("tags", [])]  # papermill's red banners
+    nb.cells.append(nbformat.v4.new_markdown_cell(refusal_box(info), metadata={"tags": ["melib-refusal"]}))
+    nb = reader_copy(nb, name)
+    box = next(i for i, c in enumerate(nb.cells) if "melib-refusal" in c.metadata.get("tags", []))
+    cell = nb.cells.pop(box)
+    first = next((i for i, c in enumerate(nb.cells) if c.cell_type == "markdown" and c.source.startswith("# ")), -1)
+    nb.cells.insert(first + 1, cell)
+    return nb
+
+
+def placeholder_page(entry: str, executed_dir, info: dict | None = None) -> str:
+    """The page of a chapter without an executed notebook: under its title (its notebook's heading), the refusal
+    box when it ran and stopped (``info``), else a note that it has not been executed yet."""
+    from .params import NOTEBOOKS_DIR
+
+    name = Path(entry).name
+    title = (info or {}).get("title") or notebook_title(NOTEBOOKS_DIR / f"{name}.ipynb") or name
+    if info:
+        return f"# {title}\n\n{refusal_box(info)}\n"
+    return (f"# {title}\n\n```{{note}}\nThis chapter has not been executed yet: no `{name}.ipynb` in "
+            f"`{clean_text(str(executed_dir))}`. Run it with `melib study --notebooks {name}`, then the book is "
+            f"rebuilt.\n```\n")
 
 
 # ---- pages the build writes ----------------------------------------------------------------------------
@@ -261,7 +401,7 @@ def _tail(text: str, n: int = 40) -> str:
 
 
 def build_book(book_dir="book", executed_dir="notebooks/executed", missing: str = "error",
-               strict: bool = False, timeout: float = 1800, leave_out=()) -> Path:
+               strict: bool = False, timeout: float = 1800, leave_out=(), refused=None) -> Path:
     """Copy the papermill-executed notebooks into ``<book_dir>/executed/`` for reading (:func:`reader_copy`),
     write the landing figure and the colophon, and build the HTML book.
 
@@ -271,6 +411,9 @@ def build_book(book_dir="book", executed_dir="notebooks/executed", missing: str 
     ``_build/html/index.html``; a failed build raises :class:`BookBuildError` with the tail of the log.
     ``strict=True`` turns Sphinx warnings (a broken reference, an unknown citation) into a failed build.
     ``leave_out``: chapters whose executed copy is not used (its latest run failed), as if absent.
+    ``refused``: for chapters whose latest run stopped, what stopped it (:func:`refusal`); each gets a page that
+    says so (:func:`refused_copy` of its partial notebook in ``<executed_dir>/.partial/``, else a page under its
+    title with the refusal box).
     """
     import nbformat
 
@@ -285,10 +428,16 @@ def build_book(book_dir="book", executed_dir="notebooks/executed", missing: str 
     src = Path(executed_dir)
     notebooks = [nb for nb in sorted(src.glob("*.ipynb")) if nb.stem not in set(leave_out)] if src.is_dir() else []
     for old in [*executed.glob("*.ipynb"), *executed.glob("*.md"), *executed.glob("*.png")]:
-        if old.suffix != ".ipynb" or old.name not in {nb.name for nb in notebooks}:
+        if old.suffix != ".ipynb" or old.stem not in {nb.stem for nb in notebooks} | set(refused or ()):
             old.unlink()
     for nb in notebooks:
         _write_atomic(executed / nb.name, nbformat.writes(reader_copy(nbformat.read(nb, as_version=4), nb.stem)))
+    refused = dict(refused or {})
+    for name, info in refused.items():
+        partial = src / ".partial" / f"{name}.ipynb"
+        if partial.is_file():
+            copy = refused_copy(nbformat.read(partial, as_version=4), name, info)
+            _write_atomic(executed / f"{name}.ipynb", nbformat.writes(copy))
 
     toc = yaml.safe_load(toc_path.read_text())
     absent = [f for f in _toc_files(toc) if not _exists(book, f)]
@@ -300,9 +449,7 @@ def build_book(book_dir="book", executed_dir="notebooks/executed", missing: str 
     for entry in absent:
         page = (book / entry).with_suffix(".md")
         page.parent.mkdir(parents=True, exist_ok=True)
-        page.write_text(f"# {Path(entry).name}\n\n```{{note}}\nThis notebook has not been executed yet: no "
-                        f"`{Path(entry).name}.ipynb` in `{clean_text(str(executed_dir))}`. Run it with papermill, "
-                        f"then rebuild.\n```\n")
+        page.write_text(placeholder_page(entry, executed_dir, refused.get(Path(entry).name)))
     chapters = [f.split("/", 1)[1] for f in _toc_files(toc) if f.startswith("executed/")]
     _write_atomic(executed / "glance.md", glance_page(src, executed))
     _write_atomic(executed / "colophon.md", colophon_page(src, chapters))

@@ -21,12 +21,15 @@ from .errors import ConfigError
 from .report import NOT_PUBLISHED, NOT_RUN, provenance_kind
 
 DASH = "—"
-SUMMARY, PARAMETERS, GLANCE = "summary", "parameters", "at-a-glance"  # the kinds of output the book build places
+SUMMARY, PARAMETERS, GLANCE, TABLE = "summary", "parameters", "at-a-glance", "table"  # outputs the book build places
 DECIMALS = 3
 MISSING_TEXT = {"nan", "none", "<na>", "nat"}
 PROVENANCE_NAMES = ("provenance", "source")  # a column or index level whose name holds one of these
 _PATH = re.compile(r"(?<![\w.~:/\\-])/(?:[^\s/'\"<>()\[\]{},;|`*]+/)+[^\s/'\"<>()\[\]{},;|`*]*")
-_LONG_CELL = re.compile(r"<(td|th)>([^<]{40,})</\1>")
+# "<paper>", "<reason>": a placeholder in prose, which Markdown would take for an HTML tag and swallow
+_PLACEHOLDER = re.compile(r"<(?!/?(?:a|b|br|code|details|div|em|i|img|p|small|span|strong|sub|summary|sup|table|"
+                          r"t[dhr]|u)\b)([a-z][\w .,-]*)>")
+_NUMBER = re.compile(r"[-+−]?\d[\d,]*(\.\d+)?%?|—")
 _KIND_TAG = {"published": "published", "real": "real data", "synthetic": "synthetic", "mixed": "mixed"}
 
 
@@ -47,6 +50,11 @@ def short_path(path: str) -> str:
 def clean_text(text: str) -> str:
     """``text`` with every absolute path shortened (:func:`short_path`)."""
     return _PATH.sub(lambda m: short_path(m.group()), str(text))
+
+
+def escape_placeholders(markdown: str) -> str:
+    """``markdown`` with every ``<placeholder>`` written so that it shows (``&lt;placeholder&gt;``)."""
+    return _PLACEHOLDER.sub(r"&lt;\1&gt;", markdown)
 
 
 def is_missing(value) -> bool:
@@ -135,6 +143,121 @@ def _formatted(df: pd.DataFrame) -> tuple[pd.DataFrame, bool, dict[str, str]]:
     return out, not raw, {label: tag for label, tag in tags.items() if tag != label}
 
 
+def _cell(tag: str, text, span: int = 1, scope: str | None = None) -> str:
+    text = str(text)
+    cls = ' class="melib-num"' if _NUMBER.fullmatch(text.strip()) else ""
+    attrs = (f' colspan="{span}"' if span > 1 else "") + (f' scope="{scope}"' if scope else "")
+    return f"<{tag}{cls}{attrs}>{html.escape(text)}</{tag}>"
+
+
+def html_table(frame: pd.DataFrame, show_index: bool) -> str:
+    """``frame`` (text cells) as an HTML table of class ``melib-table``: one header row per column level, the
+    index names on the last one (no row of blank header cells), equal neighbouring labels of an upper column
+    level merged into one spanning cell, the name of the columns' axis spanning them on a row of its own; number
+    cells are marked ``melib-num`` (kept on one line), text wraps."""
+    levels = frame.columns.nlevels
+    labels = [list(frame.columns.get_level_values(i)) for i in range(levels)]
+    names = [n for n in frame.columns.names if n is not None]
+    index_names = [("" if n is None else str(n)) for n in frame.index.names] if show_index else []
+    head = []
+    if names and levels == 1 and frame.shape[1] > 1:
+        head.append([_cell("th", "") for _ in index_names] + [_cell("th", names[0], frame.shape[1], "colgroup")])
+    for i, row in enumerate(labels):
+        last = i == levels - 1
+        cells = [_cell("th", n if last else "") for n in index_names]
+        j = 0
+        while j < len(row):
+            k = j + 1
+            if not last:  # merge equal neighbours whose upper levels are equal too
+                while k < len(row) and all(labels[u][k] == labels[u][j] for u in range(i + 1)):
+                    k += 1
+            cells.append(_cell("th", "" if is_missing(row[j]) else row[j], k - j, "col" if k - j == 1 else "colgroup"))
+            j = k
+        head.append(cells)
+    body = []
+    for r in range(len(frame)):
+        key = frame.index[r] if show_index else ()
+        key = key if isinstance(key, tuple) else (key,) if show_index else ()
+        body.append([_cell("th", v, scope="row") for v in key] + [_cell("td", v) for v in frame.iloc[r]])
+    rows = lambda cells_rows: "".join(f"<tr>{''.join(c)}</tr>" for c in cells_rows)  # noqa: E731
+    return (f'<table class="dataframe melib-table"><thead>{rows(head)}</thead>'
+            f"<tbody>{rows(body)}</tbody></table>")
+
+
+# What fits the book's text column (about 830 px at a 1400-px window, cells at 0.85 em, about 7 px a character)
+COLUMN_CHARS = 85
+
+
+def min_chars(frame: pd.DataFrame, show_index: bool) -> int:
+    """About how many characters wide ``frame`` is at the least once its text wraps: per column its longest
+    word (a number is one word), plus two for the padding."""
+    def widest(values) -> int:
+        return max((len(w) for v in values for w in (str(v).split() if not _NUMBER.fullmatch(str(v).strip())
+                                                      else [str(v)])), default=1)
+    cols = [widest([" ".join(map(str, c)) if isinstance(c, tuple) else c, *frame.iloc[:, j]])
+            for j, c in enumerate(frame.columns)]
+    idx = [widest([n, *frame.index.get_level_values(i)]) for i, n in enumerate(frame.index.names)] \
+        if show_index else []
+    return sum(w + 2 for w in cols + idx)
+
+
+def fit(frame: pd.DataFrame, show_index: bool) -> tuple[pd.DataFrame, bool, dict]:
+    """``frame`` laid out to fit the text column (:data:`COLUMN_CHARS`) when its wrapped width would not: the
+    columns that hold one value in every row (of several) are said once above it (returned, column -> value),
+    then a table of at most four rows is turned on its side (its rows become columns)."""
+    same = {}
+    if min_chars(frame, show_index) <= COLUMN_CHARS or frame.columns.nlevels > 1:
+        return frame, show_index, same
+    if len(frame) > 1:
+        for c in list(frame.columns):
+            values = set(frame[c])
+            if len(values) == 1 and frame.shape[1] - len(same) > 1:
+                same[str(c)] = next(iter(values))
+        frame = frame.drop(columns=list(same))
+    if min_chars(frame, show_index) > COLUMN_CHARS and len(frame) <= 4:
+        if show_index:  # the rows' labels name the new columns
+            names = [" / ".join(map(str, k)) if isinstance(k, tuple) else str(k) for k in frame.index]
+            side = frame
+        elif frame.shape[1] > 1 and frame.iloc[:, 0].is_unique:  # else the first column's values, if unique
+            names, side = [str(v) for v in frame.iloc[:, 0]], frame.iloc[:, 1:]
+        else:
+            names, side = [f"row {i + 1}" for i in range(len(frame))], frame
+        side = side.T
+        side.columns = names if len(set(names)) == len(names) else [f"row {i + 1}" for i in range(len(names))]
+        side.index.name = None
+        return side, True, same
+    return frame, show_index, same
+
+
+def table_html(stored: dict) -> str:
+    """A table kept by :meth:`Table.stored` as the book shows it: its caption, the table (:func:`html_table`)
+    without the columns that hold no value in any row, and under it the provenance legend and the names of the
+    columns left out."""
+    cols = [tuple(level[j] for level in stored["columns"]) for j in range(len(stored["columns"][0]))] \
+        if stored["columns"] and stored["columns"][0] else []
+    rows = stored["rows"]
+    keep = [j for j in range(len(cols)) if not rows or any(r[j] != DASH for r in rows)]
+    columns = pd.MultiIndex.from_tuples([cols[j] for j in keep], names=stored["column_names"]) \
+        if len(stored["columns"]) > 1 else pd.Index([cols[j][0] for j in keep], name=stored["column_names"][0])
+    show = stored.get("index") is not None
+    index = None
+    if show:
+        index = pd.MultiIndex.from_arrays(stored["index"], names=stored["index_names"]) \
+            if len(stored["index"]) > 1 else pd.Index(stored["index"][0], name=stored["index_names"][0])
+    frame = pd.DataFrame([[r[j] for j in keep] for r in rows], columns=columns, index=index, dtype=object)
+    notes = [f"Provenance: {stored['legend']}"] if stored.get("legend") else []
+    gone = [" ".join(c) for j, c in enumerate(cols) if j not in keep]
+    if gone:
+        notes.append(f"No value in any row, so not shown: {', '.join(gone)}")
+    frame, show, same = fit(frame, show)
+    if same:
+        notes.insert(0, "Every row: " + "; ".join(f"{k} {v}" for k, v in same.items()))
+    cap = f'<p class="melib-caption">{html.escape(stored["caption"])}</p>' if stored.get("caption") else ""
+    leg = "".join(f'<p class="melib-legend"><small>{html.escape(n)}</small></p>' for n in notes)
+    return (f'{cap}<div class="melib-scroll" style="overflow-x: auto; max-width: 100%">{html_table(frame, show)}'
+            f"</div>{leg}")
+
+
 class Table:
     """A DataFrame formatted for the book (see the module docstring); ``caption`` goes above it."""
 
@@ -149,14 +272,21 @@ class Table:
             return m.group(1) if m else label
         return "; ".join(f"{tag}: {said(label)}" for label, tag in sorted(self.tags.items(), key=lambda kv: kv[1]))
 
-    def _repr_html_(self) -> str:
-        body = self.frame.to_html(index=self.show_index, escape=True, border=0, classes="melib-table", na_rep=DASH,
-                                  justify="left")
-        body = _LONG_CELL.sub(r'<\1 class="melib-wrap">\2</\1>', body)  # only long text may wrap
-        cap = f'<p class="melib-caption">{html.escape(self.caption)}</p>' if self.caption else ""
-        leg = (f'<p class="melib-legend"><small>Provenance: {html.escape(self.legend())}</small></p>'
-               if self.tags else "")
-        return f'{cap}<div class="melib-scroll" style="overflow-x: auto; max-width: 100%">{body}</div>{leg}'
+    def stored(self) -> dict:
+        """The formatted table as data (text cells, labels, caption, legend), kept beside its HTML in the notebook
+        so that the book build lays it out again with today's :func:`table_html` without re-running anything."""
+        f = self.frame
+        return {"rows": f.astype(str).to_numpy().tolist(),
+                "columns": [list(map(str, f.columns.get_level_values(i))) for i in range(f.columns.nlevels)],
+                "column_names": [None if n is None else str(n) for n in f.columns.names],
+                "index": [list(map(str, f.index.get_level_values(i))) for i in range(f.index.nlevels)]
+                if self.show_index else None,
+                "index_names": [None if n is None else str(n) for n in f.index.names],
+                "caption": self.caption, "legend": self.legend() if self.tags else None}
+
+    def _repr_html_(self):
+        stored = self.stored()
+        return table_html(stored), {"melib": TABLE, "table": stored}
 
     def __repr__(self) -> str:
         text = self.frame.to_string(index=self.show_index)
@@ -185,11 +315,15 @@ class Block:
 def markdown_table(df: pd.DataFrame) -> str:
     """``df`` as a Markdown pipe table, formatted like :func:`table` (its provenance legend below)."""
     t = Table(df)
-    frame = t.frame.reset_index() if t.show_index else t.frame
-    esc = [[str(x).replace("|", "\\|") for x in row] for row in frame.astype(str).to_numpy()]
+    frame, show, same = fit(t.frame, t.show_index)
+    frame = frame.reset_index() if show else frame
+    if show and frame.columns[0] == "index":
+        frame = frame.rename(columns={"index": ""})
+    esc = [[escape_placeholders(str(x)).replace("|", "\\|") for x in row] for row in frame.astype(str).to_numpy()]
     cols = [str(c).replace("|", "\\|") for c in frame.columns]
     lines = ["| " + " | ".join(cols) + " |", "|" + " --- |" * len(cols)] + ["| " + " | ".join(r) + " |" for r in esc]
-    return "\n".join(lines) + (f"\n\nProvenance: {t.legend()}" if t.tags else "")
+    said = ("Every row: " + "; ".join(f"{k} {v}" for k, v in same.items()) + "\n\n") if same else ""
+    return said + "\n".join(lines) + (f"\n\nProvenance: {t.legend()}" if t.tags else "")
 
 
 def install(shell=None) -> bool:
@@ -204,9 +338,9 @@ def install(shell=None) -> bool:
     if shell is None or not hasattr(shell, "display_formatter"):
         return False
     formatters = shell.display_formatter.formatters
-    formatters["text/html"].for_type(pd.DataFrame, lambda df: Table(df)._repr_html_())
+    formatters["text/html"].for_type(pd.DataFrame, lambda df: Table(df)._repr_html_())  # (HTML, its table data)
     formatters["text/plain"].for_type(pd.DataFrame, lambda df, p, cycle: p.text(repr(Table(df))))
-    formatters["text/markdown"].for_type(Markdown, lambda m: clean_text(m.data))
+    formatters["text/markdown"].for_type(Markdown, lambda m: escape_placeholders(clean_text(m.data)))
     return True
 
 

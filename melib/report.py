@@ -16,6 +16,7 @@ import json
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
 import numpy as np
 import pandas as pd
 import seaborn as sns
@@ -264,6 +265,8 @@ def confusion_figure(cm, labels=None, title: str | None = None, normalize: bool 
 
 def curves_figure(history, title: str | None = None):
     """Per-epoch loss (left) and accuracy (right), train and validation; keys that were not logged are skipped.
+    Where the training and validation values differ more than five-fold in scale (a loss with its weight penalty
+    beside one without), the validation curve has its own axis on the right. Epoch ticks are whole numbers.
 
     ``history``: a list of dicts with ``epoch`` and any of ``train_loss``, ``val_loss``, ``train_acc``,
     ``val_acc`` (or a DataFrame with those columns).
@@ -276,18 +279,27 @@ def curves_figure(history, title: str | None = None):
     with _style():
         fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
         for ax, what, ylabel in ((axes[0], "loss", "loss"), (axes[1], "acc", "accuracy")):
-            drawn = 0
-            for split, style in (("train", "-"), ("val", "--")):
+            drawn, lines = 0, []
+            scales = [df[f"{s}_{what}"].abs().median() for s in ("train", "val")
+                      if f"{s}_{what}" in df and df[f"{s}_{what}"].notna().any()]
+            # a training loss with its regularisation term can be 100 times the validation loss: own axes then
+            apart = len(scales) == 2 and min(scales) > 0 and max(scales) / min(scales) > 5
+            for split, style, colour in (("train", "-", "tab:blue"), ("val", "--", "tab:orange")):
                 col = f"{split}_{what}"
                 if col in df and df[col].notna().any():
                     d = df[["epoch", col]].dropna()
-                    ax.plot(d["epoch"], d[col], style, marker="o" if len(d) < 30 else None, ms=3,
-                            label="train" if split == "train" else "validation")
+                    on = ax.twinx() if apart and split == "val" else ax
+                    lines += on.plot(d["epoch"], d[col], style, color=colour, marker="o" if len(d) < 30 else None,
+                                     ms=3, label=("train" if split == "train" else "validation")
+                                     + (" (right axis)" if on is not ax else " (left axis)" if apart else ""))
+                    if on is not ax:
+                        on.set_ylabel(f"validation {ylabel}")
                     drawn += 1
             ax.set_xlabel("epoch")
-            ax.set_ylabel(ylabel)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole
+            ax.set_ylabel(f"training {ylabel}" if apart else ylabel)
             if drawn:
-                ax.legend(frameon=False)
+                ax.legend(handles=lines, frameon=False)
             else:
                 ax.text(0.5, 0.5, f"no {ylabel} logged", ha="center", va="center", transform=ax.transAxes)
         if title:
@@ -353,7 +365,7 @@ def overview_figure(table: pd.DataFrame):
                                                   else "") for r in table.itertuples()]
     y = np.arange(len(table))[::-1]
     with _style():
-        fig, ax = plt.subplots(figsize=(8, 0.5 * len(table) + 1.8))
+        fig, ax = plt.subplots(figsize=(8, 0.62 * len(table) + 2.2))
         ax.scatter(table["published"], y, marker="D", color="black", zorder=3)
         handles = [Line2D([], [], marker="D", color="black", ls="", label="published")]
         kinds = table["study_provenance"].map(lambda p: "not run" if p == NOT_RUN else provenance_kind(p))
@@ -365,8 +377,8 @@ def overview_figure(table: pd.DataFrame):
                     ax.scatter(table["study"][sel], y[sel], marker=marker, s=60, facecolors=face, edgecolors=edge,
                                linewidths=1.5, zorder=4)
             if (kinds == kind).any():
-                handles.append(Line2D([], [], marker="s", ls="", markerfacecolor=face, markeredgecolor=edge,
-                                      label=label))
+                handles.append(Line2D([], [], marker="o", ls="", markerfacecolor=face, markeredgecolor=edge,
+                                      markeredgewidth=1.5, markersize=8, label=label))
         for overlap, (marker, label) in _OVERLAP_MARKS.items():
             if ((kinds != "not run").to_numpy() & (shared == overlap)).any():
                 handles.append(Line2D([], [], marker=marker, ls="", color="grey", markerfacecolor="none",
@@ -388,13 +400,13 @@ def overview_figure(table: pd.DataFrame):
                                   label="collapsed: this study's run predicts one class for every clip"))
         for yi in y[(kinds == "not run").to_numpy()]:
             ax.text(0.01, yi, "not run in this study", va="center", fontsize=8, color="grey", style="italic")
-        ax.set_yticks(y, labels, fontsize=7.5)
+        ax.set_yticks(y, labels, fontsize=9)
         ax.set_ylim(-0.7, len(table) - 0.3)
         ax.set_xlim(0, 1)
         ax.set_xlabel("value (rates as fractions)")
         ax.set_title("Published headline numbers beside this study\n"
                      "synthetic numbers check the code; they are not reproductions", fontsize=10)
-        ax.legend(handles=handles, frameon=False, fontsize=8, loc="upper center", bbox_to_anchor=(0.4, -0.08),
+        ax.legend(handles=handles, frameon=False, fontsize=9, loc="upper center", bbox_to_anchor=(0.4, -0.08),
                   ncol=2)
         fig.tight_layout()
     return fig

@@ -6,7 +6,8 @@ returns the path of the HTML index. Each notebook gets the parameters the user s
 (``melib.experiments.chapter(name).parameters``), plus ``profile``; the profiles and parameters themselves
 are :mod:`melib.params`. Nothing below this runner imports it.
 
-Conventions every notebook follows (``notebooks/NN_name.ipynb``, NN the chapter order of ``book/_toc.yml``):
+Conventions every notebook follows (``notebooks/NN_name.ipynb``; the book and the runner take the chapters in
+``book/_toc.yml``'s order, the results overview last):
 
 1. The first code cell is tagged ``parameters`` and holds the study parameters with the smoke profile's
    values, so ``pytest --nbval-lax notebooks/`` runs the stored notebook fast::
@@ -224,6 +225,24 @@ def check_chapters(names, params: dict) -> None:
             by_notebook[name].plan_values(plan)
 
 
+def what_to_change(name: str) -> str | None:
+    """What a user can change when chapter ``name`` refuses the data: the protocols and schemes it also takes,
+    fewer folds, and more clips (from its contract, :mod:`melib.experiments`); None for a notebook without one."""
+    from .experiments import chapters
+
+    c = next((c for c in chapters() if c.notebook == name), None)
+    if c is None:
+        return None
+    out = []
+    if "protocol" in c.parameters and len(c.protocols) > 1:
+        out.append("another protocol (" + ", ".join(f"`--protocol {x}`" for x in c.protocols if x != c.protocol) + ")")
+    if "scheme" in c.parameters and len(c.schemes) > 1:
+        out.append("another label scheme (" + ", ".join(f"`--scheme {x}`" for x in c.schemes if x != c.scheme) + ")")
+    if "plan" in c.parameters:
+        out.append("""fewer folds (`--plan-changes '{"folds": 2, "max_folds": 2}'`)""")
+    return "; ".join(out + ["or data with more clips and subjects of each class"]) + "."
+
+
 class StudyInterrupted(KeyboardInterrupt):
     """Ctrl-C while a notebook ran; the message says what was kept and where."""
 
@@ -267,7 +286,7 @@ def run(profile: str = "default", data=None, device=None, notebooks=None, *, for
     check_chapters(to_run, params)
     if p.data == "synth":
         ensure_synth(p, progress=progress)  # once, before the notebooks, with its own progress bar
-    failures, failed, done, fingerprints = [], [], [], {}
+    failures, failed, done, fingerprints, refused = [], [], [], {}, {}
     bar = tqdm(to_run, desc="notebooks", unit="nb", disable=not progress, file=sys.stdout)
     for name in bar:
         bar.set_postfix_str(name)
@@ -285,6 +304,7 @@ def run(profile: str = "default", data=None, device=None, notebooks=None, *, for
             raise _interrupted(name, executed_dir, done) from None
         except Exception as e:  # papermill's PapermillExecutionError, a dead kernel, ...
             failed.append(name)
+            refused[name] = book.refusal(e, book.notebook_title(notebooks_dir / f"{name}.ipynb"), what_to_change(name))
             partial = executed_dir / ".partial"
             kept = f"; its last complete copy {final} is kept, left out of this book" if final.is_file() else ""
             failures.append(f"{name}: {type(e).__name__}: {str(e).strip().splitlines()[-1] if str(e).strip() else ''}"
@@ -293,7 +313,8 @@ def run(profile: str = "default", data=None, device=None, notebooks=None, *, for
     bar.close()
     if missing:
         print(f"not written yet (placeholder pages): {', '.join(missing)}")
-    index = book.build_book(book_dir, executed_dir=executed_dir, missing="placeholder", leave_out=failed)
+    index = book.build_book(book_dir, executed_dir=executed_dir, missing="placeholder", leave_out=failed,
+                            refused=refused)
     print(f"book: {index}  (open file://{index.resolve()})")
     if failures:
         raise StudyError("notebook(s) failed; the book was built without them:\n  " + "\n  ".join(failures))

@@ -99,6 +99,13 @@ LOCAL = re.compile(r"(?<![\w.:/-])/(?:home|root|tmp|work|Users|mnt|srv|var|opt|p
 RERUN_TITLE = book.RERUN
 
 
+# what did not render: a placeholder swallowed as an HTML tag ("published ( Table N)"), a command flag whose "--"
+# typography made a dash, words of the project's own history
+PLACEHOLDER = re.compile(r"\(\s+(?:Table\b|\))")  # "f()" in code is no placeholder
+DASH_FLAG = re.compile(r"(?<![\w-])[–—][a-z][\w-]*")
+JARGON = re.compile(r"issue #\d+, item|\bBefore: ")
+
+
 def _folded(node) -> bool:
     return any(d.name == "details" and not d.has_attr("open") for d in node.parents)
 
@@ -125,9 +132,64 @@ def reader_findings(page_html: str, local=()) -> dict:
     rerun = [d for d in main.select("details") if RERUN_TITLE in d.get_text() and not d.has_attr("open")]
     return {"code shown": len(code), "NaN/None cells": len(cells), "raw index rows": index_rows,
             "local paths": len(paths), "stderr": len(main.select("div.output.stderr, div.stderr")),
+            "placeholders": PLACEHOLDER.findall(text), "dash flags": DASH_FLAG.findall(text),
+            "jargon": JARGON.findall(text),
             "re-run blocks": len(rerun), "rerun_text": " ".join(d.get_text(" ") for d in rerun),
             "boxes": len(main.select("div.melib-summary")),
             "figures": [html_lib.unescape(i["src"]) for i in main.select("div.cell_output img")]}
+
+
+# Injected into a copy of a page: the laid-out width of every table of the article against the text column's.
+_MEASURE = """<script>(function () {
+  var art = document.querySelector('article.bd-article') || document.querySelector('article') || document.body;
+  var col = art.getBoundingClientRect().width, out = [];
+  art.querySelectorAll('table').forEach(function (t) {
+    var head = Array.from(t.querySelectorAll('thead th')).map(function (x) { return x.textContent.trim(); });
+    out.push({width: Math.max(t.getBoundingClientRect().width, t.scrollWidth), column: col,
+              head: head.join(' | ').slice(0, 160)});
+  });
+  var pre = document.createElement('pre'); pre.id = 'melib-widths'; pre.textContent = JSON.stringify(out);
+  document.body.appendChild(pre);
+})();</script>"""
+
+
+def table_widths(page: Path, profile_dir: Path, window: int = 1400) -> list[dict]:
+    """Every table of ``page`` (a built HTML file) as Chromium lays it out in a ``window``-px-wide window: its
+    width, the text column's and its header; ``wide``: wider than the column (the reader scrolls sideways)."""
+    import json
+
+    copy = page.resolve().with_name(f".widths-{page.name}")
+    copy.write_text(page.read_text().replace("</body>", _MEASURE + "</body>"))
+    try:
+        cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+               "--disable-component-update", "--disable-sync", f"--user-data-dir={profile_dir}",
+               f"--window-size={window},900", "--dump-dom", copy.as_uri()]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    finally:
+        copy.unlink()
+    found = re.search(r'<pre id="melib-widths"[^>]*>(.*?)</pre>', proc.stdout, re.S)
+    assert found, f"no measure from chromium (exit {proc.returncode}): {proc.stderr[-1000:]}"
+    return [{**t, "wide": t["width"] > t["column"] + 1} for t in json.loads(html_lib.unescape(found.group(1)))]
+
+
+def headline_table(page: str, head: str) -> bool:
+    """The tables no reader may have to scroll: the deviations pages', the results overview's, and every table
+    of published numbers beside this study's or of verdicts."""
+    return page.startswith("deviations/") or OVERVIEW_PAGE in page or bool(re.search(r"published|verdict", head))
+
+
+OVERVIEW_PAGE = "50_results_overview"
+
+
+def book_tables(html_root: Path, profile_dir: Path) -> dict[str, list[dict]]:
+    """:func:`table_widths` of every page of a built book (``_build/html``) that has a table."""
+    out = {}
+    for page in sorted(html_root.rglob("*.html")):
+        rel = str(page.relative_to(html_root))
+        if rel.startswith(("_", "genindex", "search")) or "<table" not in page.read_text():
+            continue
+        out[rel] = table_widths(page, profile_dir)
+    return out
 
 
 def dump_dom(url: str, profile_dir: Path) -> str:
@@ -176,7 +238,8 @@ def test_every_chapter_reads_like_a_supplement(smoke_book, synth_small, artifact
         found = reader_findings(dump_dom(page.as_uri(), tmp_path / "chromium-dom"), local)
         shot = screenshot(page.as_uri(), artifacts / f"{name}.png", tmp_path / "chromium-shot")
         bad = {k: v for k, v in found.items() if k in ("code shown", "NaN/None cells", "raw index rows",
-                                                       "local paths", "stderr") and v}
+                                                       "local paths", "stderr", "placeholders", "dash flags",
+                                                       "jargon") and v}
         if found["re-run blocks"] != 1:
             bad["re-run blocks"] = found["re-run blocks"]
         elif not ("papermill" in found["rerun_text"] and f"notebooks/{name}.ipynb" in found["rerun_text"]):
@@ -198,6 +261,32 @@ def test_every_chapter_reads_like_a_supplement(smoke_book, synth_small, artifact
     assert problems == {}
 
 
+@needs_chromium
+def test_tables_fit_the_text_column(smoke_book, tmp_path):
+    """At a 1400-px window at most one table in ten is wider than the text column, and no headline table."""
+    index, _ = smoke_book
+    tables = book_tables(index.parent, tmp_path / "chromium")
+    wide = {page: [t["head"] for t in ts if t["wide"]] for page, ts in tables.items()}
+    wide = {page: heads for page, heads in wide.items() if heads}
+    n, n_wide = sum(map(len, tables.values())), sum(map(len, wide.values()))
+    print(f"\n{n_wide} of {n} tables wider than the text column: {wide}")
+    assert n >= 40 and n_wide <= n / 10, wide
+    assert {p: [h for h in hs if headline_table(p, h)] for p, hs in wide.items()
+            if any(headline_table(p, h) for h in hs)} == {}
+
+
+@needs_chromium
+def test_the_width_check_sees_a_table_that_needs_scrolling(tmp_path):
+    cells = "".join(f"<td style='white-space: nowrap'>a long cell that does not wrap {i}</td>" for i in range(12))
+    page = tmp_path / "p.html"
+    page.write_text(f"<html><body><article style='width: 600px'><table><tr>{cells}</tr></table>"
+                    "<table><thead><tr><th>published</th></tr></thead><tr><td>0.5</td></tr></table></article>"
+                    "</body></html>")
+    found = table_widths(page, tmp_path / "chromium")
+    assert [t["wide"] for t in found] == [True, False] and found[0]["column"] == 600
+    assert headline_table("executed/11_psn.html", found[1]["head"]) and not headline_table("x.html", "fold")
+
+
 def test_the_reader_checks_see_what_a_reader_would_stumble_over():
     page = """<article>
       <div class="cell_input"><pre>import melib</pre></div>
@@ -207,6 +296,10 @@ def test_the_reader_checks_see_what_a_reader_would_stumble_over():
       <p>data root /work/someone/data/synth</p>
       <div class="cell_output"><img src="_images/a.png"></div>
     </article>"""
+    words = reader_findings("<article><p>published ( Table N), on real data ( ); run <code>–config</code>;"
+                            " (issue #12, item 3) Before: x; 0.1–0.2 – fine</p></article>")
+    assert (len(words["placeholders"]), words["dash flags"], len(words["jargon"])) == (2, ["–config"], 2)
+    assert reader_findings("<article><p>melib.records.provenance() and f( x)</p></article>")["placeholders"] == []
     found = reader_findings(page)
     assert (found["code shown"], found["NaN/None cells"], found["raw index rows"], found["local paths"],
             found["re-run blocks"], found["figures"]) == (1, 2, 2, 1, 1, ["_images/a.png"])

@@ -113,3 +113,17 @@ def test_the_measuring_command_runs_through_the_ledger(home, tmp_path, capsys):
     assert printed["uar"] == r["uar"] and printed["record"].split(" ")[0].rstrip(":") in ("current", "dirty")
     with pytest.raises(ConfigError, match="KEY=VALUE"):  # refused before anything runs
         measure.main(["c3d_model_a", "--model", "bad"], root=tmp_path, allow_dirty=True)
+
+
+def test_the_book_prints_commands_as_code_and_no_internal_jargon():
+    assert deviations.commands_as_code("`python -m m psn` [--model tp_unit=1] [--config seed=1]; (--model x=1)") \
+        == "`python -m m psn [--model tp_unit=1] [--config seed=1]`; (`--model x=1`)"
+    for paper in MODULES:
+        text = deviations.markdown(paper)
+        prose = re.sub(r"`[^`]*`", "", text)
+        assert not re.search(r"(?<![-|])--\w", prose), f"{paper}: a flag outside code"
+        assert "issue #12" not in text and "Before:" not in text, paper
+        # one two-column table per entry: prose wraps in the text column
+        assert all(line.count(" | ") == 1 for line in text.splitlines() if line.startswith("| ")), paper
+    fixed = [d for d in deviations.load("PSN") if "Before:" in d["melib_does"]]
+    assert fixed and all("| melib before this fix |" in deviations.markdown("PSN") for _ in fixed)

@@ -184,14 +184,14 @@ def test_book_config_and_toc():
     assert cfg["execute"]["execute_notebooks"] == "off" and cfg["only_build_toc_files"] is True
     assert cfg["bibtex_bibfiles"] == ["references.bib"]
     files = jbook._toc_files(yaml.safe_load((BOOK / "_toc.yml").read_text()))
-    nbs = ["00_datasets", "01_preprocessing", "10_dlhn", "11_psn", "12_c3d", "13_cropnet", "14_local_regions",
-           "20_baselines", "30_protocols", "40_known_answer", "50_results_overview"]
+    nbs = ["00_datasets", "01_preprocessing", "40_known_answer", "10_dlhn", "11_psn", "12_c3d", "13_cropnet",
+           "14_local_regions", "20_baselines", "30_protocols", "50_results_overview"]
     assert [f for f in files if f.startswith("executed/")] == [f"executed/{n}" for n in nbs]
     # every prose page listed exists; each paper notebook is followed by its deviations page
     for f in files:
         if not f.startswith("executed/"):
             assert (BOOK / f"{f}.md").is_file(), f
-    for nb, dev in zip(nbs[2:7], ("dlhn", "psn", "c3d", "cropnet", "local_regions")):
+    for nb, dev in zip(nbs[3:8], ("dlhn", "psn", "c3d", "cropnet", "local_regions")):
         assert files[files.index(f"executed/{nb}") + 1] == f"deviations/{dev}"
 
 
@@ -308,7 +308,7 @@ def test_tables_read_like_a_paper(monkeypatch, tmp_path):
                                                                             "published (PSN Table 9)"],
                        "root": [str(tmp_path / "data" / "synth"), None, "/somewhere/else/data/CASME2"]})
     t = display.table(df)
-    html = t._repr_html_()
+    html, meta = t._repr_html_()
     assert "<th>0</th>" not in html and "NaN" not in html and "None" not in html and str(tmp_path) not in html
     assert "overflow-x: auto" in html  # a wide table scrolls instead of being cut
     assert t.frame["study"].tolist() == ["0.333", "—", "0.757"] and t.frame["n clips"].tolist() == ["40", "40", "—"]
@@ -502,3 +502,120 @@ def test_ka_finding_says_which_settings_ran():
                        for a, v in ((0.0, 0.3), (3.0, 0.7))])
     assert "Known-answer settings" in ka.finding(df)
     assert "The profile's own settings" in ka.finding(df, known_answer_settings=False)
+
+
+def test_a_table_has_no_blank_header_row_no_empty_column_and_wraps_its_text(monkeypatch, tmp_path):
+    from bs4 import BeautifulSoup
+
+    monkeypatch.setenv("MELIB_HOME", str(tmp_path))
+    df = pd.DataFrame({1: [0.5, 0.25], 2: [np.nan, np.nan], 3: [0.75, np.nan]},
+                      index=pd.MultiIndex.from_tuples([("PSN", "published (PSN Table 5)"), ("PSN", SYNTH)],
+                                                      names=["method", "source"]))
+    df.columns.name = "fold"
+    html, meta = display.table(df, caption="PSN, accuracy per fold")._repr_html_()
+    soup = BeautifulSoup(html, "html.parser")
+    heads = soup.select("thead tr")
+    # one row names the columns' axis over them, one names every column and the index: no row of blanks
+    assert [[th.get_text() for th in tr.select("th")] for tr in heads] == [["", "", "fold"],
+                                                                           ["method", "source", "1", "3"]]
+    assert soup.select("thead th[colspan]")[0]["colspan"] == "2"
+    assert "No value in any row, so not shown: 2" in html  # the empty column is named, not dropped silently
+    assert [td.get("class") for td in soup.select("tbody td")][:2] == [["melib-num"], ["melib-num"]]
+    # the notebook keeps the table's data: the book lays it out again without a re-run
+    assert meta["melib"] == display.TABLE and display.table_html(meta["table"]) == html
+    text = display.table(pd.DataFrame({"why": ["a long reason " * 5]}))._repr_html_()[0]
+    assert 'class="melib-num"' not in text and "<td>a long reason" in text  # text cells may wrap
+    css = (BOOK / "_static" / "melib.css").read_text()
+    assert "white-space: nowrap" in css.split(".melib-num")[1].split("}")[0]
+    assert "white-space: nowrap" not in css.split("table.melib-table td")[1].split("}")[0]
+
+
+def test_the_book_lays_out_stored_tables_again():
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("t", execution_count=1)
+    html, meta = display.table(pd.DataFrame({"a": [1.0], "b": [None]}))._repr_html_()
+    cell.outputs = [nbformat.v4.new_output("display_data", data={"text/html": "<table>old layout</table>"},
+                                           metadata={"text/html": meta})]
+    nb.cells = [nbformat.v4.new_markdown_cell("# T"), cell]
+    assert jbook._tables(nb) == 1 and nb.cells[1].outputs[0]["data"]["text/html"] == html
+
+
+def test_placeholders_in_markdown_show_instead_of_vanishing():
+    assert display.escape_placeholders("published (<paper> Table N), <br>, <em>x</em>") == \
+        "published (&lt;paper&gt; Table N), <br>, <em>x</em>"
+    t = display.markdown_table(pd.DataFrame({"effect": ["not measured: <reason>"]}))
+    assert "&lt;reason&gt;" in t
+
+
+def _refusal():
+    from papermill.exceptions import PapermillExecutionError
+
+    return PapermillExecutionError(cell_index=3, exec_count=3, source="result = dlhn.run(p, samples, a=a)",
+                                   ename="ConfigError", traceback=["..."],
+                                   evalue="stratified k-fold needs at least 2 clips per class; the rarest class has 1")
+
+
+def test_a_chapter_that_was_refused_says_so_with_its_reason():
+    from melib import study
+
+    info = jbook.refusal(_refusal(), "DLHN: deep local-holistic network", study.what_to_change("10_dlhn"))
+    assert info["refused"] and info["error"] == "ConfigError" and info["cell"] == 3
+    nb = _executed_notebook({"profile": "smoke", "data": "real"})
+    nb.cells[-2].outputs.append(nbformat.v4.new_output("error", ename="ConfigError", evalue="x", traceback=["tb"]))
+    nb.cells.insert(2, nbformat.v4.new_markdown_cell("banner", metadata={"tags": ["papermill-error-cell-tag"]}))
+    for i, c in enumerate(nb.cells):
+        if c.cell_type == "code":  # the last one, after the failing one, never ran
+            c.execution_count = i if i < len(nb.cells) - 1 else None
+    copy = jbook.refused_copy(nb, "10_dlhn", info)
+    text = "\n".join(c.source for c in copy.cells if c.cell_type == "markdown")
+    assert copy.cells[0].source == "# PSN: a title" and "This chapter ran and was refused" in copy.cells[1].source
+    assert "stratified k-fold needs at least 2 clips per class" in text and "`--protocol loso`" in text
+    assert "at cell [3] (`result = dlhn.run(p, samples, a=a)`)" in text
+    assert "banner" not in text and "has not been executed" not in text
+    assert not any(o.get("output_type") == "error" for c in copy.cells for o in c.get("outputs", []))
+    assert sum(c.source.startswith(f":::{{dropdown}} {jbook.RERUN}") for c in copy.cells) == 1
+    page = jbook.placeholder_page("executed/10_dlhn", "notebooks/executed", info)
+    assert page.startswith("# DLHN: deep local-holistic network\n") and "was refused" in page
+    plain = jbook.placeholder_page("executed/11_psn", "notebooks/executed")
+    assert not plain.startswith("# 11_psn") and "has not been executed yet" in plain  # the title, not the file
+
+
+
+def test_the_resolved_parameters_read_as_words():
+    from melib.experiments import cropnet, views
+
+    table = views.parameters(cropnet.CHAPTER.setup("smoke"), cropnet.CHAPTER).markdown
+    assert "{}" not in table and "('" not in table and "None" not in table
+    assert views._said({}) == "no changes" and views._said(("a", "b")) == "a, b"
+    assert views._data_kind("re-run on real data (CASME II)") == "real data"
+
+
+def test_curves_figure_gives_a_regularised_loss_its_own_axis_and_whole_epochs():
+    hist = [{"epoch": e, "train_loss": 400.0 - e, "val_loss": 1.0 + 0.01 * e, "train_acc": 0.4, "val_acc": 0.3}
+            for e in range(1, 4)]
+    fig = report.curves_figure(hist)
+    loss, acc, twin = fig.axes
+    assert twin.get_ylabel() == "validation loss" and loss.get_ylabel() == "training loss"
+    assert max(twin.get_ylim()) < 2 < 300 < max(loss.get_ylim())  # the test loss is not squashed flat
+    assert acc.get_ylabel() == "accuracy"  # same scale: one axis
+    fig.canvas.draw()
+    assert all(float(t).is_integer() for t in loss.get_xticks())
+    plt.close(fig)
+    one = report.curves_figure([{"epoch": 1, "train_loss": 1.0, "val_loss": 1.2}, {"epoch": 2, "train_loss": 0.8}])
+    assert len(one.axes) == 2
+    plt.close(one)
+
+
+def test_a_wide_table_says_its_shared_values_once_and_a_short_one_turns_on_its_side():
+    from bs4 import BeautifulSoup
+
+    cols = {"method": ["PSN", "PSN_tp1", "PSN_spatial"], "scheme": ["pnso"] * 3,
+            "protocol": ["stratified_kfold(k=3)"] * 3, "study provenance": [SYNTH] * 3}
+    cols.update({f"recognition-rate-{i}": [0.5, 0.25, 0.125] for i in range(8)})
+    html = display.table(pd.DataFrame(cols))._repr_html_()[0]
+    soup = BeautifulSoup(html, "html.parser")
+    heads = [th.get_text() for th in soup.select("thead th")]
+    assert "scheme" not in heads and "Every row: scheme pnso; protocol stratified_kfold(k=3)" in html
+    assert heads[:3] == ["", "PSN", "PSN_tp1"]  # three rows: turned on its side, the methods as columns
+    narrow = display.table(pd.DataFrame({"method": ["PSN", "C3D"], "scheme": ["pnso"] * 2}))._repr_html_()[0]
+    assert "Every row" not in narrow and "<th scope=\"col\">scheme</th>" in narrow  # what fits stays as it is

@@ -5,7 +5,8 @@ One YAML file per paper beside this module (``dlhn.yaml``, ``psn.yaml``, ``c3d.y
 its section, table or equation), what the official code says where there is one, what melib does, the status
 (``fixed``: melib now follows the paper or its code; ``kept``: melib's choice stays, for the reason given;
 ``open``: not decided or not implemented), why, and the measured effect on the known answer (numbers and the
-command, or "not measured: <reason>"). ``issue12`` marks the ten differences listed in issue #12.
+command, or "not measured: <reason>"). ``issue12`` marks the ten differences listed in issue #12 (kept in the
+data for the tests; the book does not print it).
 
 - :func:`load` / :func:`table`: the entries of one paper (list of dicts / DataFrame).
 - :func:`markdown`: the book's rendering (one table per topic); :func:`write_book` writes it next to the
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -87,14 +89,36 @@ def _cell(text) -> str:
     return " ".join(str(text or "").split()).replace("|", "\\|")
 
 
+_CODE = re.compile(r"(`[^`]*`)")
+_OPTIONS = re.compile(r"`([^`]+)`((?:\s*\[[^\]`]*\])+)")  # `command` [--option ...] [...]
+_FLAG = re.compile(r"(?<![\w`-])(--[a-z][\w-]*(?:[ =][^\s,;)\]`]+)?)")
+_BEFORE = re.compile(r'\s*Before: (.*?\.)(?=\s+["A-Z*]|\s*$)')
+
+
+def commands_as_code(text: str) -> str:
+    """``text`` with its commands as code: a command's bracketed options join its code span, and every other
+    ``--flag value`` outside code becomes code (so that no typography turns ``--`` into a dash)."""
+    text = _OPTIONS.sub(lambda m: f"`{m.group(1)} {' '.join(m.group(2).split())}`", text)
+    return "".join(part if part.startswith("`") else _FLAG.sub(r"`\1`", part) for part in _CODE.split(text))
+
+
+def _split_before(text: str) -> tuple[str, str | None]:
+    """(what melib does now, what it did before this entry's fix), from "... Before: <sentence>. ..."."""
+    m = _BEFORE.search(text)
+    if not m:
+        return text, None
+    return (text[:m.start()] + text[m.end():]).strip(), m.group(1)
+
+
 def _paper_cell(d: dict) -> str:
     out = _cell(d["paper_says"])
     return out + (f" *Official code:* {_cell(d['official_code_says'])}" if d.get("official_code_says") else "")
 
 
 def markdown(paper: str) -> str:
-    """The book's rendering of ``paper``'s deviations: per topic, a table (item, paper, melib, status, why,
-    measured effect); the item names the code object (``where``) and the issue #12 number where it has one."""
+    """The book's rendering of ``paper``'s deviations: per topic, one two-column table per entry (so that prose
+    wraps in the text column): its id, status and code object (``where``) as the header, then the paper, melib,
+    what melib did before a fix, why, and the measured effect, commands as code."""
     rows = load(paper)
     out = [f"<!-- generated from melib/deviations/{_key(paper)}.yaml by melib.deviations.write_book; "
            "do not edit -->", ""]
@@ -102,14 +126,14 @@ def markdown(paper: str) -> str:
         part = [d for d in rows if d["topic"] == topic]
         if not part:
             continue
-        out += [f"### {title}", "", "| " + " | ".join(COLUMNS) + " |",
-                "|" + "---|" * len(COLUMNS)]
+        out += [f"### {title}", ""]
         for d in part:
-            item = f"**{_cell(d['id'])}**" + (f" (issue #12, item {d['issue12']})" if d.get("issue12") else "")
-            item += f"<br>`{_cell(d['where'])}`"
-            out.append(f"| {item} | {_paper_cell(d)} | {_cell(d['melib_does'])} | {d['status']} | "
-                       f"{_cell(d['why'])} | {_cell(d['measured_effect'])} |")
-        out.append("")
+            now, before = _split_before(_cell(d["melib_does"]))
+            fields = [("The paper", _paper_cell(d)), ("melib", now), ("melib before this fix", before),
+                      ("Why", _cell(d["why"])), ("Measured effect", _cell(d["measured_effect"]))]
+            out += [f"| **{_cell(d['id'])}** ({d['status']}) | `{_cell(d['where'])}` |", "|---|---|"]
+            out += [f"| {name} | {commands_as_code(text)} |" for name, text in fields if text]
+            out.append("")
     return "\n".join(out)
 
 

@@ -210,15 +210,38 @@ def parameters(p, chapter=None) -> display.Block:
     from ..params import describe
 
     table = describe(p)
+    table["value"] = [_said(getattr(p, k)) if hasattr(p, k) else v for k, v in table["value"].items()]
     if chapter is not None:
         plan = {k: v for k, v in chapter.settings(p).items() if v is not None}
-        table.loc["plan (resolved)"] = ", ".join(f"{k}={v}" for k, v in plan.items())
+        table.loc["plan (resolved)"] = _said(plan)
     return display.Block(display.markdown_table(table), display.PARAMETERS)
+
+
+def _said(value) -> str:
+    """A resolved parameter as a reader reads it: names joined by commas, a dict as ``k=v`` pairs, "not set"
+    for None, "no changes" for an empty dict (never a Python tuple or ``{}``)."""
+    if value is None:
+        return "not set"
+    if isinstance(value, dict):
+        pairs = [f"{k}={_said(v)}" for k, v in value.items()]
+        return ("; " if any("," in x for x in pairs) else ", ").join(pairs) or "no changes"
+    if isinstance(value, (list, tuple, set)):
+        return ", ".join(map(_said, value)) or "(empty)"
+    return str(value)
 
 
 def at_a_glance(table: pd.DataFrame) -> display.Figure:
     """The results overview's figure (``report.overview_figure``), marked for the book's landing page."""
     return display.Figure(report.overview_figure(table), display.GLANCE)
+
+
+def _data_kind(label: str) -> str:
+    """A provenance label as the data it names, for "This study ran on ...": "real data", "synthetic data (melib
+    default set, seed 0)", "synthetic and real data (not a reproduction)"."""
+    kind = report.provenance_kind(label)
+    if kind == "synthetic":
+        return label.replace("synthetic", "synthetic data", 1)
+    return {"real": "real data", "mixed": "synthetic and real data (not a reproduction)"}.get(kind, label)
 
 
 def _ran(samples: pd.DataFrame | None, rows: pd.DataFrame | None) -> str:
@@ -231,7 +254,7 @@ def _ran(samples: pd.DataFrame | None, rows: pd.DataFrame | None) -> str:
         mixed = present["kind"].nunique() > 1
         data = "; ".join(f"{display_name(r.dataset)} ({r.clips} clips, {r.subjects} subjects"
                          + (f", {r.kind})" if mixed else ")") for r in present.itertuples())
-        said.append(f"{report.provenance_label(samples)}: {data}")
+        said.append(f"{_data_kind(report.provenance_label(samples))}: {data}")
     if rows is not None and rows["study"].notna().any():
         ran = rows[rows["study"].notna()]
         overlap = ran["subject_overlap"].max()
