@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -212,3 +211,44 @@ def test_ctrl_c_side_by_side_stops_every_notebook_in_one_line(tmp_path):
     for name in ("00_datasets", "01_preprocessing"):
         assert name in lines[0] and str(partial / f"{name}.ipynb") in lines[0] and (partial / f"{name}.ipynb").is_file()
     assert not still_running(kernels, within=10), "a kernel outlived the interrupted study"
+
+
+# ---- the smoke study, serial and side by side --------------------------------------------------------------
+
+def _records(runs: Path) -> dict:
+    """{record path: its model, folds, labels, metrics and predictions} (what a training decides)."""
+    out = {}
+    for f in sorted(runs.rglob("fold*.json")):
+        rec = json.loads(f.read_text())
+        out[str(f.relative_to(runs))] = {k: rec.get(k) for k in ("model", "fold", "labels", "metrics", "predictions")}
+    return out
+
+
+def _checked_outputs(executed: Path) -> dict:
+    """The outputs of every cell nbval compares (tagged nbval-check-output), per notebook."""
+    out = {}
+    for f in sorted(executed.glob("*.ipynb")):
+        nb = nbformat.read(f, as_version=4)
+        out[f.stem] = [[o.get("text") or o.get("data", {}).get("text/plain") for o in c.get("outputs", [])]
+                       for c in nb.cells if "nbval-check-output" in c.metadata.get("tags", [])]
+    return out
+
+
+@pytest.mark.slow
+def test_the_smoke_study_side_by_side_equals_the_serial_one(tmp_path, monkeypatch, synth_small):
+    """Every notebook of the book on the smoke profile, once with --jobs 1 and once with --jobs 2, each in a
+    home of its own: the same run records (metrics and predictions of every fold), the same kept headlines
+    and the same outputs of the checked cells."""
+    monkeypatch.setattr("melib.book.build_book", lambda *a, **k: tmp_path / "index.html")
+    homes = {}
+    for jobs in (1, 2):
+        home = homes[jobs] = tmp_path / f"home{jobs}"
+        home.mkdir()
+        monkeypatch.setenv("MELIB_HOME", str(home))
+        study.run("smoke", data=str(synth_small), jobs=jobs, executed_dir=home / "executed", progress=False)
+    assert _records(homes[1] / "runs") == _records(homes[2] / "runs") != {}
+    heads = {j: {f.name: f.read_text() for f in (homes[j] / "runs" / "headlines").rglob("*.csv")} for j in homes}
+    assert heads[1] == heads[2] != {}
+    assert _checked_outputs(homes[1] / "executed").keys() == set(study.notebooks_to_run()[0])
+    shown = {j: json.dumps(_checked_outputs(homes[j] / "executed")).replace(str(homes[j]), "HOME") for j in homes}
+    assert shown[1] == shown[2]
