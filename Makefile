@@ -24,9 +24,10 @@ $(STAMP): pyproject.toml $(LOCK)
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $(STAMP)
 
-# PROFILE=smoke|default|paper, DATA=synth|real|/path, DEVICE=cpu|cuda|auto
+# PROFILE=smoke|default|paper, DATA=synth|real|/path, DEVICE=cpu|cuda|auto, JOBS=notebooks side by side (default:
+# one per core; 1: one after the other)
 study: $(STAMP)
-	$(BIN)/melib study $(if $(PROFILE),--profile $(PROFILE)) $(if $(DATA),--data $(DATA)) $(if $(DEVICE),--device $(DEVICE))
+	$(BIN)/melib study $(if $(PROFILE),--profile $(PROFILE)) $(if $(DATA),--data $(DATA)) $(if $(DEVICE),--device $(DEVICE)) $(if $(JOBS),--jobs $(JOBS))
 
 # The dry run: every training `make study` would make with the same PROFILE/DATA/DEVICE, and its estimated time.
 plan: $(STAMP)

@@ -91,7 +91,7 @@ def _study(args) -> None:
     if args.plan:
         print(study.plan(args.profile, calibration=args.calibration, **kw)[2])
         return
-    index = study.run(args.profile, force=args.force, **kw)
+    index = study.run(args.profile, force=args.force, jobs=args.jobs, **kw)
     print(f"\nThe book is at {index}")
 
 
@@ -149,6 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--device", default=None, help="cpu | cuda | auto")
     st.add_argument("--notebooks", nargs="*", help="only these notebooks (e.g. 00_datasets 11_psn)")
     st.add_argument("--force", action="store_true", help="re-execute notebooks that are current")
+    st.add_argument("--jobs", type=int, default=None,
+                    help="notebooks run side by side, each after those it depends on, the longest first (default: "
+                         "one per core); 1: one after the other in book order")
     st.add_argument("--seed", type=int, default=None)
     st.add_argument("--epochs", type=int, default=None)
     st.add_argument("--scheme", default=None, help="label scheme for the chapters that take it (default: each one's)")

@@ -54,6 +54,7 @@ from tqdm.auto import tqdm
 from . import config
 from .errors import ConfigError, DataError, MelibError
 from .book import OVERVIEW  # reads the headline rows the chapters keep: re-run when they change
+from .parallel import cpu_count, n_workers
 from .params import NOTEBOOKS_DIR, PACKAGE_ROOT, PARAMETERS, configured, data_root, ensure_synth, resolve, samples
 
 BOOK_DIR = PACKAGE_ROOT / "book"
@@ -247,17 +248,234 @@ class StudyInterrupted(KeyboardInterrupt):
     """Ctrl-C while a notebook ran; the message says what was kept and where."""
 
 
-def _interrupted(name: str, executed_dir: Path, done: list[str]) -> StudyInterrupted:
-    kept = [f"the cells of {name} run so far in {executed_dir / '.partial' / (name + '.ipynb')}"]
-    if (executed_dir / f"{name}.ipynb").is_file():
-        kept.append(f"its last complete copy {executed_dir / (name + '.ipynb')}")
+def _interrupted(names, executed_dir: Path, done: list[str]) -> StudyInterrupted:
+    names = [names] if isinstance(names, str) else list(names)
+    kept = [f"the cells of {n} run so far in {executed_dir / '.partial' / (n + '.ipynb')}" for n in names]
+    complete = [n for n in names if (executed_dir / f"{n}.ipynb").is_file()]
+    if len(complete) == 1 and len(names) == 1:
+        kept.append(f"its last complete copy {executed_dir / (complete[0] + '.ipynb')}")
+    elif complete:
+        kept.append("their last complete copies " + ", ".join(str(executed_dir / f"{n}.ipynb") for n in complete))
     if done:
-        kept.append(f"the chapters executed before it ({', '.join(done)}) in {executed_dir}")
-    return StudyInterrupted(f"while executing {name}; kept {'; '.join(kept)}; the book was not rebuilt")
+        before = "before it" if len(names) == 1 else "before them"
+        kept.append(f"the chapters executed {before} ({', '.join(done)}) in {executed_dir}")
+    return StudyInterrupted(f"while executing {', '.join(names)}; kept {'; '.join(kept)}; the book was not rebuilt")
+
+
+def _failure(name: str, error: str, executed_dir: Path) -> str:
+    """The report line of notebook ``name`` that failed with ``error`` (``Type: last line``)."""
+    partial, final = executed_dir / ".partial", executed_dir / f"{name}.ipynb"
+    kept = f"; its last complete copy {final} is kept, left out of this book" if final.is_file() else ""
+    return (f"{name}: {error} (partial output: {partial / (name + '.ipynb')}, kernel log: "
+            f"{partial / (name + '.kernel.log')}{kept})")
+
+
+def _error_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return f"{type(e).__name__}: {text.splitlines()[-1] if text else ''}"
+
+
+def _due(name: str, params: dict, force: bool, notebooks_dir: Path, executed_dir: Path,
+         fingerprints: dict) -> tuple[dict, str] | None:
+    """``(parameters, run key)`` of notebook ``name``, or None when its executed copy is current (and not
+    ``force``). The results overview is current only if newer than the headline rows the chapters kept."""
+    mine = notebook_parameters(name, params)
+    key = run_key(mine, fingerprints)
+    inputs = _headline_files(_resolved(mine)) if name == OVERVIEW else ()
+    if not force and is_current(notebooks_dir / f"{name}.ipynb", executed_dir / f"{name}.ipynb", key, inputs):
+        return None
+    return mine, key
+
+
+def _refusal(name: str, error: BaseException, notebooks_dir: Path) -> dict:
+    """What the book says of notebook ``name`` stopped by ``error`` (``book.refusal``)."""
+    from . import book
+
+    return book.refusal(error, book.notebook_title(Path(notebooks_dir) / f"{name}.ipynb"), what_to_change(name))
+
+
+def _run_in_order(to_run, params, force, notebooks_dir, executed_dir,
+                  progress) -> tuple[list[str], list[str], dict]:
+    """One notebook after the other in book order, in this process (``jobs=1``); ``(failure lines, failed,
+    {failed: what the book says of it})``."""
+    failures, failed, done, fingerprints, refused = [], [], [], {}, {}
+    bar = tqdm(to_run, desc="notebooks", unit="nb", disable=not progress, file=sys.stdout)
+    for name in bar:
+        bar.set_postfix_str(name)
+        due = _due(name, params, force, notebooks_dir, executed_dir, fingerprints)
+        if due is None:
+            continue
+        mine, key = due
+        try:
+            execute(name, mine, notebooks_dir, executed_dir, progress=progress, key=key)
+            done.append(name)
+        except KeyboardInterrupt:
+            bar.close()
+            raise _interrupted(name, executed_dir, done) from None
+        except Exception as e:  # papermill's PapermillExecutionError, a dead kernel, ...
+            failed.append(name)
+            failures.append(_failure(name, _error_line(e), executed_dir))
+            refused[name] = _refusal(name, e, notebooks_dir)
+    bar.close()
+    return failures, failed, refused
+
+
+def dependencies(names) -> dict[str, set[str]]:
+    """What each notebook of ``names`` must wait for when notebooks run side by side: the results overview
+    reads the headline rows every chapter keeps, so it runs after all of them. The chapters share only
+    caches and run records, each written to a temporary name and renamed (a chapter that needs an entry
+    another is computing computes it too, with the same result)."""
+    names = list(names)
+    return {n: (set(names) - {n} if n == OVERVIEW else set()) for n in names}
+
+
+def costs_for_order(names, params: dict, executed_dir: Path, notebooks_dir: Path) -> dict[str, float]:
+    """How long each notebook is expected to take, to start the longest first: its seconds when last run
+    with these parameters (:func:`timings`); a notebook never run so far counts as longer than every
+    timed one, and among those a later chapter of the book as the longer (the known-answer chapter and the
+    protocol comparison, near the end, train the most)."""
+    known = timings(names, params, executed_dir, notebooks_dir)
+    top = max(known.values(), default=0.0)
+    return {n: known[n] if n in known else top + 1 + i for i, n in enumerate(names)}
+
+
+class _Current:
+    """The handle of a notebook whose executed copy is current: finished before it starts."""
+
+    def poll(self):
+        return ("current", None)
+
+
+class _Child:
+    """One notebook executed by :func:`execute` in a Python process of its own (:func:`_execute_child`); the
+    process's own stderr (papermill's warnings, the asyncio noise of a Ctrl-C) goes to
+    ``.partial/<name>.process.log``, removed when the notebook succeeds."""
+
+    def __init__(self, name: str, mine: dict, key: str, notebooks_dir: Path, executed_dir: Path, env: dict):
+        import subprocess
+        import tempfile
+
+        self.name, self.t0, self.notebooks_dir = name, time.perf_counter(), notebooks_dir
+        self.out = tempfile.TemporaryFile()
+        (Path(executed_dir) / ".partial").mkdir(parents=True, exist_ok=True)
+        self.log = Path(executed_dir) / ".partial" / f"{name}.process.log"
+        task = {"name": name, "params": mine, "key": key, "notebooks_dir": str(notebooks_dir),
+                "executed_dir": str(executed_dir)}
+        with open(self.log, "wb") as err:
+            self.proc = subprocess.Popen([sys.executable, "-c", "import sys; from melib.study import "
+                                          "_execute_child; _execute_child(sys.argv[1])", json.dumps(task)],
+                                         stdout=self.out, stderr=err, env=env)
+
+    def poll(self):
+        rc = self.proc.poll()
+        if rc is None:
+            return None
+        wall = time.perf_counter() - self.t0
+        self.out.seek(0)
+        lines = self.out.read().decode(errors="replace").strip().splitlines()
+        self.out.close()
+        if rc == 0:
+            self.log.unlink(missing_ok=True)
+            return ("done", wall)
+        try:
+            told = json.loads(lines[-1])
+            return ("failed", wall, told["line"], told["refusal"])
+        except (IndexError, ValueError, KeyError, TypeError):  # the process died before it could say
+            line = f"the process executing it ended with exit status {rc}"
+            return ("failed", wall, line, _refusal(self.name, RuntimeError(line), self.notebooks_dir))
+
+    def stop(self, grace_s: float = 15.0, wait_s: float = 60.0) -> None:
+        """Wait ``grace_s`` for the process to end (a terminal's Ctrl-C reached it too: it stops its kernel),
+        else send it Ctrl-C, then kill it if it has not ended after ``wait_s`` more."""
+        import signal
+        import subprocess
+
+        for step in (None, signal.SIGINT, signal.SIGKILL):
+            if step is not None and self.proc.poll() is None:
+                self.proc.send_signal(step)
+            try:
+                self.proc.wait(grace_s if step is None else wait_s)
+                return
+            except subprocess.TimeoutExpired:
+                pass
+
+
+def _execute_child(task: str) -> None:
+    """In a process of its own: :func:`execute` one notebook (``task``: JSON of its name, parameters, run key
+    and folders); a failure prints, as its last line, JSON of its ``Type: last line`` and of what the book says
+    of it (:func:`_refusal`), and exits with 1; Ctrl-C exits with 130."""
+    t = json.loads(task)
+    try:
+        execute(t["name"], t["params"], t["notebooks_dir"], t["executed_dir"], progress=False, key=t["key"])
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as e:  # papermill's PapermillExecutionError, a dead kernel, ...
+        print(json.dumps({"line": _error_line(e), "refusal": _refusal(t["name"], e, t["notebooks_dir"])}))
+        sys.exit(1)
+
+
+def _child_env(jobs: int) -> dict:
+    """The notebooks' environment: this one, melib importable from where this process imports it, and each
+    notebook's worker pools (``melib.parallel``) cut to its share of the cores (``LOKY_MAX_CPU_COUNT``)."""
+    env = dict(os.environ)
+    here = str(Path(__file__).resolve().parents[1])
+    env["PYTHONPATH"] = os.pathsep.join([here, *[p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]])
+    env.setdefault("LOKY_MAX_CPU_COUNT", str(max(1, cpu_count() // jobs)))
+    return env
+
+
+def _run_side_by_side(to_run, params, jobs, force, notebooks_dir, executed_dir,
+                      progress) -> tuple[list[str], list[str], dict]:
+    """Up to ``jobs`` notebooks at a time, each in a process of its own, after the notebooks it depends on
+    (:func:`dependencies`), the longest first (:func:`costs_for_order`); one line as each starts and ends;
+    returns what :func:`_run_in_order` does."""
+    from . import schedule
+    from .costs import hms
+
+    env, fingerprints, done, t0 = _child_env(jobs), {}, [], time.perf_counter()
+
+    def say(text: str) -> None:
+        if progress:
+            print(f"[{hms(time.perf_counter() - t0):>12}] {text}", flush=True)
+
+    class Watched:
+        def __init__(self, handle):
+            self.handle = handle
+
+        def poll(self):
+            out = self.handle.poll()
+            if out is not None and out[0] == "done":
+                done.append(self.handle.name)
+                say(f"done     {self.handle.name} in {hms(out[1])}")
+            elif out is not None and out[0] == "failed":
+                say(f"FAILED   {self.handle.name} after {hms(out[1])}: {out[2]}")
+            return out
+
+    def start(name: str):
+        due = _due(name, params, force, notebooks_dir, executed_dir, fingerprints)
+        if due is None:
+            say(f"current  {name} (not re-run)")
+            return _Current()
+        say(f"start    {name}")
+        return Watched(_Child(name, *due, notebooks_dir, executed_dir, env))
+
+    say(f"{len(to_run)} notebooks, {jobs} at a time")
+    try:
+        outcomes = schedule.run(to_run, dependencies(to_run), start, jobs,
+                                costs_for_order(to_run, params, executed_dir, notebooks_dir))
+    except schedule.Interrupted as e:
+        for w in e.running.values():
+            if isinstance(w, Watched):
+                w.handle.stop()
+        raise _interrupted(list(e.running), executed_dir, done) from None
+    failed = [n for n in to_run if outcomes[n][0] == "failed"]
+    return ([_failure(n, outcomes[n][2], executed_dir) for n in failed], failed,
+            {n: outcomes[n][3] for n in failed})
 
 
 def run(profile: str = "default", data=None, device=None, notebooks=None, *, force: bool = False,
-        book_dir=None, executed_dir=None, notebooks_dir=None, progress: bool = True, **overrides) -> Path:
+        jobs: int | None = None, book_dir=None, executed_dir=None, notebooks_dir=None, progress: bool = True,
+        **overrides) -> Path:
     """Execute the study's notebooks and build the book; returns the HTML index (and prints where it is).
 
     ``profile``: smoke | default | paper; ``data``: None (the profile's), "synth", "real" or a folder;
@@ -270,7 +488,9 @@ def run(profile: str = "default", data=None, device=None, notebooks=None, *, for
     Chapters without a notebook yet get a placeholder page (and are listed). When a notebook fails, the
     others still run and the book is built without it (its last complete executed copy is kept, left out of
     the book); then :class:`StudyError` is raised. Ctrl-C while a notebook runs raises
-    :class:`StudyInterrupted`, whose message says what was kept and where.
+    :class:`StudyInterrupted`, whose message says what was kept and where. ``jobs``: notebooks run side by
+    side (default: one per core; :func:`_run_side_by_side`); 1: one after the other in book order, in this
+    process. Either way each notebook computes the same results.
     """
     from . import book
 
@@ -286,31 +506,11 @@ def run(profile: str = "default", data=None, device=None, notebooks=None, *, for
     check_chapters(to_run, params)
     if p.data == "synth":
         ensure_synth(p, progress=progress)  # once, before the notebooks, with its own progress bar
-    failures, failed, done, fingerprints, refused = [], [], [], {}, {}
-    bar = tqdm(to_run, desc="notebooks", unit="nb", disable=not progress, file=sys.stdout)
-    for name in bar:
-        bar.set_postfix_str(name)
-        final = executed_dir / f"{name}.ipynb"
-        mine = notebook_parameters(name, params)
-        key = run_key(mine, fingerprints)
-        inputs = _headline_files(_resolved(mine)) if name == OVERVIEW else ()
-        if not force and is_current(notebooks_dir / f"{name}.ipynb", final, key, inputs):
-            continue
-        try:
-            execute(name, mine, notebooks_dir, executed_dir, progress=progress, key=key)
-            done.append(name)
-        except KeyboardInterrupt:
-            bar.close()
-            raise _interrupted(name, executed_dir, done) from None
-        except Exception as e:  # papermill's PapermillExecutionError, a dead kernel, ...
-            failed.append(name)
-            refused[name] = book.refusal(e, book.notebook_title(notebooks_dir / f"{name}.ipynb"), what_to_change(name))
-            partial = executed_dir / ".partial"
-            kept = f"; its last complete copy {final} is kept, left out of this book" if final.is_file() else ""
-            failures.append(f"{name}: {type(e).__name__}: {str(e).strip().splitlines()[-1] if str(e).strip() else ''}"
-                            f" (partial output: {partial / (name + '.ipynb')}, kernel log: "
-                            f"{partial / (name + '.kernel.log')}{kept})")
-    bar.close()
+    jobs = n_workers(jobs)
+    if jobs == 1 or len(to_run) < 2:
+        failures, failed, refused = _run_in_order(to_run, params, force, notebooks_dir, executed_dir, progress)
+    else:
+        failures, failed, refused = _run_side_by_side(to_run, params, jobs, force, notebooks_dir, executed_dir, progress)
     if missing:
         print(f"not written yet (placeholder pages): {', '.join(missing)}")
     index = book.build_book(book_dir, executed_dir=executed_dir, missing="placeholder", leave_out=failed,

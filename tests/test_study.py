@@ -458,7 +458,7 @@ def test_an_interrupt_says_in_one_line_what_was_kept(tmp_path, monkeypatch, caps
     monkeypatch.setattr(study, "execute", execute)
     monkeypatch.setattr("melib.book.build_book", lambda *a, **k: pytest.fail("the book is built after an interrupt"))
     (tmp_path / "clips").mkdir()
-    code = cli.main(["study", "--profile", "smoke", "--data", str(tmp_path / "clips"), "--force",
+    code = cli.main(["study", "--profile", "smoke", "--data", str(tmp_path / "clips"), "--force", "--jobs", "1",
                      "--notebooks", "00_datasets", "01_preprocessing"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 130 and len(err) == 1, err
