@@ -10,6 +10,7 @@ a figure it finds (:data:`GLANCE`: the landing page's results at a glance).
 from __future__ import annotations
 
 import html
+import json
 import re
 from pathlib import Path
 
@@ -254,8 +255,11 @@ def table_html(stored: dict) -> str:
         notes.insert(0, "Every row: " + "; ".join(f"{k} {v}" for k, v in same.items()))
     cap = f'<p class="melib-caption">{html.escape(stored["caption"])}</p>' if stored.get("caption") else ""
     leg = "".join(f'<p class="melib-legend"><small>{html.escape(n)}</small></p>' for n in notes)
-    return (f'{cap}<div class="melib-scroll" style="overflow-x: auto; max-width: 100%">{html_table(frame, show)}'
-            f"</div>{leg}")
+    # the shared values, as data too: melib.quantities reads them as every row's
+    shared = html.escape(json.dumps({str(k): str(v) for k, v in same.items()}), quote=True) if same else ""
+    attr = f' data-shared="{shared}"' if same else ""
+    return (f'{cap}<div class="melib-scroll"{attr} style="overflow-x: auto; max-width: 100%">'
+            f"{html_table(frame, show)}</div>{leg}")
 
 
 class Table:

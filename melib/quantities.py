@@ -114,6 +114,11 @@ def read(page_html: str, page: str = "", paper: str | None = None) -> pd.DataFra
     for table in soup.find_all("table"):
         names, rows = _grid(table)
         names = [_norm(n) for n in names]
+        box = table.find_parent("div", class_="melib-scroll")
+        shared = {_norm(k): v for k, v in json.loads(box["data-shared"]).items()} \
+            if box is not None and box.has_attr("data-shared") else {}
+        if shared:  # values every row shares, said once above the table (melib.display.fit)
+            names, rows = names + list(shared), [row + list(shared.values()) for row in rows]
         for kind in TABLES:
             have = set(names) | ({"paper"} if paper else set())
             values = [v for v in kind.values if v in names]

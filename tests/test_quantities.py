@@ -52,8 +52,8 @@ def test_numbers_agree_at_the_coarser_statement():
 
 
 def test_a_settings_table_states_batch_and_epochs_per_paper():
-    table = display.Table(recipes.described())._repr_html_()
-    page = table + display.Table(recipes.described().assign(batch=1))._repr_html_()
+    table = display.Table(recipes.described())._repr_html_()[0]
+    page = table + display.Table(recipes.described().assign(batch=1))._repr_html_()[0]
     found = quantities.read(table, "40_known_answer.html")
     keys = {json.loads(k)["paper"] for k in found.loc[found["kind"] == "recipe setting", "key"]}
     assert keys == set(recipes.MAIN)

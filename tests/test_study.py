@@ -246,7 +246,7 @@ def test_plan_lists_missing_chapters(tmp_path):
     nbs.mkdir()
     shutil.copy(ROOT / "notebooks" / "00_datasets.ipynb", nbs)
     to_run, missing = study.notebooks_to_run(None, ROOT / "book", nbs)
-    assert to_run == ["00_datasets"] and missing[:2] == ["01_preprocessing", "10_dlhn"]
+    assert to_run == ["00_datasets"] and missing[:3] == ["01_preprocessing", "40_known_answer", "10_dlhn"]
     assert study.notebooks_to_run(["00_datasets.ipynb"], ROOT / "book", nbs)[0] == ["00_datasets"]
     with pytest.raises(ConfigError, match="10_dlhn"):
         study.notebooks_to_run(["10_dlhn"], ROOT / "book", nbs)
@@ -338,7 +338,9 @@ def test_a_failing_notebook_is_reported_and_the_book_still_builds(tmp_path, monk
     assert nbformat.read(executed / "00_datasets.ipynb", as_version=4) == earlier
     assert f"its last complete copy {executed / '00_datasets.ipynb'} is kept" in str(err.value)
     page = (book / "_build" / "html" / "executed" / "00_datasets.html").read_text()
-    assert "has not been executed yet" in page and "AN EARLIER RUN" not in page
+    # issue 24: the page says the chapter ran and what stopped it, not that it never ran
+    assert "This chapter ran and failed" in page and "planted failure" in page and "AN EARLIER RUN" not in page
+    assert "has not been executed yet" not in page
 
 
 def test_real_data_study_without_configuration_fails_before_running(monkeypatch, tmp_path):
