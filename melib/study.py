@@ -368,7 +368,18 @@ class _Child:
 
 def _execute_child(task: str) -> None:
     """In a process of its own: :func:`execute` one notebook (``task``: JSON of its name, parameters, run key
-    and folders); a failure prints its ``Type: last line`` and exits with 1, Ctrl-C exits with 130."""
+    and folders); a failure prints its ``Type: last line`` and exits with 1, Ctrl-C exits with 130. It ends
+    as soon as the runner that started it is gone (killed included); its kernel then ends with it."""
+    import threading
+
+    parent = os.getppid()
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="melib-runner-watch", daemon=True).start()
     try:
         t = json.loads(task)
         execute(t["name"], t["params"], t["notebooks_dir"], t["executed_dir"], progress=False, key=t["key"])
