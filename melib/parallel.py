@@ -82,6 +82,17 @@ def limit_threads(n: int) -> None:
     threadpool_limits(n)
 
 
+def exit_with_parent(parent: int) -> None:
+    """A daemon thread that ends this process (exit status 1) as soon as process ``parent`` is gone, killed
+    included (it polls ``os.getppid()``)."""
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="melib-parent-watch", daemon=True).start()
+
+
 def _die_with(parent: int) -> None:
     """In a pool worker: exit as soon as process ``parent`` (which started the pool) is gone, killed included, so
     that no worker outlives it (a watch thread polls ``os.getppid()``); and leave Ctrl-C to the parent, which
@@ -92,13 +103,7 @@ def _die_with(parent: int) -> None:
     _watched = parent
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-    def watch():
-        while os.getppid() == parent:
-            time.sleep(PARENT_POLL_S)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="melib-parent-watch", daemon=True).start()
+    exit_with_parent(parent)
 
 
 def _watched_task(fn: Callable, parent: int, task: Any, /, **shared):

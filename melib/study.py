@@ -403,7 +403,11 @@ class _Child:
 def _execute_child(task: str) -> None:
     """In a process of its own: :func:`execute` one notebook (``task``: JSON of its name, parameters, run key
     and folders); a failure prints, as its last line, JSON of its ``Type: last line`` and of what the book says
-    of it (:func:`_refusal`), and exits with 1; Ctrl-C exits with 130."""
+    of it (:func:`_refusal`), and exits with 1; Ctrl-C exits with 130. It ends as soon as the runner that
+    started it is gone (killed included); its kernel then ends with it."""
+    from .parallel import exit_with_parent
+
+    exit_with_parent(os.getppid())
     t = json.loads(task)
     try:
         execute(t["name"], t["params"], t["notebooks_dir"], t["executed_dir"], progress=False, key=t["key"])

@@ -144,6 +144,7 @@ def test_notebooks_run_side_by_side_in_dependency_order(tiny, tmp_path, capsys):
     assert len(built) == 3
 
 
+@pytest.mark.slow  # six kernels: 30 s to 2 min on the shared 2 cores
 def test_a_failing_notebook_side_by_side_is_reported_as_in_a_serial_run(tiny, tmp_path):
     nbs, built = tiny
     notebook(nbs / "01_preprocessing.ipynb", "raise ValueError('planted failure')")
@@ -174,6 +175,7 @@ sys.exit(cli.main(["study", "--profile", "smoke", "--data", str(base / "clips"),
 """
 
 
+@pytest.mark.slow  # two kernels started, then interrupted: 30 s to 90 s on the shared 2 cores
 def test_ctrl_c_side_by_side_stops_every_notebook_in_one_line(tmp_path):
     """Ctrl-C (SIGINT to the process group) while two notebooks run side by side: one line naming both, no
     traceback, both kernels stopped."""
